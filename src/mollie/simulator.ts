@@ -1,0 +1,323 @@
+/**
+ * An offline Mollie: the same port, in process, with Mollie's semantics, so anyone can try every tool without a
+ * Mollie account, and tests can play the customer. It is also the model behind the https test double of Mollie's
+ * API, so the shared contract suite holds both implementations to one set of expectations.
+ *
+ * What it models: tr_/re_ ids; open payments with a checkout URL and an expiry; the final statuses; amountRefunded
+ * and amountRemaining; partial and multiple refunds; Mollie's 422s for refunds over the remainder or on unpaid
+ * payments and for invalid amounts or webhook URLs; Idempotency-Key replay; an injectable clock.
+ */
+import { randomBytes } from 'node:crypto';
+import { errorFromMollieProblem, malformedIdError, MollieError } from './errors.js';
+import { amountToMinorUnits, isMollieCurrency, MOLLIE_CURRENCIES, toAmount, type Amount } from './money.js';
+import {
+  isFinalStatus,
+  isResourceId,
+  type CreatePaymentRequest,
+  type CreateRefundRequest,
+  type MollieMode,
+  type MolliePort,
+  type Payment,
+  type PaymentStatus,
+  type Refund,
+  type RefundStatus,
+  type WriteOptions,
+} from './port.js';
+
+/** What the simulated customer (or time) does to an open payment. */
+export type CustomerOutcome = 'paid' | 'failed' | 'canceled' | 'expired';
+
+export interface SimulatorOptions {
+  mode?: MollieMode;
+  /** The clock; tests move it to make payments expire. */
+  now?: () => Date;
+  /** How long an open payment stays payable. */
+  expiresAfterMs?: number;
+  /** Checkout links are this plus the payment id. */
+  checkoutBaseUrl?: string;
+  /** Real Mollie requires a redirectUrl for these payments; the offline demo does not need one. */
+  requireRedirectUrl?: boolean;
+  /** The payment method a simulated customer pays with. */
+  paymentMethod?: string;
+}
+
+export const SIMULATOR_CHECKOUT_BASE_URL = 'https://checkout.simulator.invalid/pay/';
+const DEFAULT_EXPIRY_MS = 15 * 60 * 1000;
+const MAX_DESCRIPTION = 255;
+
+interface StoredPayment {
+  payment: Payment;
+  refunds: Refund[];
+}
+
+interface IdempotentReply {
+  fingerprint: string;
+  reply: Payment | Refund;
+}
+
+export class MollieSimulator implements MolliePort {
+  readonly kind = 'simulator' as const;
+  readonly mode: MollieMode;
+  private readonly now: () => Date;
+  private readonly expiresAfterMs: number;
+  private readonly checkoutBaseUrl: string;
+  private readonly requireRedirectUrl: boolean;
+  private readonly paymentMethod: string;
+  private readonly payments = new Map<string, StoredPayment>();
+  private readonly refundOwners = new Map<string, string>();
+  private readonly replies = new Map<string, IdempotentReply>();
+
+  constructor(options: SimulatorOptions = {}) {
+    this.mode = options.mode ?? 'test';
+    this.now = options.now ?? (() => new Date());
+    this.expiresAfterMs = options.expiresAfterMs ?? DEFAULT_EXPIRY_MS;
+    this.checkoutBaseUrl = options.checkoutBaseUrl ?? SIMULATOR_CHECKOUT_BASE_URL;
+    this.requireRedirectUrl = options.requireRedirectUrl ?? false;
+    this.paymentMethod = options.paymentMethod ?? 'ideal';
+  }
+
+  async createPayment(request: CreatePaymentRequest, options: WriteOptions): Promise<Payment> {
+    return this.idempotently(options.idempotencyKey, ['create payment', request], () => {
+      this.validatePayment(request);
+      const createdAt = this.now();
+      const id = newId('tr_');
+      const payment: Payment = {
+        id,
+        mode: this.mode,
+        status: 'open',
+        isFinal: false,
+        amount: { value: request.amount.value, currency: request.amount.currency },
+        amountRefunded: null,
+        amountRemaining: null,
+        description: request.description,
+        method: null,
+        checkoutUrl: `${this.checkoutBaseUrl}${id}`,
+        redirectUrl: request.redirectUrl ?? null,
+        webhookUrl: request.webhookUrl ?? null,
+        locale: request.locale ?? null,
+        metadata: request.metadata ? { ...request.metadata } : null,
+        createdAt: createdAt.toISOString(),
+        paidAt: null,
+        canceledAt: null,
+        expiredAt: null,
+        failedAt: null,
+        expiresAt: new Date(createdAt.getTime() + this.expiresAfterMs).toISOString(),
+      };
+      this.payments.set(id, { payment, refunds: [] });
+      return payment;
+    });
+  }
+
+  async getPayment(paymentId: string): Promise<Payment> {
+    return copy(this.stored(paymentId).payment);
+  }
+
+  async cancelPayment(paymentId: string, options: WriteOptions): Promise<Payment> {
+    return this.idempotently(options.idempotencyKey, ['cancel payment', paymentId], () => {
+      const stored = this.stored(paymentId);
+      if (stored.payment.status !== 'open') {
+        throw unprocessable(`The payment cannot be canceled: its status is ${stored.payment.status}.`);
+      }
+      this.settle(stored.payment, 'canceled');
+      return stored.payment;
+    });
+  }
+
+  async createRefund(paymentId: string, request: CreateRefundRequest, options: WriteOptions): Promise<Refund> {
+    return this.idempotently(options.idempotencyKey, ['create refund', paymentId, request], () => {
+      const stored = this.stored(paymentId);
+      const { payment } = stored;
+      if (payment.status !== 'paid') {
+        throw unprocessable(`The payment cannot be refunded: its status is ${payment.status}, and only paid payments can be refunded.`);
+      }
+      if (request.amount.currency !== payment.amount.currency) {
+        throw unprocessable(`The refund currency must be the payment's currency, ${payment.amount.currency}.`, 'amount.currency');
+      }
+      const minor = validAmount(request.amount, 'amount');
+      const remaining = amountToMinorUnits(payment.amountRemaining!);
+      if (minor > remaining) {
+        throw unprocessable(
+          `The amount is higher than the amount remaining on the payment (${payment.amountRemaining!.value} ${payment.amountRemaining!.currency}).`,
+          'amount',
+        );
+      }
+      if (request.description !== undefined && request.description.length > MAX_DESCRIPTION) {
+        throw unprocessable(`The description must be at most ${MAX_DESCRIPTION} characters.`, 'description');
+      }
+      const refund: Refund = {
+        id: newId('re_'),
+        paymentId,
+        mode: this.mode,
+        status: 'pending',
+        amount: { value: request.amount.value, currency: request.amount.currency },
+        description: request.description ?? '',
+        metadata: request.metadata ? { ...request.metadata } : null,
+        createdAt: this.now().toISOString(),
+      };
+      stored.refunds.push(refund);
+      this.refundOwners.set(refund.id, paymentId);
+      this.recountRefunds(stored);
+      return refund;
+    });
+  }
+
+  async listRefunds(paymentId: string): Promise<Refund[]> {
+    // Mollie lists newest first.
+    return this.stored(paymentId).refunds.map(copy).reverse();
+  }
+
+  /** Plays the customer (or the clock): an open payment becomes paid, failed, canceled or expired. */
+  simulate(paymentId: string, outcome: CustomerOutcome): Payment {
+    const stored = this.stored(paymentId);
+    if (stored.payment.status !== 'open') {
+      throw new Error(`Payment ${paymentId} is ${stored.payment.status}, not open: only an open payment can become ${outcome}.`);
+    }
+    this.settle(stored.payment, outcome);
+    return copy(stored.payment);
+  }
+
+  /** Mollie settles a refund later: it is refunded, or it fails and the money counts as refundable again. */
+  settleRefund(refundId: string, status: Extract<RefundStatus, 'refunded' | 'failed'>): Refund {
+    const paymentId = this.refundOwners.get(refundId);
+    if (!paymentId) throw new Error(`There is no refund ${refundId}.`);
+    const stored = this.stored(paymentId);
+    const refund = stored.refunds.find((candidate) => candidate.id === refundId)!;
+    if (refund.status !== 'pending' && refund.status !== 'queued' && refund.status !== 'processing') {
+      throw new Error(`Refund ${refundId} is already ${refund.status}.`);
+    }
+    refund.status = status;
+    this.recountRefunds(stored);
+    return copy(refund);
+  }
+
+  // ---- internals
+
+  /** The stored payment, with the clock applied: an open payment past its expiry is expired. */
+  private stored(paymentId: string): StoredPayment {
+    if (!isResourceId('payment', paymentId)) throw malformedIdError('payment', paymentId);
+    const stored = this.payments.get(paymentId);
+    if (!stored) {
+      throw errorFromMollieProblem({ status: 404, title: 'Not Found', detail: `No payment exists with token ${paymentId}.`, field: null });
+    }
+    const { payment } = stored;
+    if (payment.status === 'open' && payment.expiresAt && this.now().getTime() >= Date.parse(payment.expiresAt)) {
+      this.settle(payment, 'expired', new Date(payment.expiresAt));
+    }
+    return stored;
+  }
+
+  private settle(payment: Payment, status: Exclude<PaymentStatus, 'open' | 'pending' | 'authorized'>, at = this.now()): void {
+    const stamp = at.toISOString();
+    payment.status = status;
+    payment.isFinal = isFinalStatus(status);
+    payment.checkoutUrl = null;
+    if (status === 'paid') {
+      payment.paidAt = stamp;
+      payment.method = this.paymentMethod;
+      payment.amountRefunded = toAmount(0, payment.amount.currency);
+      payment.amountRemaining = { ...payment.amount };
+      payment.expiresAt = null;
+    } else if (status === 'canceled') {
+      payment.canceledAt = stamp;
+    } else if (status === 'expired') {
+      payment.expiredAt = stamp;
+    } else {
+      payment.failedAt = stamp;
+      payment.method = this.paymentMethod;
+    }
+  }
+
+  /** amountRefunded counts every refund that has not failed or been canceled, pending ones included, as Mollie does. */
+  private recountRefunds(stored: StoredPayment): void {
+    const { payment } = stored;
+    const currency = payment.amount.currency;
+    const refunded = stored.refunds
+      .filter((refund) => refund.status !== 'failed' && refund.status !== 'canceled')
+      .reduce((sum, refund) => sum + amountToMinorUnits(refund.amount), 0);
+    payment.amountRefunded = toAmount(refunded, currency);
+    payment.amountRemaining = toAmount(amountToMinorUnits(payment.amount) - refunded, currency);
+  }
+
+  private validatePayment(request: CreatePaymentRequest): void {
+    validAmount(request.amount, 'amount');
+    if (typeof request.description !== 'string' || request.description.trim() === '') {
+      throw unprocessable('The description is required.', 'description');
+    }
+    if (request.description.length > MAX_DESCRIPTION) {
+      throw unprocessable(`The description must be at most ${MAX_DESCRIPTION} characters.`, 'description');
+    }
+    if (request.redirectUrl === undefined) {
+      if (this.requireRedirectUrl) throw unprocessable('The redirect URL is required for this payment.', 'redirectUrl');
+    } else if (!isPublicUrl(request.redirectUrl, { allowLocal: true })) {
+      throw unprocessable('The redirect URL is invalid.', 'redirectUrl');
+    }
+    if (request.webhookUrl !== undefined && !isPublicUrl(request.webhookUrl, { allowLocal: false })) {
+      throw unprocessable("The webhook URL is invalid because it is unreachable from Mollie's point of view.", 'webhookUrl');
+    }
+  }
+
+  /**
+   * Mollie's Idempotency-Key semantics: the same key with the same request replays the first answer (not the
+   * current state); the same key with a different request is refused.
+   */
+  private idempotently<T extends Payment | Refund>(key: string, request: unknown[], run: () => T): T {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
+      throw new Error('Every write to the simulator needs an idempotency key of 1 to 255 characters.');
+    }
+    const fingerprint = JSON.stringify(request);
+    const earlier = this.replies.get(key);
+    if (earlier) {
+      if (earlier.fingerprint !== fingerprint) {
+        throw unprocessable('The Idempotency-Key was already used for a different request.', null);
+      }
+      return copy(earlier.reply) as T;
+    }
+    const reply = copy(run());
+    this.replies.set(key, { fingerprint, reply });
+    return copy(reply);
+  }
+}
+
+function validAmount(amount: Amount, field: string): number {
+  if (!amount || typeof amount.value !== 'string' || !isMollieCurrency(amount.currency)) {
+    throw unprocessable(`The currency is not supported; use one of ${Object.keys(MOLLIE_CURRENCIES).join(', ')}.`, `${field}.currency`);
+  }
+  const decimals = MOLLIE_CURRENCIES[amount.currency]!;
+  // Mollie wants exactly the currency's decimals: "10.00", JPY "1000".
+  const exact = decimals === 0 ? /^(0|[1-9][0-9]*)$/ : new RegExp(`^(0|[1-9][0-9]*)\\.[0-9]{${decimals}}$`);
+  if (!exact.test(amount.value)) {
+    throw unprocessable(`The amount contains an invalid value: ${amount.currency} needs exactly ${decimals} decimals.`, `${field}.value`);
+  }
+  const minor = amountToMinorUnits(amount);
+  if (minor <= 0) throw unprocessable('The amount must be more than zero.', field);
+  return minor;
+}
+
+function isPublicUrl(raw: string, { allowLocal }: { allowLocal: boolean }): boolean {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return false;
+  if (allowLocal) return true;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1' || host === '0.0.0.0');
+}
+
+function unprocessable(detail: string, field: string | null = null): MollieError {
+  return errorFromMollieProblem({ status: 422, title: 'Unprocessable Entity', detail, field });
+}
+
+function newId(prefix: 'tr_' | 're_'): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(10);
+  let id = prefix;
+  for (const byte of bytes) id += alphabet[byte % alphabet.length];
+  return id;
+}
+
+function copy<T>(value: T): T {
+  return structuredClone(value);
+}

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // The wire tests wait out real Retry-After and backoff delays; keep them off the default 5 s edge.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
