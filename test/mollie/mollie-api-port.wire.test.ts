@@ -1,0 +1,212 @@
+/**
+ * What the real adapter puts on the wire, and how it behaves when Mollie misbehaves, checked against what the https
+ * double of Mollie's API received.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MollieError } from '../../src/mollie/errors.js';
+import { createMollieApiPort, type MollieApiPortOptions } from '../../src/mollie/mollie-api-port.js';
+import type { MolliePort } from '../../src/mollie/port.js';
+import { startMollieApiDouble, trustTestCertificates, type MollieApiDouble } from '../support/mollie-api-double.js';
+import { invoicePayment } from './port-contract.js';
+
+trustTestCertificates();
+
+const API_KEY = 'test_wireSuiteKeyAbCdEfGh0123456789';
+const FAST_RETRIES = { maxRetries: 3, baseDelayMs: 20, maxDelayMs: 100, retryAfterCeilingMs: 5_000 };
+
+let double: MollieApiDouble;
+beforeEach(async () => {
+  double = await startMollieApiDouble();
+});
+afterEach(async () => {
+  await double.close();
+});
+
+function adapter(options: MollieApiPortOptions = {}): MolliePort {
+  return createMollieApiPort({ kind: 'api_key', apiKey: API_KEY, mode: 'test', apiEndpoint: double.url }, { retryPolicy: FAST_RETRIES, ...options });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<MollieError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(MollieError);
+  const mollieError = error as MollieError;
+  // Whatever went wrong, the key never travels in what we report.
+  expect(JSON.stringify({ message: mollieError.message, ...mollieError.toJSON() })).not.toContain(API_KEY);
+  return mollieError;
+}
+
+const created = (path = /^\/v2\/payments$/) => double.requests.filter((request) => request.method === 'POST' && path.test(request.path));
+
+describe('the request the adapter sends', () => {
+  it('creates a payment with Mollie amount strings, our Idempotency-Key in the header and the key as bearer token', async () => {
+    const port = adapter();
+    await port.createPayment(invoicePayment({ locale: 'nl_NL' }), { idempotencyKey: 'invoice-2026-114-key' });
+    expect(double.requests).toHaveLength(1);
+    const [request] = double.requests;
+    expect(request).toMatchObject({ method: 'POST', path: '/v2/payments' });
+    expect(request!.headers.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(request!.headers['idempotency-key']).toBe('invoice-2026-114-key');
+    expect(request!.headers['content-type']).toBe('application/json');
+    expect(request!.headers['user-agent']).toMatch(/MollieInvoiceMcp\/0\.1\.0/);
+    expect(request!.body).toEqual({
+      amount: { value: '120.50', currency: 'EUR' },
+      description: 'Invoice 2026-114',
+      redirectUrl: 'https://pay.example.com/thanks/2026-114',
+      webhookUrl: 'https://hooks.example.com/webhooks/mollie',
+      locale: 'nl_NL',
+      metadata: { invoice_id: '2026-114' },
+    });
+  });
+
+  it('creates a refund on the payment path with its own key', async () => {
+    const port = adapter();
+    const payment = await port.createPayment(invoicePayment(), { idempotencyKey: 'k-pay' });
+    double.simulator.simulate(payment.id, 'paid');
+    await port.createRefund(payment.id, { amount: { value: '20.00', currency: 'EUR' }, description: 'Goodwill' }, { idempotencyKey: 'k-refund' });
+    const [request] = created(/\/refunds$/);
+    expect(request).toMatchObject({ path: `/v2/payments/${payment.id}/refunds`, body: { amount: { value: '20.00', currency: 'EUR' }, description: 'Goodwill' } });
+    expect(request!.headers['idempotency-key']).toBe('k-refund');
+  });
+
+  it('with an organization access token, names the profile and test mode', async () => {
+    const port = createMollieApiPort(
+      { kind: 'access_token', accessToken: 'access_orgToken0123456789', profileId: 'pfl_QkEhN94Ba', mode: 'test', apiEndpoint: double.url },
+      { retryPolicy: FAST_RETRIES },
+    );
+    await port.createPayment(invoicePayment(), { idempotencyKey: 'k-org' });
+    expect(double.requests[0]!.headers.authorization).toBe('Bearer access_orgToken0123456789');
+    expect(double.requests[0]!.body).toMatchObject({ profileId: 'pfl_QkEhN94Ba', testmode: true });
+  });
+
+  it('refuses a malformed payment id without sending anything', async () => {
+    const error = await rejection(adapter().getPayment('tr_x/../../refunds'));
+    expect(error.code).toBe('not_found');
+    expect(double.requests).toHaveLength(0);
+  });
+});
+
+describe('when Mollie is busy or failing', () => {
+  it('waits out a 429 for the seconds Retry-After asks, then retries with the same Idempotency-Key', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } });
+    const started = Date.now();
+    const payment = await adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-429' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(payment.status).toBe('open');
+    expect(created().map((request) => request.headers['idempotency-key'])).toEqual(['k-429', 'k-429']);
+  });
+
+  it('does not sit out a Retry-After beyond its ceiling: it reports rate_limited with the wait', async () => {
+    double.inject({ fault: { kind: 'status', status: 429, headers: { 'retry-after': '120' } } });
+    const error = await rejection(adapter().getPayment('tr_WDqYK6vllg'));
+    expect(error).toMatchObject({ code: 'rate_limited', retryable: true, retryAfterSeconds: 120 });
+    expect(double.requests).toHaveLength(1);
+  });
+
+  it('gives up on a 429 after three retries', async () => {
+    double.inject({ fault: { kind: 'status', status: 429 }, times: 10 });
+    const error = await rejection(adapter().getPayment('tr_WDqYK6vllg'));
+    expect(error.code).toBe('rate_limited');
+    expect(double.requests).toHaveLength(4);
+  });
+
+  it('retries a 503 with the same Idempotency-Key, and one payment exists afterwards', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'status', status: 503 } });
+    const payment = await adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-503' });
+    expect(created().map((request) => [request.fault, request.headers['idempotency-key']])).toEqual([
+      ['status', 'k-503'],
+      [null, 'k-503'],
+    ]);
+    expect((await double.simulator.getPayment(payment.id)).status).toBe('open');
+  });
+
+  it('reports a 503 that does not go away as mollie_unavailable, retryable, with the outcome unknown', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'status', status: 503 }, times: 10 });
+    const error = await rejection(adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-503-x' }));
+    expect(error).toMatchObject({ code: 'mollie_unavailable', retryable: true, effect: 'unknown' });
+    const keys = created().map((request) => request.headers['idempotency-key']);
+    // @mollie/api-client makes three attempts on a 5xx; the adapter adds none, so the deadline holds.
+    expect(keys).toEqual(['k-503-x', 'k-503-x', 'k-503-x']);
+  });
+
+  it("maps Mollie's 422 to mollie_rejected with its status, title, detail and field", async () => {
+    const error = await rejection(adapter().createPayment(invoicePayment({ amount: { value: '10.5', currency: 'EUR' } }), { idempotencyKey: 'k-422' }));
+    expect(error).toMatchObject({ code: 'mollie_rejected', retryable: false, effect: 'none' });
+    expect(error.mollie).toEqual({
+      status: 422,
+      title: 'Unprocessable Entity',
+      detail: 'The amount contains an invalid value: EUR needs exactly 2 decimals.',
+      field: 'amount.value',
+    });
+    expect(created()).toHaveLength(1);
+  });
+
+  it('maps a 401 to a message about the credential, without the credential', async () => {
+    const port = createMollieApiPort({ kind: 'api_key', apiKey: 'test_has-a-dash', mode: 'test', apiEndpoint: double.url }, { retryPolicy: FAST_RETRIES });
+    const error = await rejection(port.getPayment('tr_WDqYK6vllg'));
+    expect(error).toMatchObject({ code: 'mollie_rejected', retryable: false });
+    expect(error.message).toMatch(/MOLLIE_API_KEY/);
+    expect(error.message).not.toContain('has-a-dash');
+  });
+
+  it('retries a connection reset before the request was processed, and succeeds', async () => {
+    const port = adapter();
+    const payment = await port.createPayment(invoicePayment(), { idempotencyKey: 'k-get' });
+    double.inject({ method: 'GET', fault: { kind: 'reset-before' } });
+    expect((await port.getPayment(payment.id)).id).toBe(payment.id);
+    expect(double.requests.filter((request) => request.method === 'GET').map((request) => request.fault)).toEqual(['reset-before', null]);
+  });
+
+  it('after a reset that came once Mollie had made the payment, retries with the same key and gets that payment back', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'reset-after' } });
+    const payment = await adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-reset-after' });
+    expect(created().map((request) => request.headers['idempotency-key'])).toEqual(['k-reset-after', 'k-reset-after']);
+    // Mollie replayed the first answer: the payment made before the reset is the one we got.
+    await expect(double.simulator.getPayment(payment.id)).resolves.toMatchObject({ status: 'open' });
+    const again = await adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-reset-after' });
+    expect(again.id).toBe(payment.id);
+  });
+
+  it('stops waiting at the deadline and reports a write as unknown, not failed', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'delay', ms: 3_000 } });
+    const error = await rejection(adapter({ timeoutMs: 300 }).createPayment(invoicePayment(), { idempotencyKey: 'k-slow' }));
+    expect(error).toMatchObject({ code: 'mollie_unavailable', retryable: true, effect: 'unknown' });
+    expect(error.message).toMatch(/did not answer .* within 0.3 s/);
+    // We gave up before Mollie answered; the payment may well exist: that is what "unknown" means.
+    expect(created()[0]!.answered).toBe(false);
+  });
+
+  it('a slow answer within the deadline is simply awaited', async () => {
+    double.inject({ method: 'GET', fault: { kind: 'delay', ms: 200 } });
+    const port = adapter({ timeoutMs: 5_000 });
+    const payment = await port.createPayment(invoicePayment(), { idempotencyKey: 'k-slowish' });
+    expect((await port.getPayment(payment.id)).id).toBe(payment.id);
+  });
+
+  it('treats a 200 whose body is not JSON as unknown, retries it, and recovers', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'non-json', status: 200 } });
+    const payment = await adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-html' });
+    expect(payment.status).toBe('open');
+    expect(created().map((request) => request.headers['idempotency-key'])).toEqual(['k-html', 'k-html']);
+  });
+
+  it('reports an HTML 502 page after the client gave up as mollie_unavailable', async () => {
+    double.inject({ method: 'GET', fault: { kind: 'non-json', status: 502 }, times: 10 });
+    const error = await rejection(adapter().getPayment('tr_WDqYK6vllg'));
+    expect(error).toMatchObject({ code: 'mollie_unavailable', retryable: true, effect: 'none' });
+  });
+
+  it('cannot connect at all: a write is reported as certainly not made, after retries', async () => {
+    const closed = double.url;
+    await double.close();
+    const port = createMollieApiPort({ kind: 'api_key', apiKey: API_KEY, mode: 'test', apiEndpoint: closed }, { retryPolicy: FAST_RETRIES });
+    const error = await rejection(port.createPayment(invoicePayment(), { idempotencyKey: 'k-refused' }));
+    expect(error).toMatchObject({ code: 'mollie_unavailable', retryable: true, effect: 'none' });
+    expect(error.message).toMatch(/ECONNREFUSED/);
+    double = await startMollieApiDouble();
+  });
+});

@@ -1,0 +1,221 @@
+/**
+ * One contract for every MolliePort implementation. The simulator and the real adapter (over the https double of
+ * Mollie's API) both run it, so what a tool can rely on is the same offline and against Mollie.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MollieError } from '../../src/mollie/errors.js';
+import type { CreatePaymentRequest, MolliePort } from '../../src/mollie/port.js';
+import type { CustomerOutcome } from '../../src/mollie/simulator.js';
+
+export interface PortHarness {
+  port: MolliePort;
+  /** The customer acts on the checkout page (or Mollie's clock runs out). */
+  customer(paymentId: string, outcome: CustomerOutcome): void;
+  /** Moves Mollie's clock forward. */
+  advanceClock(ms: number): void;
+  settleRefund(refundId: string, status: 'refunded' | 'failed'): void;
+  close(): Promise<void>;
+}
+
+let keys = 0;
+const key = (label: string) => `contract-${label}-${Date.now()}-${(keys += 1)}`;
+
+export const invoicePayment = (overrides: Partial<CreatePaymentRequest> = {}): CreatePaymentRequest => ({
+  amount: { value: '120.50', currency: 'EUR' },
+  description: 'Invoice 2026-114',
+  redirectUrl: 'https://pay.example.com/thanks/2026-114',
+  webhookUrl: 'https://hooks.example.com/webhooks/mollie',
+  metadata: { invoice_id: '2026-114' },
+  ...overrides,
+});
+
+async function rejection(promise: Promise<unknown>): Promise<MollieError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected the call to be refused');
+    },
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(MollieError);
+  return error as MollieError;
+}
+
+export function describeMolliePortContract(name: string, setup: () => Promise<PortHarness>): void {
+  describe(`MolliePort contract: ${name}`, () => {
+    let harness: PortHarness;
+    let port: MolliePort;
+    beforeEach(async () => {
+      harness = await setup();
+      port = harness.port;
+    });
+    afterEach(async () => {
+      await harness.close();
+    });
+
+    async function paidPayment(value = '100.00') {
+      const payment = await port.createPayment(invoicePayment({ amount: { value, currency: 'EUR' } }), { idempotencyKey: key('pay') });
+      harness.customer(payment.id, 'paid');
+      return payment;
+    }
+
+    it('creates an open payment with a pay link, an expiry and the invoice in its metadata', async () => {
+      const payment = await port.createPayment(invoicePayment(), { idempotencyKey: key('create') });
+      expect(payment.id).toMatch(/^tr_[A-Za-z0-9]+$/);
+      expect(payment).toMatchObject({
+        mode: 'test',
+        status: 'open',
+        isFinal: false,
+        amount: { value: '120.50', currency: 'EUR' },
+        amountRefunded: null,
+        amountRemaining: null,
+        description: 'Invoice 2026-114',
+        redirectUrl: 'https://pay.example.com/thanks/2026-114',
+        webhookUrl: 'https://hooks.example.com/webhooks/mollie',
+        metadata: { invoice_id: '2026-114' },
+        paidAt: null,
+      });
+      expect(payment.checkoutUrl).toMatch(/^https:\/\//);
+      expect(Date.parse(payment.expiresAt!)).toBeGreaterThan(Date.parse(payment.createdAt));
+      expect(await port.getPayment(payment.id)).toEqual(payment);
+    });
+
+    it('takes zero-decimal currencies as whole numbers', async () => {
+      const payment = await port.createPayment(invoicePayment({ amount: { value: '1500', currency: 'JPY' } }), { idempotencyKey: key('jpy') });
+      expect(payment.amount).toEqual({ value: '1500', currency: 'JPY' });
+    });
+
+    it('replays the first answer for a repeated Idempotency-Key, so a retry never makes a second payment', async () => {
+      const idempotencyKey = key('replay');
+      const first = await port.createPayment(invoicePayment(), { idempotencyKey });
+      const second = await port.createPayment(invoicePayment(), { idempotencyKey });
+      expect(second.id).toBe(first.id);
+    });
+
+    it('refuses a reused Idempotency-Key with a different request', async () => {
+      const idempotencyKey = key('reuse');
+      await port.createPayment(invoicePayment(), { idempotencyKey });
+      const error = await rejection(port.createPayment(invoicePayment({ amount: { value: '99.00', currency: 'EUR' } }), { idempotencyKey }));
+      expect(error.code).toBe('mollie_rejected');
+      expect(error.mollie?.status).toBe(422);
+    });
+
+    it('refuses an amount with the wrong number of decimals, naming the field, as Mollie does', async () => {
+      const error = await rejection(port.createPayment(invoicePayment({ amount: { value: '10.5', currency: 'EUR' } }), { idempotencyKey: key('decimals') }));
+      expect(error).toMatchObject({ code: 'mollie_rejected', retryable: false, effect: 'none' });
+      expect(error.mollie).toMatchObject({ status: 422, title: 'Unprocessable Entity', field: 'amount.value' });
+    });
+
+    it('refuses a webhook URL Mollie cannot reach', async () => {
+      const error = await rejection(port.createPayment(invoicePayment({ webhookUrl: 'http://localhost:3333/webhooks/mollie' }), { idempotencyKey: key('hook') }));
+      expect(error.mollie).toMatchObject({ status: 422, field: 'webhookUrl' });
+    });
+
+    it('reports an unknown payment as not_found, and a malformed id the same way', async () => {
+      const unknown = await rejection(port.getPayment('tr_doesNotExist1'));
+      expect(unknown).toMatchObject({ code: 'not_found', retryable: false });
+      const malformed = await rejection(port.getPayment('../../v2/refunds'));
+      expect(malformed.code).toBe('not_found');
+      expect(malformed.message).toMatch(/tr_/);
+    });
+
+    it('shows a paid payment as final, with what can be refunded and no pay link', async () => {
+      const { id } = await paidPayment('120.50');
+      const payment = await port.getPayment(id);
+      expect(payment).toMatchObject({
+        status: 'paid',
+        isFinal: true,
+        checkoutUrl: null,
+        amountRefunded: { value: '0.00', currency: 'EUR' },
+        amountRemaining: { value: '120.50', currency: 'EUR' },
+      });
+      expect(payment.paidAt).not.toBeNull();
+      expect(payment.method).not.toBeNull();
+    });
+
+    it.each<[CustomerOutcome, 'failedAt' | 'canceledAt' | 'expiredAt']>([
+      ['failed', 'failedAt'],
+      ['canceled', 'canceledAt'],
+      ['expired', 'expiredAt'],
+    ])('marks a %s payment final with its date', async (outcome, dateField) => {
+      const created = await port.createPayment(invoicePayment(), { idempotencyKey: key(outcome) });
+      harness.customer(created.id, outcome);
+      const payment = await port.getPayment(created.id);
+      expect(payment).toMatchObject({ status: outcome, isFinal: true, checkoutUrl: null, paidAt: null });
+      expect(payment[dateField]).not.toBeNull();
+    });
+
+    it('expires an open payment when its expiry passes', async () => {
+      const created = await port.createPayment(invoicePayment(), { idempotencyKey: key('clock') });
+      harness.advanceClock(Date.parse(created.expiresAt!) - Date.parse(created.createdAt) + 1_000);
+      const payment = await port.getPayment(created.id);
+      expect(payment).toMatchObject({ status: 'expired', isFinal: true, expiredAt: created.expiresAt });
+    });
+
+    it('cancels an open payment, and refuses to cancel a paid one', async () => {
+      const open = await port.createPayment(invoicePayment(), { idempotencyKey: key('cancel') });
+      const canceled = await port.cancelPayment(open.id, { idempotencyKey: key('cancel-it') });
+      expect(canceled).toMatchObject({ status: 'canceled', isFinal: true });
+      const { id } = await paidPayment();
+      const error = await rejection(port.cancelPayment(id, { idempotencyKey: key('cancel-paid') }));
+      expect(error.mollie?.status).toBe(422);
+    });
+
+    it('takes partial and multiple refunds, and keeps amountRemaining exact', async () => {
+      const { id } = await paidPayment('100.00');
+      const first = await port.createRefund(id, { amount: { value: '20.00', currency: 'EUR' }, description: 'Discount' }, { idempotencyKey: key('r1') });
+      expect(first.id).toMatch(/^re_[A-Za-z0-9]+$/);
+      expect(first).toMatchObject({ paymentId: id, amount: { value: '20.00', currency: 'EUR' }, description: 'Discount' });
+      expect(['queued', 'pending', 'processing', 'refunded']).toContain(first.status);
+      const second = await port.createRefund(id, { amount: { value: '30.10', currency: 'EUR' } }, { idempotencyKey: key('r2') });
+      const payment = await port.getPayment(id);
+      expect(payment.amountRefunded).toEqual({ value: '50.10', currency: 'EUR' });
+      expect(payment.amountRemaining).toEqual({ value: '49.90', currency: 'EUR' });
+      const refunds = await port.listRefunds(id);
+      expect(refunds.map((refund) => refund.id)).toEqual([second.id, first.id]);
+    });
+
+    it('refuses a refund over the remainder with the 422 Mollie sends, naming the amount', async () => {
+      const { id } = await paidPayment('100.00');
+      await port.createRefund(id, { amount: { value: '60.00', currency: 'EUR' } }, { idempotencyKey: key('r') });
+      const error = await rejection(port.createRefund(id, { amount: { value: '40.01', currency: 'EUR' } }, { idempotencyKey: key('over') }));
+      expect(error).toMatchObject({ code: 'mollie_rejected', retryable: false });
+      expect(error.mollie).toMatchObject({ status: 422, title: 'Unprocessable Entity', field: 'amount' });
+      const exact = await port.createRefund(id, { amount: { value: '40.00', currency: 'EUR' } }, { idempotencyKey: key('rest') });
+      expect(exact.amount.value).toBe('40.00');
+      expect((await port.getPayment(id)).amountRemaining).toEqual({ value: '0.00', currency: 'EUR' });
+    });
+
+    it('refuses a refund on a payment that is not paid', async () => {
+      const open = await port.createPayment(invoicePayment(), { idempotencyKey: key('unpaid') });
+      const error = await rejection(port.createRefund(open.id, { amount: { value: '1.00', currency: 'EUR' } }, { idempotencyKey: key('r') }));
+      expect(error).toMatchObject({ code: 'mollie_rejected' });
+      expect(error.mollie?.status).toBe(422);
+      expect(await port.listRefunds(open.id)).toEqual([]);
+    });
+
+    it('refuses a refund in another currency than the payment', async () => {
+      const { id } = await paidPayment();
+      const error = await rejection(port.createRefund(id, { amount: { value: '1.00', currency: 'USD' } }, { idempotencyKey: key('usd') }));
+      expect(error.mollie).toMatchObject({ status: 422, field: 'amount.currency' });
+    });
+
+    it('replays a refund for a repeated Idempotency-Key instead of refunding twice', async () => {
+      const { id } = await paidPayment('100.00');
+      const idempotencyKey = key('refund-replay');
+      const first = await port.createRefund(id, { amount: { value: '25.00', currency: 'EUR' } }, { idempotencyKey });
+      const again = await port.createRefund(id, { amount: { value: '25.00', currency: 'EUR' } }, { idempotencyKey });
+      expect(again.id).toBe(first.id);
+      expect(await port.listRefunds(id)).toHaveLength(1);
+      expect((await port.getPayment(id)).amountRemaining?.value).toBe('75.00');
+    });
+
+    it('counts a failed refund as refundable again', async () => {
+      const { id } = await paidPayment('100.00');
+      const refund = await port.createRefund(id, { amount: { value: '70.00', currency: 'EUR' } }, { idempotencyKey: key('fail') });
+      harness.settleRefund(refund.id, 'failed');
+      const payment = await port.getPayment(id);
+      expect(payment.amountRemaining?.value).toBe('100.00');
+      expect((await port.listRefunds(id))[0]?.status).toBe('failed');
+    });
+  });
+}
