@@ -29,7 +29,8 @@ export const invoicePayment = (overrides: Partial<CreatePaymentRequest> = {}): C
   ...overrides,
 });
 
-async function rejection(promise: Promise<unknown>): Promise<MollieError> {
+/** Awaits a call that must fail with a MollieError, and returns that error. */
+export async function rejection(promise: Promise<unknown>): Promise<MollieError> {
   const error = await promise.then(
     () => {
       throw new Error('expected the call to be refused');
