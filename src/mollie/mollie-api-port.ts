@@ -12,7 +12,7 @@
 import type { MollieClient } from '@mollie/api-client';
 import type { Logger } from 'pino';
 import type { MollieCredentials } from './credentials.js';
-import { errorFromMollieProblem, malformedIdError, MollieError } from './errors.js';
+import { errorFromMollieProblem, malformedIdError, MollieError, type WriteEffect } from './errors.js';
 import { observeHttpExchange, type HttpExchange } from './http-exchange.js';
 import type { Amount } from './money.js';
 import {
@@ -73,8 +73,10 @@ export function createMollieApiPort(credentials: MollieCredentials, options: Mol
   }
 
   async function call<T>(operation: string, kind: CallKind, run: (client: MollieClient) => Promise<T>): Promise<T> {
-    const api = await mollie();
     const deadline = Date.now() + timeoutMs;
+    const api = await mollie();
+    // Once any attempt of a write may have reached Mollie, the call's outcome stays unknown whatever follows.
+    let effect: WriteEffect = 'none';
     for (let retry = 0; ; retry += 1) {
       const remainingMs = deadline - Date.now();
       const { exchange, result } = observeHttpExchange(() => run(api));
@@ -85,12 +87,13 @@ export function createMollieApiPort(credentials: MollieCredentials, options: Mol
       } catch (error) {
         if (error instanceof DeadlineExceeded) throw timeoutError(operation, kind, timeoutMs);
         ({ failure, retryHere } = classify(error, exchange, kind));
+        if (failure.effect === 'unknown') effect = 'unknown';
       }
       const delayMs = failure.code === 'rate_limited' && failure.retryAfterSeconds !== null
         ? failure.retryAfterSeconds * 1000
         : backoffDelayMs(retry, policy, random);
       const tooLong = failure.code === 'rate_limited' && delayMs > policy.retryAfterCeilingMs;
-      if (!retryHere || retry >= policy.maxRetries || tooLong || delayMs >= deadline - Date.now()) throw failure;
+      if (!retryHere || retry >= policy.maxRetries || tooLong || delayMs >= deadline - Date.now()) throw withEffect(failure, effect);
       logger?.warn(
         { operation, retry: retry + 1, code: failure.code, status: exchange.lastStatus, network_error: exchange.networkErrorCode, delay_ms: delayMs },
         'Mollie call failed; retrying',
@@ -198,8 +201,7 @@ function classify(error: unknown, exchange: HttpExchange, kind: CallKind): { fai
       },
       status === 429 ? exchange.retryAfterSeconds ?? undefined : undefined,
     );
-    const effect = kind === 'write' && failure.effect === 'unknown' ? 'unknown' : 'none';
-    return { failure: withEffect(failure, effect), retryHere: status === 429 };
+    return { failure: withEffect(failure, kind === 'write' ? failure.effect : 'none'), retryHere: status === 429 };
   }
 
   if (status !== null) {
@@ -253,7 +255,7 @@ function classify(error: unknown, exchange: HttpExchange, kind: CallKind): { fai
   };
 }
 
-function withEffect(error: MollieError, effect: 'none' | 'unknown'): MollieError {
+function withEffect(error: MollieError, effect: WriteEffect): MollieError {
   if (error.effect === effect) return error;
   return new MollieError({
     code: error.code,

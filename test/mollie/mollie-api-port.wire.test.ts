@@ -164,6 +164,15 @@ describe('when Mollie is busy or failing', () => {
     expect(again.id).toBe(payment.id);
   });
 
+  it('keeps a write unknown once any attempt may have reached Mollie, even if a later attempt is refused outright', async () => {
+    double.inject({ method: 'POST', fault: { kind: 'reset-after' } });
+    double.inject({ method: 'POST', fault: { kind: 'status', status: 429, headers: { 'retry-after': '120' } } });
+    const error = await rejection(adapter().createPayment(invoicePayment(), { idempotencyKey: 'k-sticky' }));
+    expect(error).toMatchObject({ code: 'rate_limited', effect: 'unknown' });
+    // And indeed Mollie made the payment on the first attempt.
+    expect(created().map((request) => request.fault)).toEqual(['reset-after', 'status']);
+  });
+
   it('stops waiting at the deadline and reports a write as unknown, not failed', async () => {
     double.inject({ method: 'POST', fault: { kind: 'delay', ms: 3_000 } });
     const error = await rejection(adapter({ timeoutMs: 300 }).createPayment(invoicePayment(), { idempotencyKey: 'k-slow' }));
