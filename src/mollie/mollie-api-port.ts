@@ -41,6 +41,8 @@ export interface MollieApiPortOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Sent in the User-Agent, so Mollie support can tell our traffic apart. */
+const VERSION_STRING = 'MollieInvoiceMcp/0.1.0';
 
 type CallKind = 'read' | 'write';
 
@@ -61,11 +63,11 @@ export function createMollieApiPort(credentials: MollieCredentials, options: Mol
   function mollie(): Promise<MollieClient> {
     client ??= import('@mollie/api-client').then(({ createMollieClient }) =>
       credentials.kind === 'api_key'
-        ? createMollieClient({ apiKey: credentials.apiKey, apiEndpoint: credentials.apiEndpoint, versionStrings: 'MollieInvoiceMcp/0.1.0' })
+        ? createMollieClient({ apiKey: credentials.apiKey, apiEndpoint: credentials.apiEndpoint, versionStrings: VERSION_STRING })
         : createMollieClient({
             accessToken: credentials.accessToken,
             apiEndpoint: credentials.apiEndpoint,
-            versionStrings: 'MollieInvoiceMcp/0.1.0',
+            versionStrings: VERSION_STRING,
             parameterDefaults: { profileId: credentials.profileId, testmode: credentials.mode === 'test' },
           }),
     );

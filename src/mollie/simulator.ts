@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { errorFromMollieProblem, malformedIdError, MollieError } from './errors.js';
-import { amountToMinorUnits, isMollieCurrency, MOLLIE_CURRENCIES, toAmount, type Amount } from './money.js';
+import { amountToMinorUnits, formatMinorUnits, isMollieCurrency, MOLLIE_CURRENCIES, parseAmount, toAmount, type Amount } from './money.js';
 import {
   isFinalStatus,
   isResourceId,
@@ -282,14 +282,20 @@ function validAmount(amount: Amount, field: string): number {
   if (!amount || typeof amount.value !== 'string' || !isMollieCurrency(amount.currency)) {
     throw unprocessable(`The currency is not supported; use one of ${Object.keys(MOLLIE_CURRENCIES).join(', ')}.`, `${field}.currency`);
   }
-  const decimals = MOLLIE_CURRENCIES[amount.currency]!;
-  // Mollie wants exactly the currency's decimals: "10.00", JPY "1000".
-  const exact = decimals === 0 ? /^(0|[1-9][0-9]*)$/ : new RegExp(`^(0|[1-9][0-9]*)\\.[0-9]{${decimals}}$`);
-  if (!exact.test(amount.value)) {
-    throw unprocessable(`The amount contains an invalid value: ${amount.currency} needs exactly ${decimals} decimals.`, `${field}.value`);
+  // Mollie wants exactly the currency's decimals ("10.00", JPY "1000"): only the canonical form is accepted.
+  let minor: number;
+  try {
+    minor = parseAmount(amount.value, amount.currency, { allowZero: true });
+  } catch {
+    minor = -1;
   }
-  const minor = amountToMinorUnits(amount);
-  if (minor <= 0) throw unprocessable('The amount must be more than zero.', field);
+  if (minor < 0 || formatMinorUnits(minor, amount.currency) !== amount.value) {
+    throw unprocessable(
+      `The amount contains an invalid value: ${amount.currency} needs exactly ${MOLLIE_CURRENCIES[amount.currency]} decimals.`,
+      `${field}.value`,
+    );
+  }
+  if (minor === 0) throw unprocessable('The amount must be more than zero.', field);
   return minor;
 }
 
