@@ -1,34 +1,119 @@
 #!/usr/bin/env node
-/** The `mollie-invoice-mcp` command. */
+/** The `mollie-invoice-mcp` command: parses arguments and hands over to one command module. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { auditExport, auditList, auditVerify } from './commands/audit.js';
+import { processOutput, UsageError, type CommandOutput } from './commands/output.js';
+import { policyCheck, policyExplain } from './commands/policy.js';
+import { serve } from './commands/serve.js';
+import { tokenCreate } from './commands/token.js';
+import { ConfigError, readConfig } from './config.js';
 import { runDemo } from './demo.js';
+import { CredentialError } from './mollie/credentials.js';
+import { PolicyError } from './policy/load-policies.js';
 
-const USAGE = `Usage: mollie-invoice-mcp <command>
+const USAGE = `Usage: mollie-invoice-mcp <command> [options]
 
-Commands available in this version:
-  demo      offline walk-through on the built-in Mollie simulator
+  serve [--transport stdio] [--simulator] [--policies DIR] [--db FILE]
+                        the MCP server (stdio); --simulator uses the offline Mollie simulator
+  demo                  offline walk-through on the simulator
+  policy check [--policies DIR]
+                        validate every policy file; print agents x tools
+  policy explain --agent A --tool T [--amount "12.50 EUR"] [--mode test|live] [--policies DIR]
+                        the decision for one call and the rule behind it
+  audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--db FILE]
+                        recent calls, one readable line each
+  audit export --format jsonl|csv [--out FILE] [--db FILE]
+                        every audit row
+  audit verify [--db FILE]
+                        recompute the hash chain; exit 1 at the first bad row
+  token create --agent A
+                        a new agent token (shown once) and its token_sha256 line
 
-The MCP server (serve), policies, the audit log and approvals are being built; see README.md.`;
+Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLICIES, MOLLIE_MCP_DB, ... (see README.md).`;
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return command === undefined ? 2 : 0;
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parse(args: string[], options: Options, positionals = false) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: positionals });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  if (command === 'demo' && rest.length === 0) {
-    await runDemo();
-    return 0;
-  }
-  process.stderr.write(`mollie-invoice-mcp: unknown command or arguments: ${[command, ...rest].join(' ')}\n\n${USAGE}\n`);
-  return 2;
 }
 
-main(process.argv.slice(2)).then(
+const string = { type: 'string' } as const;
+
+export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: CommandOutput): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  switch (command) {
+    case 'serve': {
+      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, policies: string, db: string });
+      const config = readConfig(env, { simulator: values.simulator === true, ...(values.policies ? { policies: values.policies as string } : {}), ...(values.db ? { db: values.db as string } : {}) });
+      return serve(config, (values.transport as string | undefined) ?? 'stdio', env, io);
+    }
+    case 'demo':
+      parse(argv.slice(1), {});
+      await runDemo(io);
+      return 0;
+    case 'policy': {
+      if (sub === 'check') {
+        const { values } = parse(rest, { policies: string });
+        return policyCheck(readConfig(env, values.policies ? { policies: values.policies as string } : {}).policiesDir, io);
+      }
+      if (sub === 'explain') {
+        const { values } = parse(rest, { agent: string, tool: string, amount: string, mode: string, policies: string });
+        if (typeof values.agent !== 'string' || typeof values.tool !== 'string') throw new UsageError('policy explain needs --agent and --tool.');
+        const config = readConfig(env, values.policies ? { policies: values.policies as string } : {});
+        return policyExplain(config.policiesDir, { agent: values.agent, tool: values.tool, amount: values.amount as string | undefined, mode: values.mode as string | undefined }, io);
+      }
+      break;
+    }
+    case 'audit': {
+      if (sub === 'list') {
+        const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, db: string });
+        const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        return auditList(config.dbPath, values as Record<string, string | undefined>, io);
+      }
+      if (sub === 'export') {
+        const { values } = parse(rest, { format: string, out: string, db: string });
+        const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
+      }
+      if (sub === 'verify') {
+        const { values } = parse(rest, { db: string });
+        return auditVerify(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, io);
+      }
+      break;
+    }
+    case 'token': {
+      if (sub === 'create') {
+        const { values } = parse(rest, { agent: string });
+        return tokenCreate(values.agent as string | undefined, io);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  throw new UsageError(`unknown command or arguments: ${argv.join(' ')}`);
+}
+
+main(process.argv.slice(2), process.env, processOutput).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`mollie-invoice-mcp: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (error instanceof UsageError) {
+      process.stderr.write(`mollie-invoice-mcp: ${error.message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const known = error instanceof PolicyError || error instanceof CredentialError || error instanceof ConfigError;
+    process.stderr.write(`mollie-invoice-mcp: ${known ? '' : 'unexpected error: '}${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
   },
 );

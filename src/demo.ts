@@ -1,76 +1,131 @@
 /**
- * `mollie-invoice-mcp demo`: an offline walk-through on the simulator, printed for a person to read.
- * It drives the Mollie port directly; the policy gate and audit log join it when they land.
+ * `mollie-invoice-mcp demo`: an offline walk-through on the simulator, printed for a person to read. The agents
+ * speak real MCP to the real gate (in-memory transport), under the example policies in policies/, with a fresh
+ * audit log in a temporary directory; the simulated customer pays in between.
  */
-import { MollieError } from './mollie/errors.js';
-import { describeAmount, parseAmount, toAmount } from './mollie/money.js';
-import type { MolliePort, Payment } from './mollie/port.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { listCalls } from './audit/call-entries.js';
+import { formatCallTable } from './audit/call-table.js';
+import type { CommandOutput } from './commands/output.js';
+import { readConfig } from './config.js';
+import { openEngine, type Engine } from './engine.js';
 import { MollieSimulator } from './mollie/simulator.js';
+import { createMcpServer } from './server.js';
 
-export interface DemoOutput {
-  write(line: string): void;
+/** The example policies shipped beside the code: dist/src/demo.js and src/demo.ts both sit two levels below. */
+export const EXAMPLE_POLICIES = fileURLToPath(new URL('../../policies/', import.meta.url));
+
+interface ToolReply {
+  isError?: boolean;
+  structuredContent?: Record<string, unknown>;
 }
 
-export async function runDemo(out: DemoOutput = { write: (line) => process.stdout.write(`${line}\n`) }): Promise<void> {
-  const mollie = new MollieSimulator();
-  const step = (n: number, title: string) => out.write(`\n${n}. ${title}`);
-  const say = (line: string) => out.write(`   ${line}`);
-
-  out.write('mollie-invoice-mcp demo: offline, on the built-in Mollie simulator (no account, no network).');
-
-  step(1, 'Create a pay link for invoice 2026-114 over 120.00 EUR');
-  const request = {
-    amount: toAmount(parseAmount('120.00', 'EUR'), 'EUR'),
-    description: 'Invoice 2026-114',
-    metadata: { invoice_id: '2026-114' },
-  };
-  const payment = await mollie.createPayment(request, { idempotencyKey: 'demo-invoice-2026-114' });
-  say(`payment ${payment.id} is ${payment.status}; pay link ${payment.checkoutUrl}`);
-  say(`the link expires at ${payment.expiresAt}`);
-
-  step(2, 'The same request again (an agent retrying after a dropped connection)');
-  const again = await mollie.createPayment(request, { idempotencyKey: 'demo-invoice-2026-114' });
-  say(`Mollie replays the first answer: ${again.id} (${again.id === payment.id ? 'the same payment, nothing charged twice' : 'A SECOND PAYMENT'})`);
-
-  step(3, 'The customer opens the link and pays');
-  mollie.simulate(payment.id, 'paid');
-  printStatus(await mollie.getPayment(payment.id), say);
-
-  step(4, 'Refund 20.00 EUR of it');
-  const refund = await mollie.createRefund(payment.id, { amount: toAmount(parseAmount('20.00', 'EUR'), 'EUR'), description: 'Goodwill discount' }, { idempotencyKey: 'demo-refund-1' });
-  say(`refund ${refund.id} is ${refund.status} for ${describeAmount(refund.amount)}`);
-  printStatus(await mollie.getPayment(payment.id), say);
-
-  step(5, 'Try to refund 150.00 EUR, more than what remains');
-  await showRefusal(mollie, payment.id, '150.00', say);
-
-  step(6, 'A second invoice, never paid: its link expires');
-  const unpaid = await mollie.createPayment(
-    { amount: toAmount(parseAmount('45.5', 'EUR'), 'EUR'), description: 'Invoice 2026-115', metadata: { invoice_id: '2026-115' } },
-    { idempotencyKey: 'demo-invoice-2026-115' },
-  );
-  mollie.simulate(unpaid.id, 'expired');
-  printStatus(await mollie.getPayment(unpaid.id), say);
-  await showRefusal(mollie, unpaid.id, '10.00', say);
-
-  out.write('\nDone. Every payment above lives only in this process; nothing reached Mollie.');
+async function connect(engine: Engine, agent: string): Promise<Client> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const server = createMcpServer({ gate: engine.gate, caller: { agent, token: null }, transport: 'in-process' });
+  await server.connect(serverSide);
+  const client = new Client({ name: 'demo-agent', version: '1.0.0' });
+  await client.connect(clientSide);
+  return client;
 }
 
-function printStatus(payment: Payment, say: (line: string) => void): void {
-  const parts = [`payment ${payment.id}: ${payment.status}${payment.isFinal ? ' (final)' : ''}`, `amount ${describeAmount(payment.amount)}`];
-  if (payment.paidAt) parts.push(`paid at ${payment.paidAt} by ${payment.method}`);
-  if (payment.amountRefunded) parts.push(`refunded ${describeAmount(payment.amountRefunded)}`);
-  if (payment.amountRemaining) parts.push(`refundable ${describeAmount(payment.amountRemaining)}`);
-  if (payment.expiredAt) parts.push(`expired at ${payment.expiredAt}`);
-  say(parts.join('; '));
+async function call(client: Client, name: string, args: Record<string, unknown>): Promise<ToolReply> {
+  return (await client.callTool({ name, arguments: args })) as ToolReply;
 }
 
-async function showRefusal(mollie: MolliePort, paymentId: string, value: string, say: (line: string) => void): Promise<void> {
+function field(reply: ToolReply, key: string): string {
+  const value = reply.structuredContent?.[key];
+  if (value && typeof value === 'object' && 'value' in value && 'currency' in value) return `${String(value.value)} ${String(value.currency)}`;
+  return String(value);
+}
+
+function failure(reply: ToolReply): string {
+  const error = reply.structuredContent?.error as { code?: string; reason?: string; message?: string } | undefined;
+  return `${error?.code ?? 'error'}${error?.reason ? ` (${error.reason})` : ''}: ${error?.message ?? ''}`;
+}
+
+export async function runDemo(io: CommandOutput): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'mollie-invoice-mcp-demo-'));
+  const simulator = new MollieSimulator();
+  const config = readConfig({ MOLLIE_MCP_POLICIES: EXAMPLE_POLICIES, MOLLIE_MCP_DB: join(directory, 'demo.db') });
+  const engine = openEngine(config, { logger: pino({ level: 'silent' }), env: {}, mollie: simulator });
+  const out = (line = ''): void => io.out(line);
+  const step = (n: number, title: string): void => out(`\n${n}. ${title}`);
+  const say = (line: string): void => out(`   ${line}`);
+  const clients: Client[] = [];
   try {
-    await mollie.createRefund(paymentId, { amount: toAmount(parseAmount(value, 'EUR'), 'EUR') }, { idempotencyKey: `demo-refund-${paymentId}-${value}` });
-    say('UNEXPECTED: the refund went through');
-  } catch (error) {
-    if (!(error instanceof MollieError)) throw error;
-    say(`refused (${error.code}, Mollie ${error.mollie?.status ?? '-'}): ${error.message}`);
+    out('mollie-invoice-mcp demo: offline, on the built-in Mollie simulator (no account, no network).');
+    out(`Agents and their policies: ${[...engine.policies.agents.keys()].join(', ')} (policies/*.yaml). Audit log: a fresh database in ${directory}.`);
+
+    const billing = await connect(engine, 'billing-bot');
+    const refunds = await connect(engine, 'refund-desk');
+    const auditor = await connect(engine, 'auditor');
+    const stranger = await connect(engine, 'mallory');
+    clients.push(billing, refunds, auditor, stranger);
+    const names = async (client: Client): Promise<string> => (await client.listTools()).tools.map((tool) => tool.name).join(', ') || 'none';
+    say(`billing-bot sees: ${await names(billing)}`);
+    say(`refund-desk sees: ${await names(refunds)}`);
+    say(`auditor sees:     ${await names(auditor)}`);
+    say(`mallory (no policy) sees: ${await names(stranger)}`);
+
+    step(1, 'billing-bot creates a pay link for invoice 2026-114 over 450.00 EUR');
+    const created = await call(billing, 'create_invoice_payment', { invoice_id: '2026-114', amount: '450.00' });
+    if (created.isError) throw new Error(`the demo's first payment failed: ${failure(created)}`);
+    const paymentId = field(created, 'payment_id');
+    say(`payment ${paymentId} is ${field(created, 'status')}; pay link ${field(created, 'checkout_url')}`);
+    const again = await call(billing, 'create_invoice_payment', { invoice_id: '2026-114', amount: '450.00' });
+    say(`asked again for the same invoice and amount: ${field(again, 'payment_id')}, reused: ${field(again, 'reused')} (no second payment)`);
+
+    step(2, 'The customer opens the link and pays (simulated)');
+    simulator.simulate(paymentId, 'paid');
+    say('the simulator marks the payment paid, as Mollie would after a successful iDEAL payment');
+
+    step(3, 'billing-bot asks: has invoice 2026-114 been paid?');
+    const status = await call(billing, 'get_payment_status', { invoice_id: '2026-114' });
+    say(`${field(status, 'status')}: ${field(status, 'status_label')}; refundable ${field(status, 'amount_remaining')}`);
+
+    step(4, 'Invoice 2026-115 over 300.00 EUR, of which 100.00 EUR was paid by bank transfer');
+    const partial = await call(billing, 'create_invoice_payment', { invoice_id: '2026-115', amount: '300.00', amount_already_paid: '100.00' });
+    say(`payment ${field(partial, 'payment_id')} asks only for the rest: ${field(partial, 'amount')}`);
+
+    step(5, `refund-desk refunds 20.00 EUR of payment ${paymentId}`);
+    const refunded = await call(refunds, 'refund', { payment_id: paymentId, amount: '20.00', description: 'Goodwill refund' });
+    say(refunded.isError ? `refused: ${failure(refunded)}` : `refund ${field(refunded, 'refund_id')} is ${field(refunded, 'status')} for ${field(refunded, 'amount')}`);
+
+    step(6, 'refund-desk tries to refund 150.00 EUR: over its per-call cap of 100.00 EUR');
+    const tooMuch = await call(refunds, 'refund', { payment_id: paymentId, amount: '150.00' });
+    say(tooMuch.isError ? `denied before reaching Mollie: ${failure(tooMuch)}` : 'UNEXPECTEDLY ALLOWED');
+
+    step(7, 'An agent with no policy ("mallory") tries to create a pay link');
+    const intruder = await call(stranger, 'create_invoice_payment', { invoice_id: '2026-999', amount: '5000.00' });
+    say(intruder.isError ? `denied: ${failure(intruder)}` : 'UNEXPECTEDLY ALLOWED');
+
+    step(8, 'billing-bot tries to refund: its policy does not list the refund tool');
+    const notListed = await call(billing, 'refund', { payment_id: paymentId, amount: '5.00' });
+    say(notListed.isError ? `denied: ${failure(notListed)}` : 'UNEXPECTEDLY ALLOWED');
+
+    step(9, 'The auditor reads the log (list_logs, scope all)');
+    const logs = await call(auditor, 'list_logs', { limit: 3 });
+    const entries = (logs.structuredContent?.entries ?? []) as { summary: string }[];
+    for (const entry of entries) say(`- ${entry.summary}`);
+
+    step(10, 'The audit log, as `mollie-invoice-mcp audit list` prints it');
+    const table = formatCallTable([...listCalls(engine.db, {}, 100).entries].reverse());
+    for (const line of table) out(`   ${line}`);
+
+    step(11, 'Verify the hash chain, as `mollie-invoice-mcp audit verify` does');
+    const verified = engine.audit.verify();
+    say(verified.ok ? `intact: ${verified.rows} rows (two per call), every hash recomputed and matching` : `BROKEN at row ${verified.firstBad.seq}: ${verified.firstBad.problem}`);
+    out('\nTry it in a client: see README.md, "Connect a client". Run `npm test` for the full suite.');
+  } finally {
+    for (const client of clients) await client.close();
+    engine.close();
+    rmSync(directory, { recursive: true, force: true });
   }
 }

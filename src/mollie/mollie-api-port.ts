@@ -9,6 +9,7 @@
  * - network errors and unreadable replies: retried here with exponential backoff and jitter.
  * Every write carries the caller's Idempotency-Key on every attempt, so Mollie replays instead of repeating.
  */
+import { VERSION } from '../version.js';
 import type { MollieClient } from '@mollie/api-client';
 import type { Logger } from 'pino';
 import type { MollieCredentials } from './credentials.js';
@@ -42,7 +43,7 @@ export interface MollieApiPortOptions {
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Sent in the User-Agent, so Mollie support can tell our traffic apart. */
-const VERSION_STRING = 'MollieInvoiceMcp/0.1.0';
+const VERSION_STRING = `MollieInvoiceMcp/${VERSION}`;
 
 type CallKind = 'read' | 'write';
 

@@ -12,20 +12,24 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     expect(existsSync(CLI), 'run `npm run build` first (npm ci and npm test do)').toBe(true);
   });
 
-  it('walks through create, the same request replayed, pay, refund and the refusals, offline', async () => {
+  it('walks agents through the gate: pay link, payment, status, partial payment, refund, denials, the verified log', async () => {
     // No credential and no network in the environment: the demo must not need either.
     const { stdout, stderr } = await run(process.execPath, [CLI, 'demo'], { env: { PATH: process.env.PATH ?? '' }, timeout: 20_000 });
     expect(stderr).toBe('');
     const [paymentId] = /tr_[A-Za-z0-9]+/.exec(stdout) ?? [];
     expect(paymentId).toBeDefined();
+    expect(stdout).toContain('billing-bot sees: create_invoice_payment, get_payment_status, list_logs');
+    expect(stdout).toContain('mallory (no policy) sees: none');
     expect(stdout).toContain(`payment ${paymentId} is open; pay link https://`);
-    expect(stdout).toContain(`Mollie replays the first answer: ${paymentId} (the same payment, nothing charged twice)`);
-    expect(stdout).toContain(`payment ${paymentId}: paid (final); amount 120.00 EUR`);
-    expect(stdout).toMatch(/refund re_[A-Za-z0-9]+ is pending for 20\.00 EUR/);
-    expect(stdout).toContain('refunded 20.00 EUR; refundable 100.00 EUR');
-    expect(stdout).toMatch(/refused \(mollie_rejected, Mollie 422\): .*higher than the amount remaining/);
-    expect(stdout).toMatch(/expired \(final\); amount 45\.50 EUR/);
-    expect(stdout).toMatch(/only paid payments can be refunded/);
+    expect(stdout).toContain(`${paymentId}, reused: true (no second payment)`);
+    expect(stdout).toMatch(/paid: Paid on \d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC; refundable 450\.00 EUR/);
+    expect(stdout).toMatch(/payment tr_\w+ asks only for the rest: 200\.00 EUR/);
+    expect(stdout).toMatch(/refund re_\w+ is pending for 20\.00 EUR/);
+    expect(stdout).toMatch(/denied before reaching Mollie: policy_denied \(per_call_exceeded\): 150\.00 EUR is over agent "refund-desk"'s per-call limit of 100\.00 EUR/);
+    expect(stdout).toMatch(/denied: policy_denied \(unknown_agent\): Agent "mallory" has no policy/);
+    expect(stdout).toMatch(/denied: policy_denied \(tool_not_allowed\)/);
+    expect(stdout).toMatch(/time \(UTC\)\s+agent\s+tool\s+decision\s+outcome/);
+    expect(stdout).toMatch(/intact: 18 rows \(two per call\)/);
   });
 
   it('says what it can do when asked for a command it does not have', async () => {

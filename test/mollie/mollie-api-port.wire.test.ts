@@ -2,6 +2,7 @@
  * What the real adapter puts on the wire, and how it behaves when Mollie misbehaves, checked against what the https
  * double of Mollie's API received.
  */
+import { VERSION } from '../../src/version.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MollieError } from '../../src/mollie/errors.js';
 import { createMollieApiPort, type MollieApiPortOptions } from '../../src/mollie/mollie-api-port.js';
@@ -45,7 +46,7 @@ describe('the request the adapter sends', () => {
     expect(request!.headers.authorization).toBe(`Bearer ${API_KEY}`);
     expect(request!.headers['idempotency-key']).toBe('invoice-2026-114-key');
     expect(request!.headers['content-type']).toBe('application/json');
-    expect(request!.headers['user-agent']).toMatch(/MollieInvoiceMcp\/0\.1\.0/);
+    expect(request!.headers['user-agent']).toContain(`MollieInvoiceMcp/${VERSION}`);
     expect(request!.body).toEqual({
       amount: { value: '120.50', currency: 'EUR' },
       description: 'Invoice 2026-114',

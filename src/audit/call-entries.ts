@@ -1,0 +1,151 @@
+/**
+ * Reading the audit log call by call: a call's decision row joined with its outcome row (if any), filtered, newest
+ * first, in pages, each with one plain sentence saying who did what and what was decided.
+ */
+import type { SqliteDatabase } from '../database.js';
+
+export type CallOutcome = 'ok' | 'error' | 'pending' | 'unknown';
+
+export interface CallFilter {
+  agent?: string | undefined;
+  tool?: string | undefined;
+  decision?: 'allowed' | 'denied' | undefined;
+  outcome?: CallOutcome | undefined;
+  paymentId?: string | undefined;
+  invoiceId?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  /** The call doing the reading, which is not yet finished and would otherwise list itself. */
+  excludeCallId?: string | undefined;
+}
+
+export interface CallEntry {
+  audit_id: string;
+  seq: number;
+  at: string;
+  agent: string | null;
+  transport: string | null;
+  tool: string | null;
+  decision: 'allowed' | 'denied';
+  reason: string | null;
+  reason_message: string | null;
+  rule: string | null;
+  outcome: CallOutcome;
+  invoice_id: string | null;
+  payment_id: string | null;
+  refund_id: string | null;
+  amount: { value: string; currency: string } | null;
+  error_code: string | null;
+  error_message: string | null;
+  duration_ms: number | null;
+  summary: string;
+}
+
+interface JoinedRow {
+  seq: number;
+  call_id: string;
+  at: string;
+  agent: string | null;
+  transport: string | null;
+  tool: string | null;
+  decision: 'allowed' | 'denied';
+  reason: string | null;
+  reason_message: string | null;
+  rule: string | null;
+  invoice_id: string | null;
+  payment_id: string | null;
+  refund_id: string | null;
+  amount_value: string | null;
+  amount_currency: string | null;
+  action: string | null;
+  outcome_action: string | null;
+  outcome: 'ok' | 'error' | 'unknown' | null;
+  error_code: string | null;
+  error_message: string | null;
+  duration_ms: number | null;
+}
+
+export class CursorError extends Error {}
+
+export function encodeCursor(seq: number): string {
+  return Buffer.from(`seq:${seq}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = /^[A-Za-z0-9_-]{1,32}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const match = /^seq:([1-9][0-9]{0,15})$/.exec(text);
+  if (!match) throw new CursorError('cursor is not one this server handed out; pass the next_cursor of a previous list_logs result, or leave it out for the newest entries.');
+  return Number(match[1]);
+}
+
+export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } {
+  const where: string[] = ["d.kind = 'decision'"];
+  const params: Record<string, unknown> = { limit: limit + 1 };
+  if (filter.agent !== undefined) { where.push('d.agent = @agent'); params.agent = filter.agent; }
+  if (filter.tool !== undefined) { where.push('d.tool = @tool'); params.tool = filter.tool; }
+  if (filter.decision !== undefined) { where.push('d.decision = @decision'); params.decision = filter.decision; }
+  if (filter.outcome === 'pending') where.push('o.seq IS NULL');
+  else if (filter.outcome !== undefined) { where.push('o.outcome = @outcome'); params.outcome = filter.outcome; }
+  if (filter.paymentId !== undefined) { where.push('(d.payment_id = @payment OR o.payment_id = @payment)'); params.payment = filter.paymentId; }
+  if (filter.invoiceId !== undefined) { where.push('(d.invoice_id = @invoice OR o.invoice_id = @invoice)'); params.invoice = filter.invoiceId; }
+  if (filter.since !== undefined) { where.push('d.at >= @since'); params.since = filter.since; }
+  if (filter.until !== undefined) { where.push('d.at < @until'); params.until = filter.until; }
+  if (filter.excludeCallId !== undefined) { where.push('d.call_id != @exclude'); params.exclude = filter.excludeCallId; }
+  if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
+  const rows = db
+    .prepare<Record<string, unknown>, JoinedRow>(
+      `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule,
+              COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, COALESCE(o.payment_id, d.payment_id) AS payment_id,
+              o.refund_id, d.amount_value, d.amount_currency, d.action, o.action AS outcome_action, o.outcome,
+              o.error_code, o.error_message, o.duration_ms
+       FROM audit_log d LEFT JOIN audit_log o ON o.call_id = d.call_id AND o.kind = 'outcome'
+       WHERE ${where.join(' AND ')}
+       ORDER BY d.seq DESC LIMIT @limit`,
+    )
+    .all(params);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { entries: page.map(toEntry), nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+}
+
+function toEntry(row: JoinedRow): CallEntry {
+  const outcome: CallOutcome = row.outcome ?? 'pending';
+  return {
+    audit_id: row.call_id,
+    seq: row.seq,
+    at: row.at,
+    agent: row.agent,
+    transport: row.transport,
+    tool: row.tool,
+    decision: row.decision,
+    reason: row.reason,
+    reason_message: row.reason_message,
+    rule: row.rule,
+    outcome,
+    invoice_id: row.invoice_id,
+    payment_id: row.payment_id,
+    refund_id: row.refund_id,
+    amount: row.amount_value !== null && row.amount_currency !== null ? { value: row.amount_value, currency: row.amount_currency } : null,
+    error_code: row.error_code,
+    error_message: row.error_message,
+    duration_ms: row.duration_ms,
+    summary: summarize(row, outcome),
+  };
+}
+
+/** "billing-bot asked to refund 20.00 EUR of payment tr_x: allowed; refund re_y is pending." */
+export function summarize(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'decision' | 'reason_message' | 'outcome_action' | 'error_message'>, outcome: CallOutcome): string {
+  const who = row.agent ?? 'A caller with no agent';
+  const what = row.action ?? `call ${row.tool ?? 'an unknown tool'}`;
+  if (row.decision === 'denied') return `${who} asked to ${what}: denied. ${row.reason_message ?? ''}`.trim();
+  switch (outcome) {
+    case 'ok':
+      return `${who} asked to ${what}: allowed; ${row.outcome_action ?? 'done'}.`;
+    case 'error':
+      return `${who} asked to ${what}: allowed, but it failed: ${row.error_message ?? 'no detail recorded'}`;
+    case 'unknown':
+      return `${who} asked to ${what}: allowed, but whether it took effect at Mollie is unknown (${row.error_message ?? 'no answer'}).`;
+    case 'pending':
+      return `${who} asked to ${what}: allowed; no outcome recorded yet.`;
+  }
+}

@@ -1,0 +1,88 @@
+/** `audit list`, `audit export` and `audit verify`: the log for people, for other tools, and for trust. */
+import { existsSync, openSync, writeSync, closeSync } from 'node:fs';
+import { AUDIT_COLUMNS, AuditLog, type AuditRow } from '../audit/audit-log.js';
+import { listCalls } from '../audit/call-entries.js';
+import { formatCallTable } from '../audit/call-table.js';
+import { openDatabase, type SqliteDatabase } from '../database.js';
+import { UsageError, type CommandOutput } from './output.js';
+
+function openExisting(path: string): SqliteDatabase {
+  if (path !== ':memory:' && !existsSync(path)) {
+    throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
+  }
+  return openDatabase(path);
+}
+
+export function auditList(
+  dbPath: string,
+  filter: { agent?: string | undefined; tool?: string | undefined; since?: string | undefined; limit?: string | undefined },
+  io: CommandOutput,
+): number {
+  let since: string | undefined;
+  if (filter.since !== undefined) {
+    const time = Date.parse(filter.since);
+    if (Number.isNaN(time)) throw new UsageError(`--since must be an ISO 8601 time such as 2026-11-21T09:00:00Z; got "${filter.since}".`);
+    since = new Date(time).toISOString();
+  }
+  const limit = filter.limit === undefined ? 20 : Number(filter.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000; got "${filter.limit}".`);
+  const db = openExisting(dbPath);
+  try {
+    const { entries } = listCalls(db, { agent: filter.agent, tool: filter.tool, since }, limit);
+    if (entries.length === 0) {
+      io.out('No calls recorded that match.');
+      return 0;
+    }
+    for (const line of formatCallTable([...entries].reverse())) io.out(line);
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  // A leading = + - @ would be run as a formula by spreadsheet programs; a quote mark keeps it text.
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function auditExport(dbPath: string, options: { format: string | undefined; out?: string | undefined }, io: CommandOutput): number {
+  if (options.format !== 'jsonl' && options.format !== 'csv') throw new UsageError('--format must be jsonl or csv.');
+  const db = openExisting(dbPath);
+  const fd = options.out !== undefined ? openSync(options.out, 'w', 0o600) : null;
+  const write = (line: string): void => {
+    if (fd === null) io.out(line);
+    else writeSync(fd, `${line}\n`);
+  };
+  let count = 0;
+  try {
+    if (options.format === 'csv') write(AUDIT_COLUMNS.join(','));
+    for (const row of new AuditLog(db).rows()) {
+      write(options.format === 'jsonl' ? JSON.stringify(row) : AUDIT_COLUMNS.map((column) => csvCell(row[column as keyof AuditRow])).join(','));
+      count += 1;
+    }
+  } finally {
+    if (fd !== null) closeSync(fd);
+    db.close();
+  }
+  if (options.out !== undefined) io.err(`Exported ${count} audit rows to ${options.out}.`);
+  return 0;
+}
+
+export function auditVerify(dbPath: string, io: CommandOutput): number {
+  const db = openExisting(dbPath);
+  try {
+    const result = new AuditLog(db).verify();
+    if (result.ok) {
+      io.out(`Audit log intact: ${result.rows} rows, hash chain verified (last hash ${result.lastHash}).`);
+      return 0;
+    }
+    const bad = result.firstBad;
+    io.out(`Audit log BROKEN at row ${bad.seq}${bad.call_id ? ` (call ${bad.call_id})` : ''}: ${bad.problem}. ${result.rows} rows before it verified.`);
+    return 1;
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The server's configuration, merged in one place and one order: defaults, then the environment, then command-line
+ * flags. Everything is checked here, so a typo stops the server at start with a message, not at the first payment.
+ */
+import { resolve } from 'node:path';
+import { defaultDatabasePath } from './database.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface Config {
+  policiesDir: string;
+  dbPath: string;
+  /** True when MOLLIE_MCP_DB was not set: the path is printed at start so the operator can find the log. */
+  dbPathIsDefault: boolean;
+  agent: string | null;
+  token: string | null;
+  redirectUrl: string | null;
+  webhookUrl: string | null;
+  simulator: boolean;
+  logLevel: string;
+}
+
+export interface ConfigFlags {
+  simulator?: boolean;
+  policies?: string;
+  db?: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function nonEmpty(value: string | undefined): string | null {
+  return value === undefined || value.trim() === '' ? null : value.trim();
+}
+
+function checkUrl(name: string, value: string | null, rules: { httpsOnly: boolean; publicHost: boolean }): string | null {
+  if (value === null) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a URL; set it to an absolute URL such as https://pay.example.com/thanks.`);
+  }
+  if (url.protocol !== 'https:' && (rules.httpsOnly || url.protocol !== 'http:')) {
+    throw new ConfigError(`${name} must use https${rules.httpsOnly ? '' : ' (or http)'}; got ${url.protocol.replace(':', '')}.`);
+  }
+  if (url.username !== '' || url.password !== '') throw new ConfigError(`${name} must not contain a user name or password.`);
+  if (rules.publicHost && isLoopbackOrPrivate(url.hostname)) {
+    throw new ConfigError(`${name} must be reachable from Mollie, so not ${url.hostname}; use the public https address of this server's /webhooks/mollie.`);
+  }
+  return url.toString();
+}
+
+function isLoopbackOrPrivate(host: string): boolean {
+  const name = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    name === '::1' ||
+    name === '0.0.0.0' ||
+    /^127\./.test(name) ||
+    /^10\./.test(name) ||
+    /^192\.168\./.test(name) ||
+    /^172\.(1[6-9]|2[0-9]|3[01])\./.test(name) ||
+    /^169\.254\./.test(name)
+  );
+}
+
+export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = process.cwd()): Config {
+  const logLevel = nonEmpty(env.LOG_LEVEL) ?? 'info';
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}; got "${logLevel}".`);
+  const dbFromEnv = flags.db ?? nonEmpty(env.MOLLIE_MCP_DB);
+  return {
+    policiesDir: resolve(cwd, flags.policies ?? nonEmpty(env.MOLLIE_MCP_POLICIES) ?? 'policies'),
+    dbPath: dbFromEnv === null ? defaultDatabasePath(env) : dbFromEnv === ':memory:' ? dbFromEnv : resolve(cwd, dbFromEnv),
+    dbPathIsDefault: dbFromEnv === null,
+    agent: nonEmpty(env.MOLLIE_MCP_AGENT),
+    token: nonEmpty(env.MOLLIE_MCP_TOKEN),
+    redirectUrl: checkUrl('MOLLIE_MCP_REDIRECT_URL', nonEmpty(env.MOLLIE_MCP_REDIRECT_URL), { httpsOnly: false, publicHost: false }),
+    webhookUrl: checkUrl('MOLLIE_MCP_WEBHOOK_URL', nonEmpty(env.MOLLIE_MCP_WEBHOOK_URL), { httpsOnly: true, publicHost: true }),
+    simulator: flags.simulator === true || env.MOLLIE_MCP_SIMULATOR === '1',
+    logLevel,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The one SQLite file this server keeps: the audit log, budget reservations and the local payment records.
+ * Several processes share it (every Claude Desktop window starts its own server), so it runs in WAL mode with a busy
+ * timeout, and every write that must see the others' writes is a BEGIN IMMEDIATE transaction.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export type SqliteDatabase = Database.Database;
+
+/** How long a writer waits for another process's transaction before giving up (SQLITE_BUSY). */
+export const BUSY_TIMEOUT_MS = 15_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('decision', 'outcome', 'event')),
+  at TEXT NOT NULL,
+  agent TEXT,
+  transport TEXT,
+  client_name TEXT,
+  tool TEXT,
+  arguments TEXT,
+  invoice_id TEXT,
+  payment_id TEXT,
+  refund_id TEXT,
+  amount_value TEXT,
+  amount_currency TEXT,
+  decision TEXT CHECK (decision IN ('allowed', 'denied')),
+  reason TEXT,
+  reason_message TEXT,
+  rule TEXT,
+  policy_sha256 TEXT,
+  idempotency_key TEXT,
+  action TEXT,
+  outcome TEXT CHECK (outcome IN ('ok', 'error', 'unknown')),
+  error_code TEXT,
+  error_message TEXT,
+  mollie_error TEXT,
+  duration_ms INTEGER,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_call ON audit_log (call_id, kind);
+CREATE INDEX IF NOT EXISTS audit_agent ON audit_log (agent, kind, seq);
+CREATE INDEX IF NOT EXISTS audit_decision_at ON audit_log (kind, at);
+CREATE INDEX IF NOT EXISTS audit_payment ON audit_log (payment_id) WHERE payment_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_invoice ON audit_log (invoice_id) WHERE invoice_id IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END;
+
+CREATE TABLE IF NOT EXISTS reservations (
+  call_id TEXT PRIMARY KEY,
+  agent TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  currency TEXT,
+  amount_minor INTEGER,
+  reserved_at TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('reserved', 'spent', 'released', 'unknown'))
+);
+CREATE INDEX IF NOT EXISTS reservations_usage ON reservations (agent, tool, currency, reserved_at);
+CREATE INDEX IF NOT EXISTS reservations_rate ON reservations (agent, reserved_at);
+
+CREATE TABLE IF NOT EXISTS payments (
+  payment_id TEXT PRIMARY KEY,
+  invoice_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  amount_value TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  checkout_url TEXT,
+  expires_at TEXT,
+  paid_at TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payments_invoice ON payments (invoice_id, created_at);
+`;
+
+export function openDatabase(path: string): SqliteDatabase {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  db.pragma('journal_mode = WAL');
+  // FULL: a committed audit row survives a power cut, not only a crash of this process.
+  db.pragma('synchronous = FULL');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma('foreign_keys = ON');
+  immediate(db, () => db.exec(SCHEMA));
+  return db;
+}
+
+/** Runs `work` in a BEGIN IMMEDIATE transaction: the write lock is taken first, so a read-then-write cannot race. */
+export function immediate<T>(db: SqliteDatabase, work: () => T): T {
+  return db.transaction(work).immediate();
+}
+
+/** Where the database lives when MOLLIE_MCP_DB is not set: the user's state directory. */
+export function defaultDatabasePath(env: Readonly<Record<string, string | undefined>>, platform: NodeJS.Platform = process.platform): string {
+  const home = env.HOME ?? homedir();
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'mollie-invoice-mcp', 'mollie-invoice-mcp.db');
+  if (platform === 'win32') return join(env.LOCALAPPDATA ?? join(home, 'AppData', 'Local'), 'mollie-invoice-mcp', 'mollie-invoice-mcp.db');
+  return join(env.XDG_STATE_HOME ?? join(home, '.local', 'state'), 'mollie-invoice-mcp', 'mollie-invoice-mcp.db');
+}

@@ -1,0 +1,56 @@
+/**
+ * Puts the parts of one server process together: policies, the database (audit log, reservations, payment records),
+ * the Mollie port and the gate. Transports and commands get an Engine and never assemble these themselves.
+ */
+import type { Logger } from 'pino';
+import { AuditLog } from './audit/audit-log.js';
+import type { Config } from './config.js';
+import { openDatabase, type SqliteDatabase } from './database.js';
+import { Gate } from './gate.js';
+import { openMolliePort } from './mollie/open-port.js';
+import type { MolliePort } from './mollie/port.js';
+import { PaymentRecords } from './payments/payment-records.js';
+import { loadPolicies } from './policy/load-policies.js';
+import type { PolicySet } from './policy/policy.js';
+import { Reservations } from './policy/reservations.js';
+import { TOOLS, TOOL_CAPABILITIES } from '../tools/index.js';
+
+export interface Engine {
+  gate: Gate;
+  db: SqliteDatabase;
+  audit: AuditLog;
+  payments: PaymentRecords;
+  mollie: MolliePort;
+  policies: PolicySet;
+  close(): void;
+}
+
+export interface EngineOptions {
+  logger: Logger;
+  env: Readonly<Record<string, string | undefined>>;
+  /** A port chosen by the caller (the demo's shared simulator); otherwise from the configuration. */
+  mollie?: MolliePort;
+  clock?: () => Date;
+}
+
+export function openEngine(config: Config, options: EngineOptions): Engine {
+  const policies = loadPolicies(config.policiesDir, TOOL_CAPABILITIES);
+  const mollie = options.mollie ?? openMolliePort({ env: options.env, simulator: config.simulator, logger: options.logger });
+  const db = openDatabase(config.dbPath);
+  const clock = options.clock ?? (() => new Date());
+  const audit = new AuditLog(db, clock);
+  const payments = new PaymentRecords(db, clock);
+  const gate = new Gate({
+    db,
+    audit,
+    reservations: new Reservations(db),
+    payments,
+    mollie,
+    policies: () => policies,
+    settings: { redirectUrl: config.redirectUrl, webhookUrl: config.webhookUrl },
+    tools: TOOLS,
+    logger: options.logger,
+    clock,
+  });
+  return { gate, db, audit, payments, mollie, policies, close: () => db.close() };
+}

@@ -1,0 +1,232 @@
+/**
+ * Reads `policies/*.yaml` strictly. Any problem (an unknown key, a malformed amount, a duplicate agent) is reported
+ * with the file, the line and what to write instead, and the whole set is refused: a half-understood policy would
+ * grant something nobody meant to grant.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { formatMinorUnits, isMollieCurrency, MoneyError, parseAmount } from '../mollie/money.js';
+import type { AgentPolicy, CurrencyLimits, PolicySet, ToolCapabilities, ToolPolicy } from './policy.js';
+
+export interface PolicyProblem {
+  file: string;
+  line: number | null;
+  message: string;
+}
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+  constructor(readonly problems: readonly PolicyProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+  }
+}
+
+export function formatProblem(problem: PolicyProblem): string {
+  return `${problem.file}${problem.line !== null ? `:${problem.line}` : ''}: ${problem.message}`;
+}
+
+export const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** Actors the server itself writes into the audit log; no policy may take their name. */
+export const RESERVED_ACTORS: ReadonlySet<string> = new Set(['mollie-webhook', 'server']);
+
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+const currencyLimitsSchema = z.strictObject({
+  per_call: z.unknown(),
+  per_day: z.unknown().optional(),
+  count_per_day: z.number().int().positive().max(1_000_000).optional(),
+});
+
+const toolPolicySchema = z.strictObject({
+  limits: z.record(z.string(), currencyLimitsSchema).optional(),
+  redirect_hosts: z.array(z.string().regex(HOSTNAME, 'must be a lower-case host name such as pay.example.com')).optional(),
+  scope: z.enum(['own', 'all']).optional(),
+});
+
+const policyFileSchema = z.strictObject({
+  agent: z.string().regex(AGENT_ID, 'must be 1-64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  description: z.string().max(500).optional(),
+  token_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits, as printed by `mollie-invoice-mcp token create`').optional(),
+  modes: z.array(z.enum(['test', 'live'])).min(1).optional(),
+  rate_limit: z.strictObject({ per_minute: z.number().int().positive().max(100_000) }).optional(),
+  tools: z.record(z.string(), toolPolicySchema.nullable()),
+});
+
+type PolicyFile = z.infer<typeof policyFileSchema>;
+
+export function listPolicyFiles(directory: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(directory);
+  } catch (error) {
+    throw new PolicyError([
+      { file: directory, line: null, message: `cannot read the policies directory (${(error as NodeJS.ErrnoException).code ?? 'error'}); set MOLLIE_MCP_POLICIES or --policies to the folder holding the *.yaml policy files.` },
+    ]);
+  }
+  return names
+    .filter((name) => /\.ya?ml$/.test(name))
+    .sort()
+    .map((name) => join(directory, name))
+    .filter((path) => statSync(path).isFile());
+}
+
+/** Loads and validates every policy file in `directory`; throws a PolicyError listing every problem found. */
+export function loadPolicies(directory: string, tools: readonly ToolCapabilities[]): PolicySet {
+  const absolute = resolve(directory);
+  const problems: PolicyProblem[] = [];
+  const agents = new Map<string, AgentPolicy>();
+  for (const path of listPolicyFiles(absolute)) {
+    const file = displayPath(path);
+    const source = readFileSync(path);
+    const policy = parsePolicyFile(file, source.toString('utf8'), tools, problems);
+    if (!policy) continue;
+    const earlier = agents.get(policy.agent);
+    if (earlier) {
+      problems.push({ file, line: policy.line, message: `agent "${policy.agent}" is already defined in ${earlier.file}; each agent has exactly one policy file.` });
+      continue;
+    }
+    agents.set(policy.agent, { ...policy.value, file, sha256: createHash('sha256').update(source).digest('hex') });
+  }
+  if (problems.length > 0) throw new PolicyError(problems);
+  return { directory: absolute, agents };
+}
+
+function displayPath(path: string): string {
+  const relative = path.startsWith(process.cwd() + '/') ? path.slice(process.cwd().length + 1) : path;
+  return relative;
+}
+
+function parsePolicyFile(
+  file: string,
+  text: string,
+  tools: readonly ToolCapabilities[],
+  problems: PolicyProblem[],
+): { agent: string; line: number; value: Omit<AgentPolicy, 'file' | 'sha256'> } | null {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number | undefined): number | null => (offset === undefined ? null : lines.linePos(offset).line);
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) problems.push({ file, line: lineOf(error.pos[0]), message: `not valid YAML: ${error.message.split('\n')[0]}` });
+    return null;
+  }
+  const before = problems.length;
+  const raw: unknown = doc.toJS();
+  const parsed = policyFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push({ file, line: lineOfPath(doc, issue, lineOf), message: describeIssue(issue) });
+    }
+    return null;
+  }
+  const data: PolicyFile = parsed.data;
+  const at = (path: readonly (string | number)[]): number | null => lineOf(nodeAt(doc, path)?.range?.[0]);
+  const problem = (path: readonly (string | number)[], message: string): void => {
+    problems.push({ file, line: at(path), message });
+  };
+
+  if (RESERVED_ACTORS.has(data.agent)) problem(['agent'], `"${data.agent}" is reserved for the server's own audit entries; choose another agent name.`);
+
+  const known = new Map(tools.map((tool) => [tool.name, tool]));
+  const toolPolicies = new Map<string, ToolPolicy>();
+  for (const [name, entry] of Object.entries(data.tools)) {
+    const tool = known.get(name);
+    if (!tool) {
+      problem(['tools', name], `unknown tool "${name}"; the tools are ${[...known.keys()].join(', ')}.`);
+      continue;
+    }
+    const settings = entry ?? {};
+    if (settings.limits !== undefined && !tool.movesMoney) problem(['tools', name, 'limits'], `${name} moves no money, so "limits" does not apply to it; remove it.`);
+    if (settings.redirect_hosts !== undefined && !tool.redirects) problem(['tools', name, 'redirect_hosts'], `${name} takes no redirect URL, so "redirect_hosts" does not apply to it; remove it.`);
+    if (settings.scope !== undefined && !tool.readsAuditLog) problem(['tools', name, 'scope'], `${name} does not read the audit log, so "scope" does not apply to it; remove it.`);
+    const limits = new Map<string, CurrencyLimits>();
+    for (const [currency, caps] of Object.entries(settings.limits ?? {})) {
+      const path = ['tools', name, 'limits', currency];
+      if (!isMollieCurrency(currency)) {
+        problem(path, `"${currency}" is not a currency Mollie accepts; use an upper-case ISO 4217 code such as EUR.`);
+        continue;
+      }
+      const perCall = policyAmount(caps.per_call, currency, [...path, 'per_call'], problem);
+      const perDay = caps.per_day === undefined ? null : policyAmount(caps.per_day, currency, [...path, 'per_day'], problem);
+      if (perCall === null || (caps.per_day !== undefined && perDay === null)) continue;
+      if (perDay !== null && perDay < perCall) {
+        problem([...path, 'per_day'], `per_day ${formatMinorUnits(perDay, currency)} is below per_call ${formatMinorUnits(perCall, currency)}; a single call could never use the per-call cap. Raise per_day or lower per_call.`);
+      }
+      limits.set(currency, { perCall, perDay, countPerDay: caps.count_per_day ?? null });
+    }
+    toolPolicies.set(name, { limits, redirectHosts: settings.redirect_hosts ?? [], scope: settings.scope ?? 'own' });
+  }
+  if (problems.length > before) return null;
+  return {
+    agent: data.agent,
+    line: at(['agent']) ?? 1,
+    value: {
+      agent: data.agent,
+      description: data.description ?? null,
+      tokenSha256: data.token_sha256 ?? null,
+      modes: data.modes ?? ['test'],
+      ratePerMinute: data.rate_limit?.per_minute ?? null,
+      tools: toolPolicies,
+    },
+  };
+}
+
+function policyAmount(
+  value: unknown,
+  currency: string,
+  path: readonly (string | number)[],
+  problem: (path: readonly (string | number)[], message: string) => void,
+): number | null {
+  const key = path.at(-1);
+  if (value === undefined) {
+    problem(path, `${String(key)} is required: write the cap as a quoted decimal string such as "100.00".`);
+    return null;
+  }
+  try {
+    return parseAmount(value, currency);
+  } catch (error) {
+    if (!(error instanceof MoneyError)) throw error;
+    problem(path, `${String(key)} for ${currency}: ${error.message}${typeof value === 'number' ? ' Quote it in YAML: "100.00".' : ''}`);
+    return null;
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} in ${where}; see policies/README.md for the keys a policy may have.`;
+    case 'invalid_type':
+      if (issue.input === undefined) return `${where} is required.`;
+      return `${where} must be ${issue.expected === 'record' || issue.expected === 'object' ? 'a mapping' : issue.expected}.`;
+    case 'invalid_value':
+      return `${where} must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}.`;
+    default:
+      return `${where} ${issue.message}.`;
+  }
+}
+
+function lineOfPath(doc: Document, issue: z.core.$ZodIssue, lineOf: (offset: number | undefined) => number | null): number | null {
+  const path = issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part));
+  if (issue.code === 'unrecognized_keys') {
+    const container = nodeAt(doc, path);
+    const first = issue.keys[0];
+    if (container && isMap(container)) {
+      const pair = container.items.find((item) => isScalar(item.key) && item.key.value === first);
+      if (pair && isScalar(pair.key)) return lineOf(pair.key.range?.[0]);
+    }
+  }
+  for (let depth = path.length; depth >= 0; depth -= 1) {
+    const node = nodeAt(doc, path.slice(0, depth));
+    if (node?.range) return lineOf(node.range[0]);
+  }
+  return 1;
+}
+
+function nodeAt(doc: Document, path: readonly (string | number)[]): YamlNode | null {
+  if (path.length === 0) return (doc.contents as YamlNode | null) ?? null;
+  const node = doc.getIn(path, true);
+  return node && typeof node === 'object' && 'range' in node ? (node as YamlNode) : null;
+}

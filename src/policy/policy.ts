@@ -1,0 +1,49 @@
+/**
+ * What a loaded, validated policy looks like in memory. Amounts are already integer minor units; the YAML format and
+ * its validation live in load-policies.ts.
+ */
+import type { MollieMode } from '../mollie/port.js';
+
+export interface CurrencyLimits {
+  perCall: number;
+  perDay: number | null;
+  countPerDay: number | null;
+}
+
+export type LogScope = 'own' | 'all';
+
+export interface ToolPolicy {
+  /** Currency code to caps; a currency not listed is denied for a tool that moves money. */
+  limits: ReadonlyMap<string, CurrencyLimits>;
+  redirectHosts: readonly string[];
+  scope: LogScope;
+}
+
+export interface AgentPolicy {
+  agent: string;
+  description: string | null;
+  tokenSha256: string | null;
+  modes: readonly MollieMode[];
+  ratePerMinute: number | null;
+  tools: ReadonlyMap<string, ToolPolicy>;
+  /** The policy file, as the operator wrote it, for rules and audit rows. */
+  file: string;
+  /** sha256 of the file's bytes, written into every audit row so an auditor knows which rules decided. */
+  sha256: string;
+}
+
+export interface PolicySet {
+  directory: string;
+  agents: ReadonlyMap<string, AgentPolicy>;
+}
+
+/** What the policy needs to know about a tool, declared by the tool itself; the policy never names a tool. */
+export interface ToolCapabilities {
+  name: string;
+  /** Has caps: calls carry an amount of money. */
+  movesMoney: boolean;
+  /** Accepts a redirect URL whose host the policy restricts. */
+  redirects: boolean;
+  /** Reads other calls' audit entries, restricted by `scope`. */
+  readsAuditLog: boolean;
+}

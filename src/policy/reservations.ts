@@ -1,0 +1,54 @@
+/**
+ * Budget reservations: each allowed call reserves its amount in the same BEGIN IMMEDIATE transaction that checked the
+ * caps, so no two calls (in one process or many) can both fit under the last euro of a cap. A definite failure
+ * releases the reservation; an unknown outcome keeps it (the money may have moved).
+ */
+import type { SqliteDatabase } from '../database.js';
+import type { UsageReader } from './decide.js';
+
+export type ReservationState = 'reserved' | 'spent' | 'released' | 'unknown';
+
+export class Reservations implements UsageReader {
+  private readonly countCalls;
+  private readonly sumReserved;
+  private readonly insert;
+  private readonly setState;
+
+  constructor(db: SqliteDatabase) {
+    this.countCalls = db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM reservations WHERE agent = ? AND reserved_at >= ?');
+    this.sumReserved = db.prepare<[string, string, string, string], { minor: number | null; n: number }>(
+      `SELECT sum(amount_minor) AS minor, count(*) AS n FROM reservations
+       WHERE agent = ? AND tool = ? AND currency = ? AND reserved_at >= ? AND state != 'released'`,
+    );
+    this.insert = db.prepare(
+      `INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state)
+       VALUES (@call_id, @agent, @tool, @currency, @amount_minor, @reserved_at, 'reserved')`,
+    );
+    this.setState = db.prepare<[ReservationState, string]>("UPDATE reservations SET state = ? WHERE call_id = ? AND state IN ('reserved', 'unknown')");
+  }
+
+  /** Every allowed call counts towards the rate limit, whatever it moves. */
+  allowedCallsSince(agent: string, sinceIso: string): number {
+    return this.countCalls.get(agent, sinceIso)?.n ?? 0;
+  }
+
+  reservedSince(agent: string, tool: string, currency: string, sinceIso: string): { minor: number; count: number } {
+    const row = this.sumReserved.get(agent, tool, currency, sinceIso);
+    return { minor: row?.minor ?? 0, count: row?.n ?? 0 };
+  }
+
+  reserve(entry: { callId: string; agent: string; tool: string; money: { minor: number; currency: string } | null; at: string }): void {
+    this.insert.run({
+      call_id: entry.callId,
+      agent: entry.agent,
+      tool: entry.tool,
+      currency: entry.money?.currency ?? null,
+      amount_minor: entry.money?.minor ?? null,
+      reserved_at: entry.at,
+    });
+  }
+
+  settle(callId: string, state: Exclude<ReservationState, 'reserved'>): void {
+    this.setState.run(state, callId);
+  }
+}

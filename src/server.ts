@@ -1,0 +1,77 @@
+/**
+ * The MCP server for one connection: tools/list shows the caller only what its policy allows, and tools/call goes
+ * through the gate. Transports only wire a transport to this factory.
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { Gate, TransportName } from './gate.js';
+import type { Caller } from './policy/decide.js';
+import type { ToolDefinition } from './tool-definition.js';
+import { toolErrorSchema } from './tool-error.js';
+import { VERSION } from './version.js';
+
+/** JSON Schema for a zod schema, without $schema: clients validate with draft-07 Ajv and refuse an unknown meta-schema. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-7', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * The declared output: the tool's own result or the contract's error, each with audit_id and nothing else. Strict
+ * clients validate structuredContent against this even when isError is true, so the error shape must be in it.
+ */
+export function outputSchemaOf(tool: ToolDefinition): Record<string, unknown> {
+  const success = tool.output.extend({ audit_id: z.string().describe('The id of this call in the audit log.') });
+  const failure = z.strictObject({ error: toolErrorSchema, audit_id: z.string() });
+  return { type: 'object', ...jsonSchema(z.union([success, failure]), 'output') };
+}
+
+export function describeTool(tool: ToolDefinition): Tool {
+  return {
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: jsonSchema(tool.input, 'input') as Tool['inputSchema'],
+    outputSchema: outputSchemaOf(tool) as Tool['outputSchema'],
+    annotations: { title: tool.title, ...tool.annotations },
+  };
+}
+
+export interface ConnectionOptions {
+  gate: Gate;
+  caller: Caller;
+  transport: TransportName;
+}
+
+export function createMcpServer(options: ConnectionOptions): Server {
+  const server = new Server(
+    { name: 'mollie-invoice-mcp', version: VERSION },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions:
+        'Issue pay links for invoices, check whether they were paid, refund paid payments and read the audit log. ' +
+        'Amounts are decimal strings ("120.00"). Every call is checked against this agent\'s policy and recorded.',
+    },
+  );
+  const descriptions = new Map<string, Tool>();
+  const described = (tool: ToolDefinition): Tool => {
+    let description = descriptions.get(tool.name);
+    if (!description) {
+      description = describeTool(tool);
+      descriptions.set(tool.name, description);
+    }
+    return description;
+  };
+
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: options.gate.toolsFor(options.caller).map(described) }));
+  server.setRequestHandler(CallToolRequestSchema, async (request): Promise<CallToolResult> => {
+    const reply = await options.gate.call(
+      { caller: options.caller, transport: options.transport, clientName: server.getClientVersion()?.name ?? null },
+      request.params.name,
+      request.params.arguments,
+    );
+    return { content: [{ type: 'text', text: reply.text }], structuredContent: reply.structuredContent, isError: reply.isError };
+  });
+  return server;
+}

@@ -1,0 +1,76 @@
+/**
+ * What a tool is: a declaration. Name, description for the model, zod input and output, honest annotations, what the
+ * call moves (decided in `prepare`, which may read but never write), and a handler that does the work. The handler
+ * never checks permissions or writes audit rows; the gate does that for every tool alike.
+ */
+import type { z } from 'zod';
+import type { CallFilter, CallEntry } from './audit/call-entries.js';
+import type { MolliePort } from './mollie/port.js';
+import type { PaymentRecords } from './payments/payment-records.js';
+import type { LogScope, ToolCapabilities } from './policy/policy.js';
+
+export interface ToolAnnotations {
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+  openWorldHint: boolean;
+}
+
+/** Settings that come from the operator, not from the agent. */
+export interface ServerSettings {
+  redirectUrl: string | null;
+  webhookUrl: string | null;
+}
+
+export interface ToolContext {
+  mollie: MolliePort;
+  payments: PaymentRecords;
+  auditCalls: { list(filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } };
+  caller: { agent: string; logScope: LogScope };
+  settings: ServerSettings;
+  now(): Date;
+}
+
+/** What one call will do, worked out before the policy decides on it. */
+export interface CallPlan {
+  money: { minor: number; currency: string } | null;
+  redirectUrl: string | null;
+  /** Whose audit entries the call reads: an agent, or null for every agent. Only for tools that read the log. */
+  readsAgent?: string | null;
+  invoiceId: string | null;
+  paymentId: string | null;
+  /** Written into the decision row, so a retry after a crash can be matched to what Mollie saw. */
+  idempotencyKey: string | null;
+}
+
+export interface CallResult<Result> {
+  result: Result;
+  /** False when the call turned out to move nothing (a reused pay link): its budget reservation is released. */
+  moneyMoved: boolean;
+  /** One clause for the audit summary and the text reply, e.g. "created payment tr_x". */
+  done: string;
+  invoiceId: string | null;
+  paymentId: string | null;
+  refundId: string | null;
+}
+
+export interface ToolDefinition<Args = unknown, Plan extends CallPlan = CallPlan, Result = unknown> {
+  name: string;
+  title: string;
+  description: string;
+  input: z.ZodType<Args>;
+  /** The success shape without audit_id; the gate adds audit_id to every result. */
+  output: z.ZodObject;
+  annotations: ToolAnnotations;
+  capabilities: Omit<ToolCapabilities, 'name'>;
+  /** "refund 20.00 EUR of payment tr_x": what was asked, in words, for the audit log. */
+  describe(args: Args): string;
+  /** What the call will move and touch; may read Mollie and local records, never writes. */
+  prepare(args: Args, context: ToolContext): Promise<Plan>;
+  run(plan: Plan, context: ToolContext): Promise<CallResult<Result>>;
+}
+
+/** Keeps each tool's own types while letting the registry hold them side by side. */
+export function defineTool<Args, Plan extends CallPlan, Result>(definition: ToolDefinition<Args, Plan, Result>): ToolDefinition {
+  return definition as unknown as ToolDefinition;
+}

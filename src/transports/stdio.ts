@@ -1,0 +1,37 @@
+/** stdio: one agent per process, named by MOLLIE_MCP_AGENT; stdout carries only the protocol. */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Logger } from 'pino';
+import type { Engine } from '../engine.js';
+import type { Caller } from '../policy/decide.js';
+import { createMcpServer } from '../server.js';
+
+/** How long calls in flight may take to finish after the client goes away. */
+const SHUTDOWN_GRACE_MS = 15_000;
+
+export async function serveStdio(engine: Engine, caller: Caller, logger: Logger): Promise<void> {
+  const server = createMcpServer({ gate: engine.gate, caller, transport: 'stdio' });
+  const transport = new StdioServerTransport();
+  await new Promise<void>((resolve) => {
+    let closed = false;
+    const close = (why: string): void => {
+      if (closed) return;
+      closed = true;
+      logger.info({ why }, 'Stopping');
+      void engine.gate
+        .settled(SHUTDOWN_GRACE_MS)
+        .then((finished) => {
+          if (!finished) logger.warn('Calls still in flight at shutdown; their outcome rows are missing and show as pending.');
+          return server.close();
+        })
+        .finally(() => {
+          engine.close();
+          resolve();
+        });
+    };
+    transport.onclose = () => close('client disconnected');
+    process.stdin.on('end', () => close('stdin closed'));
+    process.once('SIGINT', () => close('SIGINT'));
+    process.once('SIGTERM', () => close('SIGTERM'));
+    void server.connect(transport);
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * Refund a paid payment, in part or in full. Each call has its own Idempotency-Key, recorded in the decision row
+ * before Mollie is asked, so the client's retries of one call can never refund twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { formatMinorUnits, MoneyError, parseAmount, toAmount } from '../src/mollie/money.js';
+import { defineTool, type CallPlan } from '../src/tool-definition.js';
+import { ToolError } from '../src/tool-error.js';
+import { amountOut, decimalAmount, description, isoTime, paymentId, refundStatus } from './fields.js';
+
+const input = z
+  .strictObject({
+    payment_id: paymentId.describe('The paid Mollie payment to refund, "tr_..."'),
+    amount: decimalAmount('amount', '20.00').optional().describe('How much to refund, in the payment\'s currency; default: everything that can still be refunded.'),
+    description: description.optional().describe('Shown on the customer\'s statement where the method supports it; at most 255 characters.'),
+  })
+  .superRefine((args, context) => {
+    // The payment's currency is known only from Mollie; here the amount must at least be a plain positive decimal.
+    if (args.amount === undefined) return;
+    try {
+      parseAmount(args.amount, 'EUR');
+    } catch (error) {
+      if (!(error instanceof MoneyError)) throw error;
+      context.addIssue({ code: 'custom', path: ['amount'], message: `amount: ${error.message.replace(/, but EUR has 2/, ', at most 2 are allowed')}` });
+    }
+  });
+type Args = z.output<typeof input>;
+
+const output = z.strictObject({
+  refund_id: z.string(),
+  payment_id: z.string(),
+  status: refundStatus.describe('Mollie\'s refund status: queued, pending, processing, refunded, failed or canceled.'),
+  amount: amountOut,
+  created_at: isoTime,
+});
+type Result = z.output<typeof output>;
+
+interface Plan extends CallPlan {
+  paymentId: string;
+  idempotencyKey: string;
+  amountMinor: number;
+  currency: string;
+  description: string | undefined;
+}
+
+export const refund = defineTool<Args, Plan, Result>({
+  name: 'refund',
+  title: 'Refund a paid payment',
+  description:
+    'Refunds a paid Mollie payment, in part (amount, e.g. "20.00") or, without amount, everything that can still be refunded. ' +
+    'Money leaves the account: this cannot be undone. Only paid payments can be refunded, and at most their amount_remaining (see get_payment_status).',
+  input,
+  output,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false },
+
+  describe(args) {
+    return args.amount !== undefined ? `refund ${args.amount} of payment ${args.payment_id}` : `refund the remainder of payment ${args.payment_id}`;
+  },
+
+  async prepare(args, context) {
+    const payment = await context.mollie.getPayment(args.payment_id);
+    context.payments.refresh(payment);
+    const invoiceId = context.payments.get(payment.id)?.invoiceId ?? payment.metadata?.invoice_id ?? null;
+    if (payment.status !== 'paid' || payment.amountRemaining === null) {
+      throw new ToolError('conflict', `Payment ${payment.id} is ${payment.status}, not paid; only paid payments can be refunded.`, { field: 'payment_id' });
+    }
+    const { currency } = payment.amountRemaining;
+    const remaining = parseAmount(payment.amountRemaining.value, currency, { allowZero: true });
+    if (remaining === 0) {
+      throw new ToolError('conflict', `Payment ${payment.id} has been refunded in full already; nothing remains to refund.`, { field: 'payment_id' });
+    }
+    let amountMinor = remaining;
+    if (args.amount !== undefined) {
+      try {
+        amountMinor = parseAmount(args.amount, currency);
+      } catch (error) {
+        if (error instanceof MoneyError) throw new ToolError('invalid_input', `amount: ${error.message}`, { field: 'amount' });
+        throw error;
+      }
+      if (amountMinor > remaining) {
+        throw new ToolError(
+          'conflict',
+          `amount ${args.amount} ${currency} is more than the ${formatMinorUnits(remaining, currency)} ${currency} that can still be refunded on payment ${payment.id}.`,
+          { field: 'amount' },
+        );
+      }
+    }
+    return {
+      money: { minor: amountMinor, currency },
+      redirectUrl: null,
+      invoiceId,
+      paymentId: payment.id,
+      idempotencyKey: `mim-refund-${randomUUID()}`,
+      amountMinor,
+      currency,
+      description: args.description,
+    };
+  },
+
+  async run(plan, context) {
+    const created = await context.mollie.createRefund(
+      plan.paymentId,
+      {
+        amount: toAmount(plan.amountMinor, plan.currency),
+        ...(plan.description !== undefined ? { description: plan.description } : {}),
+        ...(plan.invoiceId !== null ? { metadata: { invoice_id: plan.invoiceId } } : {}),
+      },
+      { idempotencyKey: plan.idempotencyKey },
+    );
+    return {
+      result: { refund_id: created.id, payment_id: created.paymentId, status: created.status, amount: created.amount, created_at: created.createdAt },
+      moneyMoved: true,
+      done: `refund ${created.id} of ${created.amount.value} ${created.amount.currency} is ${created.status}`,
+      invoiceId: plan.invoiceId,
+      paymentId: created.paymentId,
+      refundId: created.id,
+    };
+  },
+});
