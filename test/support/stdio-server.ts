@@ -1,0 +1,95 @@
+/**
+ * Spawns the built server (dist/src/cli.js serve) over stdio and connects the MCP SDK client to it, as Claude Desktop
+ * or Cursor would. Policies are written to a temporary directory per test file; the database is a real SQLite file.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+export const EXAMPLE_POLICIES = new URL('../../policies/', import.meta.url).pathname;
+
+export interface Workspace {
+  dir: string;
+  policies: string;
+  db: string;
+  writePolicy(name: string, yaml: string): void;
+  remove(): void;
+}
+
+export function createWorkspace(policies: Record<string, string> = {}): Workspace {
+  const dir = mkdtempSync(join(tmpdir(), 'mim-test-'));
+  const policyDir = join(dir, 'policies');
+  const workspace: Workspace = {
+    dir,
+    policies: policyDir,
+    db: join(dir, 'audit.db'),
+    writePolicy(name, yaml) {
+      writeFileSync(join(policyDir, `${name}.yaml`), yaml);
+    },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  mkdirSync(policyDir);
+  for (const [name, yaml] of Object.entries(policies)) workspace.writePolicy(name, yaml);
+  return workspace;
+}
+
+export interface ServerHandle {
+  client: Client;
+  stderr(): string;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult & { structuredContent: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+export interface SpawnOptions {
+  agent?: string;
+  token?: string;
+  workspace: Workspace;
+  /** Extra environment (a Mollie key and endpoint for the https double); without MOLLIE_API_KEY the simulator is used. */
+  env?: Record<string, string>;
+  clientName?: string;
+}
+
+export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: options.workspace.dir,
+    MOLLIE_MCP_POLICIES: options.workspace.policies,
+    MOLLIE_MCP_DB: options.workspace.db,
+    LOG_LEVEL: 'info',
+    ...(options.agent !== undefined ? { MOLLIE_MCP_AGENT: options.agent } : {}),
+    ...(options.token !== undefined ? { MOLLIE_MCP_TOKEN: options.token } : {}),
+    ...options.env,
+  };
+  const args = [CLI, 'serve', ...(env.MOLLIE_API_KEY ? [] : ['--simulator'])];
+  const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const client = new Client({ name: options.clientName ?? 'e2e-test-client', version: '1.0.0' });
+  await client.connect(transport);
+  // Listing first lets the SDK client validate every structuredContent against the declared outputSchema.
+  await client.listTools();
+  return {
+    client,
+    stderr: () => stderr,
+    call: async (name, callArgs = {}) => (await client.callTool({ name, arguments: callArgs })) as CallToolResult & { structuredContent: Record<string, unknown> },
+    close: () => client.close(),
+  };
+}
+
+/** The https Mollie double's settings for a spawned server: a test key, its endpoint, TLS checks off in that child. */
+export function mollieDoubleEnv(url: string, key = 'test_e2eSuiteKeyMustNeverLeak012345'): Record<string, string> {
+  return {
+    MOLLIE_API_KEY: key,
+    MOLLIE_API_ENDPOINT: url,
+    NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    MOLLIE_MCP_REDIRECT_URL: 'https://shop.example.com/thanks',
+  };
+}
