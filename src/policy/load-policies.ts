@@ -197,6 +197,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
   switch (issue.code) {
     case 'unrecognized_keys':
+      if (issue.keys.some((key) => key === 'confirm' || key === 'confirm_above')) {
+        return `"confirm" and "confirm_above" (a person approves each call) are not supported by this version yet; the policy is refused rather than run without the approvals it asks for. Remove the key, or do not list the tool.`;
+      }
       return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} in ${where}; see policies/README.md for the keys a policy may have.`;
     case 'invalid_type':
       if (issue.input === undefined) return `${where} is required.`;
