@@ -73,15 +73,16 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   const logLevel = nonEmpty(env.LOG_LEVEL) ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}; got "${logLevel}".`);
   const dbFromEnv = flags.db ?? nonEmpty(env.MOLLIE_MCP_DB);
+  const simulator = flags.simulator === true || env.MOLLIE_MCP_SIMULATOR === '1';
   return {
     policiesDir: resolve(cwd, flags.policies ?? nonEmpty(env.MOLLIE_MCP_POLICIES) ?? 'policies'),
-    dbPath: dbFromEnv === null ? defaultDatabasePath(env) : dbFromEnv === ':memory:' ? dbFromEnv : resolve(cwd, dbFromEnv),
+    dbPath: dbFromEnv === null ? defaultDatabasePath(env, simulator) : dbFromEnv === ':memory:' ? dbFromEnv : resolve(cwd, dbFromEnv),
     dbPathIsDefault: dbFromEnv === null,
     agent: nonEmpty(env.MOLLIE_MCP_AGENT),
     token: nonEmpty(env.MOLLIE_MCP_TOKEN),
     redirectUrl: checkUrl('MOLLIE_MCP_REDIRECT_URL', nonEmpty(env.MOLLIE_MCP_REDIRECT_URL), { httpsOnly: false, publicHost: false }),
     webhookUrl: checkUrl('MOLLIE_MCP_WEBHOOK_URL', nonEmpty(env.MOLLIE_MCP_WEBHOOK_URL), { httpsOnly: true, publicHost: true }),
-    simulator: flags.simulator === true || env.MOLLIE_MCP_SIMULATOR === '1',
+    simulator,
     logLevel,
   };
 }

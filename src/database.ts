@@ -102,9 +102,15 @@ export function immediate<T>(db: SqliteDatabase, work: () => T): T {
 }
 
 /** Where the database lives when MOLLIE_MCP_DB is not set: the user's state directory. */
-export function defaultDatabasePath(env: Readonly<Record<string, string | undefined>>, platform: NodeJS.Platform = process.platform): string {
+export function defaultDatabasePath(
+  env: Readonly<Record<string, string | undefined>>,
+  simulator = false,
+  platform: NodeJS.Platform = process.platform,
+): string {
   const home = env.HOME ?? homedir();
-  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'mollie-invoice-mcp', 'mollie-invoice-mcp.db');
-  if (platform === 'win32') return join(env.LOCALAPPDATA ?? join(home, 'AppData', 'Local'), 'mollie-invoice-mcp', 'mollie-invoice-mcp.db');
-  return join(env.XDG_STATE_HOME ?? join(home, '.local', 'state'), 'mollie-invoice-mcp', 'mollie-invoice-mcp.db');
+  // The simulator's payments vanish when it stops; its records must not mix with those of real Mollie payments.
+  const file = simulator ? 'mollie-invoice-mcp-simulator.db' : 'mollie-invoice-mcp.db';
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'mollie-invoice-mcp', file);
+  if (platform === 'win32') return join(env.LOCALAPPDATA ?? join(home, 'AppData', 'Local'), 'mollie-invoice-mcp', file);
+  return join(env.XDG_STATE_HOME ?? join(home, '.local', 'state'), 'mollie-invoice-mcp', file);
 }

@@ -198,7 +198,7 @@ export class Gate {
           now,
         );
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
-        if (decided.allowed) this.options.reservations.reserve({ callId, agent, tool: tool.name, money, at: now.toISOString() });
+        if (decided.allowed) this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString() });
         return decided;
       });
     } catch (error) {

@@ -33,7 +33,11 @@ export interface ToolContext {
 
 /** What one call will do, worked out before the policy decides on it. */
 export interface CallPlan {
-  money: { minor: number; currency: string } | null;
+  /**
+   * The amount the call is about. `reuse`: it hands back something already created (an open pay link), so the per-call
+   * cap and the currency still apply but nothing new counts towards the daily totals.
+   */
+  money: { minor: number; currency: string; reuse?: boolean } | null;
   redirectUrl: string | null;
   /** Whose audit entries the call reads: an agent, or null for every agent. Only for tools that read the log. */
   readsAgent?: string | null;

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { MollieError } from '../src/mollie/errors.js';
 import { formatMinorUnits, parseAmount, toAmount } from '../src/mollie/money.js';
 import { isFinalStatus, type Payment } from '../src/mollie/port.js';
 import type { PaymentRecord } from '../src/payments/payment-records.js';
@@ -127,7 +128,17 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
         records.push(record);
         continue;
       }
-      const fresh = await context.mollie.getPayment(record.paymentId);
+      let fresh: Payment;
+      try {
+        fresh = await context.mollie.getPayment(record.paymentId);
+      } catch (error) {
+        // Mollie no longer knows it (a simulator restarted, another account): it can be neither paid nor reused.
+        if (error instanceof MollieError && error.code === 'not_found') {
+          records.push({ ...record, status: 'expired' });
+          continue;
+        }
+        throw error;
+      }
       context.payments.refresh(fresh);
       records.push({ ...record, status: fresh.status, checkoutUrl: fresh.checkoutUrl, expiresAt: fresh.expiresAt, paidAt: fresh.paidAt });
     }
@@ -163,7 +174,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
       );
     }
     return {
-      money: { minor: asked, currency: args.currency },
+      money: { minor: asked, currency: args.currency, ...(reuse ? { reuse: true } : {}) },
       redirectUrl: args.redirect_url ?? null,
       invoiceId: args.invoice_id,
       paymentId: reuse?.paymentId ?? null,

@@ -101,7 +101,7 @@ export function authorize(policies: PolicySet, caller: Caller, toolName: string,
 
 /** What one call asks for, as its tool declared it. */
 export interface CallDemand {
-  money: { minor: number; currency: string } | null;
+  money: { minor: number; currency: string; reuse?: boolean } | null;
   redirectUrl: string | null;
   /** The agent whose audit entries the call reads; null for all agents. */
   readsAgent: string | null | undefined;
@@ -152,7 +152,7 @@ export function checkCaps(
     if (minor > caps.perCall) {
       return deny('per_call_exceeded', `${rule}.per_call = ${formatMinorUnits(caps.perCall, currency)}`, `${asked} is over agent "${agent.agent}"'s per-call limit of ${formatMinorUnits(caps.perCall, currency)} ${currency} for ${toolName}.`);
     }
-    if (caps.perDay !== null || caps.countPerDay !== null) {
+    if (demand.money.reuse !== true && (caps.perDay !== null || caps.countPerDay !== null)) {
       const used = usage.reservedSince(agent.agent, toolName, currency, new Date(now.getTime() - 86_400_000).toISOString());
       if (caps.countPerDay !== null && used.count + 1 > caps.countPerDay) {
         return deny('count_per_day_exceeded', `${rule}.count_per_day = ${caps.countPerDay}`, `Agent "${agent.agent}" has made ${used.count} ${toolName} calls in ${currency} in the last 24 hours, its limit is ${caps.countPerDay}.`);

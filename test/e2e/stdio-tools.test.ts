@@ -26,6 +26,12 @@ tools:
       EUR: { per_call: "100.00", per_day: "150.00", count_per_day: 10 }
   list_logs: { scope: own }
 `,
+  bigticket: `agent: bigticket
+tools:
+  create_invoice_payment:
+    limits:
+      EUR: { per_call: "600.00", per_day: "1000.00" }
+`,
   counter: `agent: counter
 tools:
   refund:
@@ -159,6 +165,18 @@ describe('create_invoice_payment', () => {
     expect(errorOf(ignoring.result)).toMatchObject({ code: 'conflict', field: 'amount_already_paid' });
     expect(errorOf(ignoring.result).message).toMatch(/already has 200\.00 EUR paid/);
     expect(ignoring.requests).toBe(1); // only the status refresh, no new payment
+  });
+
+  it('hands back an open link without counting it again towards the daily total', async () => {
+    const bigticket = await as('bigticket');
+    const first = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG', amount: '600.00' });
+    const again = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG', amount: '600.00' });
+    expect(again.isError).toBeFalsy();
+    expect(again.structuredContent).toMatchObject({ payment_id: first.structuredContent.payment_id, reused: true });
+    const next = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG-2', amount: '400.00' });
+    expect(next.isError).toBeFalsy();
+    const over = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG-3', amount: '0.01' });
+    expect(errorOf(over)).toMatchObject({ code: 'policy_denied', reason: 'per_day_exceeded' });
   });
 
   it('takes JPY without decimals and a redirect URL on an allowed host', async () => {
