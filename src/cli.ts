@@ -102,6 +102,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   throw new UsageError(`unknown command or arguments: ${argv.join(' ')}`);
 }
 
+// `audit list | head` closes the pipe early: that is the reader being done, not an error worth a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 main(process.argv.slice(2), process.env, processOutput).then(
   (code) => {
     process.exitCode = code;
