@@ -1,5 +1,6 @@
 /** Has it been paid? One payment by id, or an invoice with every payment this server made for it. */
 import { z } from 'zod';
+import { MollieError } from '../src/mollie/errors.js';
 import { describeAmount } from '../src/mollie/money.js';
 import type { Payment, Refund } from '../src/mollie/port.js';
 import { defineTool, type CallPlan, type ToolContext } from '../src/tool-definition.js';
@@ -78,9 +79,17 @@ async function currentPayments(invoice: string, context: ToolContext): Promise<P
   }
   const payments: Payment[] = [];
   for (const record of records) {
-    const payment = await context.mollie.getPayment(record.paymentId);
-    context.payments.refresh(payment);
-    payments.push(payment);
+    try {
+      const payment = await context.mollie.getPayment(record.paymentId);
+      context.payments.refresh(payment);
+      payments.push(payment);
+    } catch (error) {
+      // Mollie no longer knows it (a restarted simulator, another account): report the payments it does know.
+      if (!(error instanceof MollieError && error.code === 'not_found')) throw error;
+    }
+  }
+  if (payments.length === 0) {
+    throw new ToolError('not_found', `Mollie no longer knows any of the payments this server made for invoice ${invoice} (${records.map((record) => record.paymentId).join(', ')}); create a new pay link with create_invoice_payment.`, { field: 'invoice_id' });
   }
   return payments;
 }
