@@ -19,7 +19,6 @@ export interface Engine {
   gate: Gate;
   db: SqliteDatabase;
   audit: AuditLog;
-  payments: PaymentRecords;
   mollie: MolliePort;
   policies: PolicySet;
   close(): void;
@@ -52,5 +51,5 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     logger: options.logger,
     clock,
   });
-  return { gate, db, audit, payments, mollie, policies, close: () => db.close() };
+  return { gate, db, audit, mollie, policies, close: () => db.close() };
 }

@@ -148,7 +148,6 @@ export class Gate {
       auditCalls: { list: (filter, limit, beforeSeq) => listCalls(this.options.db, { ...filter, excludeCallId: callId }, limit, beforeSeq) },
       caller: { agent, logScope: toolPolicy.scope },
       settings: this.options.settings,
-      now: this.clock,
     };
 
     const finish = (fields: Partial<AuditFields>): void => {

@@ -28,7 +28,6 @@ export interface ToolContext {
   auditCalls: { list(filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } };
   caller: { agent: string; logScope: LogScope };
   settings: ServerSettings;
-  now(): Date;
 }
 
 /** What one call will do, worked out before the policy decides on it. */

@@ -3,7 +3,7 @@
  * words, when to retry). Every failure, from bad input to Mollie being down, becomes one of these; never a stack trace.
  */
 import { z } from 'zod';
-import { MollieError } from './mollie/errors.js';
+import { MollieError, type WriteEffect } from './mollie/errors.js';
 import { MoneyError } from './mollie/money.js';
 
 export const ERROR_CODES = [
@@ -32,15 +32,13 @@ export const toolErrorSchema = z.strictObject({
 });
 export type StructuredToolError = z.infer<typeof toolErrorSchema>;
 
-/** Whether a failed call may have moved money anyway: then its budget stays reserved and the outcome is 'unknown'. */
-export type Effect = 'none' | 'unknown';
 
 export class ToolError extends Error {
   override readonly name = 'ToolError';
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly options: { retryable?: boolean; field?: string | null; reason?: string; effect?: Effect } = {},
+    readonly options: { retryable?: boolean; field?: string | null; reason?: string; effect?: WriteEffect } = {},
   ) {
     super(message);
   }
@@ -49,7 +47,7 @@ export class ToolError extends Error {
     return this.options.retryable ?? false;
   }
 
-  get effect(): Effect {
+  get effect(): WriteEffect {
     return this.options.effect ?? 'none';
   }
 
@@ -66,7 +64,8 @@ export class ToolError extends Error {
 
 export interface NormalizedFailure {
   error: StructuredToolError;
-  effect: Effect;
+  /** Whether a failed call may have moved money anyway: then its budget stays reserved and the outcome is 'unknown'. */
+  effect: WriteEffect;
   /** Mollie's own problem, for the audit row. */
   mollie: Record<string, unknown> | null;
   /** An error this server did not expect: a bug, logged with its stack. */

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { formatMinorUnits, MoneyError, parseAmount, toAmount } from '../src/mollie/money.js';
+import { checkAmountForAnyCurrency, formatMinorUnits, MoneyError, parseAmount, toAmount } from '../src/mollie/money.js';
 import { defineTool, type CallPlan } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
 import { amountOut, decimalAmount, description, isoTime, paymentId, refundStatus } from './fields.js';
@@ -19,10 +19,10 @@ const input = z
     // The payment's currency is known only from Mollie; here the amount must at least be a plain positive decimal.
     if (args.amount === undefined) return;
     try {
-      parseAmount(args.amount, 'EUR');
+      checkAmountForAnyCurrency(args.amount);
     } catch (error) {
       if (!(error instanceof MoneyError)) throw error;
-      context.addIssue({ code: 'custom', path: ['amount'], message: `amount: ${error.message.replace(/, but EUR has 2/, ', at most 2 are allowed')}` });
+      context.addIssue({ code: 'custom', path: ['amount'], message: `amount: ${error.message}` });
     }
   });
 type Args = z.output<typeof input>;

@@ -41,28 +41,14 @@ export interface CallEntry {
   summary: string;
 }
 
-interface JoinedRow {
-  seq: number;
+/** A decision row joined with its outcome row, before it becomes a CallEntry. */
+interface JoinedRow extends Omit<CallEntry, 'audit_id' | 'outcome' | 'amount' | 'summary'> {
   call_id: string;
-  at: string;
-  agent: string | null;
-  transport: string | null;
-  tool: string | null;
-  decision: 'allowed' | 'denied';
-  reason: string | null;
-  reason_message: string | null;
-  rule: string | null;
-  invoice_id: string | null;
-  payment_id: string | null;
-  refund_id: string | null;
   amount_value: string | null;
   amount_currency: string | null;
   action: string | null;
   outcome_action: string | null;
   outcome: 'ok' | 'error' | 'unknown' | null;
-  error_code: string | null;
-  error_message: string | null;
-  duration_ms: number | null;
 }
 
 export class CursorError extends Error {}

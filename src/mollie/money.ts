@@ -55,7 +55,22 @@ const DECIMAL = /^(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
  * "120.5" EUR is 12050; "1000" JPY is 1000; "0.001" EUR, 12.5 (a number), "1e3", "-1", " 1" are refused.
  */
 export function parseAmount(value: unknown, currency: string, options: ParseOptions = {}): number {
-  const decimals = currencyDecimals(currency);
+  return parseDecimal(value, currencyDecimals(currency), currency, options);
+}
+
+/** The most decimals any currency Mollie accepts has. */
+const MOST_DECIMALS = 2;
+
+/**
+ * Checks an amount whose currency is not known yet (a refund's, before its payment is read): everything that would
+ * be wrong in every currency. parseAmount with the real currency follows once it is known.
+ */
+export function checkAmountForAnyCurrency(value: unknown): void {
+  parseDecimal(value, MOST_DECIMALS, null, {});
+}
+
+/** `currency` null: not known yet, so the limits of the most permissive currency apply. */
+function parseDecimal(value: unknown, decimals: number, currency: string | null, options: ParseOptions): number {
   if (typeof value === 'number' || typeof value === 'bigint') {
     throw new MoneyError(
       `Give the amount as a string such as "12.50", not the number ${String(value)}: numbers cannot carry money exactly.`,
@@ -87,19 +102,22 @@ export function parseAmount(value: unknown, currency: string, options: ParseOpti
     throw new MoneyError(
       decimals === 0
         ? `The amount ${JSON.stringify(value)} has decimals, but ${currency} has none: write a whole number such as "1000".`
-        : `The amount ${JSON.stringify(value)} has ${fraction.length} decimals, but ${currency} has ${decimals}: write it as in "12.50".`,
+        : currency === null
+          ? `The amount ${JSON.stringify(value)} has ${fraction.length} decimals, but no currency Mollie accepts has more than ${decimals}: write it as in "12.50".`
+          : `The amount ${JSON.stringify(value)} has ${fraction.length} decimals, but ${currency} has ${decimals}: write it as in "12.50".`,
     );
   }
   if (whole.length > String(MAX_MAJOR_UNITS).length) throw tooLarge(value, currency);
   const minor = Number(whole) * 10 ** decimals + Number(fraction.padEnd(decimals, '0') || '0');
-  if (minor > maxMinorUnits(currency)) throw tooLarge(value, currency);
+  if (currency !== null && minor > maxMinorUnits(currency)) throw tooLarge(value, currency);
   if (minor === 0 && !options.allowZero) {
     throw new MoneyError(`The amount ${JSON.stringify(value)} is zero: it must be more than zero.`);
   }
   return minor;
 }
 
-function tooLarge(value: string, currency: string): MoneyError {
+function tooLarge(value: string, currency: string | null): MoneyError {
+  if (currency === null) return new MoneyError(`The amount ${JSON.stringify(value)} is above the largest amount accepted (${MAX_MAJOR_UNITS} in any currency).`);
   return new MoneyError(
     `The amount ${JSON.stringify(value)} ${currency} is above the largest amount accepted (${formatMinorUnits(maxMinorUnits(currency), currency)}).`,
   );

@@ -316,6 +316,7 @@ describe('bad input: a clear error naming the field, nothing sent to Mollie, and
     ['a missing argument', 'create_invoice_payment', { amount: '10.00' }, 'invoice_id', /invoice_id is required/],
     ['both payment and invoice', 'get_payment_status', { payment_id: 'tr_abc12345', invoice_id: 'B-10' }, 'invoice_id', /exactly one of payment_id or invoice_id/],
     ['a malformed payment id', 'refund', { payment_id: 'tr_../../v2/refunds' }, 'payment_id', /"tr_" followed by letters and digits/],
+    ['a refund with three decimals', 'refund', { payment_id: 'tr_abc12345', amount: '10.001' }, 'amount', /3 decimals, but no currency Mollie accepts has more than 2/],
     ['a zero refund', 'refund', { payment_id: 'tr_abc12345', amount: '0.00' }, 'amount', /is zero/],
     ['a limit over 200', 'list_logs', { limit: 500 }, 'limit', /at most 200/],
     ['a forged cursor', 'list_logs', { cursor: 'not-a-cursor' }, 'cursor', /cursor is not one this server handed out/],

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  checkAmountForAnyCurrency,
   currencyDecimals,
   formatMinorUnits,
   MAX_MAJOR_UNITS,
@@ -155,5 +156,19 @@ describe('money: decimal strings and integer minor units', () => {
     expect(() => formatMinorUnits(1.5, 'EUR')).toThrow(MoneyError);
     expect(() => formatMinorUnits(-1, 'EUR')).toThrow(MoneyError);
     expect(() => formatMinorUnits(Number.MAX_SAFE_INTEGER + 1, 'EUR')).toThrow(MoneyError);
+  });
+});
+
+describe('checkAmountForAnyCurrency: an amount before its currency is known', () => {
+  it('refuses what is wrong in every currency, and says so without naming a currency', () => {
+    expect(() => checkAmountForAnyCurrency('10.001')).toThrow('has 3 decimals, but no currency Mollie accepts has more than 2');
+    expect(() => checkAmountForAnyCurrency('0.00')).toThrow(/is zero/);
+    expect(() => checkAmountForAnyCurrency(12.5)).toThrow(/not the number 12.5/);
+    expect(() => checkAmountForAnyCurrency('10000000000')).toThrow(/above the largest amount accepted/);
+  });
+
+  it('lets through what some currency accepts, for parseAmount to judge once the currency is known', () => {
+    expect(() => checkAmountForAnyCurrency('10.50')).not.toThrow();
+    expect(() => parseAmount('10.50', 'JPY')).toThrow(/JPY has none/);
   });
 });
