@@ -13,8 +13,10 @@ import { PolicyError } from './policy/load-policies.js';
 
 const USAGE = `Usage: mollie-invoice-mcp <command> [options]
 
-  serve [--transport stdio] [--simulator] [--policies DIR] [--db FILE]
-                        the MCP server (stdio); --simulator uses the offline Mollie simulator
+  serve [--transport stdio|http] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE]
+                        the MCP server: stdio (one agent, MOLLIE_MCP_AGENT) or Streamable HTTP
+                        (agents by bearer token; 127.0.0.1:3333 by default); --simulator uses the
+                        offline Mollie simulator
   demo                  offline walk-through on the simulator
   policy check [--policies DIR]
                         validate every policy file; print agents x tools
@@ -52,7 +54,13 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   switch (command) {
     case 'serve': {
       const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, policies: string, db: string });
-      const config = readConfig(env, { simulator: values.simulator === true, ...(values.policies ? { policies: values.policies as string } : {}), ...(values.db ? { db: values.db as string } : {}) });
+      const config = readConfig(env, {
+        simulator: values.simulator === true,
+        ...(values.policies ? { policies: values.policies as string } : {}),
+        ...(values.db ? { db: values.db as string } : {}),
+        ...(values.host ? { host: values.host as string } : {}),
+        ...(values.port ? { port: values.port as string } : {}),
+      });
       return serve(config, (values.transport as string | undefined) ?? 'stdio', env, io);
     }
     case 'demo':

@@ -18,12 +18,25 @@ export interface Config {
   webhookUrl: string | null;
   simulator: boolean;
   logLevel: string;
+  http: HttpConfig;
+}
+
+/** Settings of `serve --transport http`; read for every command so a typo fails at start, used only by HTTP. */
+export interface HttpConfig {
+  host: string;
+  port: number;
+  /** Browser origins allowed besides same-host localhost ones (MOLLIE_MCP_ALLOWED_ORIGINS), e.g. https://console.example.com. */
+  allowedOrigins: string[];
+  /** An idle session is closed after this long (MOLLIE_MCP_SESSION_IDLE_SECONDS). */
+  sessionIdleMs: number;
 }
 
 export interface ConfigFlags {
   simulator?: boolean;
   policies?: string;
   db?: string;
+  host?: string;
+  port?: string;
 }
 
 export class ConfigError extends Error {
@@ -69,6 +82,34 @@ function isLoopbackOrPrivate(host: string): boolean {
   );
 }
 
+function readPort(value: string | null): number {
+  if (value === null) return 3333;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new ConfigError(`--port must be a number from 0 to 65535 (0 picks a free port); got "${value}".`);
+  return Number(value);
+}
+
+function readOrigins(value: string | null): string[] {
+  if (value === null) return [];
+  return value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '').map((entry) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = null;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== entry.replace(/\/$/, '')) {
+      throw new ConfigError(`MOLLIE_MCP_ALLOWED_ORIGINS must be a comma-separated list of origins such as https://console.example.com (scheme, host and port only); "${entry}" is not one.`);
+    }
+    return url.origin;
+  });
+}
+
+function readSeconds(name: string, value: string | null, fallback: number): number {
+  if (value === null) return fallback * 1000;
+  if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new ConfigError(`${name} must be a whole number of seconds from 1; got "${value}".`);
+  return Number(value) * 1000;
+}
+
 export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = process.cwd()): Config {
   const logLevel = nonEmpty(env.LOG_LEVEL) ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}; got "${logLevel}".`);
@@ -84,5 +125,11 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     webhookUrl: checkUrl('MOLLIE_MCP_WEBHOOK_URL', nonEmpty(env.MOLLIE_MCP_WEBHOOK_URL), { httpsOnly: true, publicHost: true }),
     simulator,
     logLevel,
+    http: {
+      host: flags.host ?? '127.0.0.1',
+      port: readPort(flags.port ?? null),
+      allowedOrigins: readOrigins(nonEmpty(env.MOLLIE_MCP_ALLOWED_ORIGINS)),
+      sessionIdleMs: readSeconds('MOLLIE_MCP_SESSION_IDLE_SECONDS', nonEmpty(env.MOLLIE_MCP_SESSION_IDLE_SECONDS), 30 * 60),
+    },
   };
 }

@@ -28,7 +28,7 @@ interface ToolReply {
 
 async function connect(engine: Engine, agent: string): Promise<Client> {
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  const server = createMcpServer({ gate: engine.gate, caller: { agent, token: null }, transport: 'in-process' });
+  const server = createMcpServer({ gate: engine.gate, caller: () => ({ agent, token: null }), transport: 'in-process' });
   await server.connect(serverSide);
   const client = new Client({ name: 'demo-agent', version: '1.0.0' });
   await client.connect(clientSide);

@@ -9,6 +9,7 @@ import { openDatabase, type SqliteDatabase } from './database.js';
 import { Gate } from './gate.js';
 import { openMolliePort } from './mollie/open-port.js';
 import type { MolliePort } from './mollie/port.js';
+import type { SimulatorOptions } from './mollie/simulator.js';
 import { PaymentRecords } from './payments/payment-records.js';
 import { loadPolicies } from './policy/load-policies.js';
 import type { PolicySet } from './policy/policy.js';
@@ -20,6 +21,7 @@ export interface Engine {
   db: SqliteDatabase;
   audit: AuditLog;
   mollie: MolliePort;
+  payments: PaymentRecords;
   policies: PolicySet;
   close(): void;
 }
@@ -29,12 +31,19 @@ export interface EngineOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** A port chosen by the caller (the demo's shared simulator); otherwise from the configuration. */
   mollie?: MolliePort;
+  /** Settings for the offline simulator, e.g. where its checkout page is served. */
+  simulatorOptions?: SimulatorOptions;
   clock?: () => Date;
 }
 
 export function openEngine(config: Config, options: EngineOptions): Engine {
   const policies = loadPolicies(config.policiesDir, TOOL_CAPABILITIES);
-  const mollie = options.mollie ?? openMolliePort({ env: options.env, simulator: config.simulator, logger: options.logger });
+  const mollie = options.mollie ?? openMolliePort({
+    env: options.env,
+    simulator: config.simulator,
+    logger: options.logger,
+    ...(options.simulatorOptions ? { simulatorOptions: options.simulatorOptions } : {}),
+  });
   const db = openDatabase(config.dbPath);
   const clock = options.clock ?? (() => new Date());
   const audit = new AuditLog(db, clock);
@@ -51,5 +60,5 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     logger: options.logger,
     clock,
   });
-  return { gate, db, audit, mollie, policies, close: () => db.close() };
+  return { gate, db, audit, mollie, payments, policies, close: () => db.close() };
 }

@@ -2,6 +2,7 @@
  * The MCP server for one connection: tools/list shows the caller only what its policy allows, and tools/call goes
  * through the gate. Transports only wire a transport to this factory.
  */
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -40,7 +41,11 @@ export function describeTool(tool: ToolDefinition): Tool {
 
 export interface ConnectionOptions {
   gate: Gate;
-  caller: Caller;
+  /**
+   * Who is calling. On stdio that is fixed for the process; over HTTP it is read from each request's bearer token,
+   * which the HTTP layer has already checked and hands over as the request's AuthInfo.
+   */
+  caller: (authInfo: AuthInfo | undefined) => Caller;
   transport: TransportName;
 }
 
@@ -64,10 +69,10 @@ export function createMcpServer(options: ConnectionOptions): Server {
     return description;
   };
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: options.gate.toolsFor(options.caller).map(described) }));
-  server.setRequestHandler(CallToolRequestSchema, async (request): Promise<CallToolResult> => {
+  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({ tools: options.gate.toolsFor(options.caller(extra.authInfo)).map(described) }));
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const reply = await options.gate.call(
-      { caller: options.caller, transport: options.transport, clientName: server.getClientVersion()?.name ?? null },
+      { caller: options.caller(extra.authInfo), transport: options.transport, clientName: server.getClientVersion()?.name ?? null },
       request.params.name,
       request.params.arguments,
     );

@@ -1,22 +1,44 @@
 /** `serve`: the MCP server. Refuses to start on a bad policy, a missing credential or a bad setting, saying why. */
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { openEngine } from '../engine.js';
+import { openEngine, type Engine } from '../engine.js';
 import { createLogger } from '../log.js';
+import { startHttpServer } from '../transports/http.js';
 import { serveStdio } from '../transports/stdio.js';
 import { UsageError, type CommandOutput } from './output.js';
 
-export async function serve(config: Config, transport: string, env: Readonly<Record<string, string | undefined>>, io: CommandOutput): Promise<number> {
-  if (transport === 'http') {
-    io.err('The Streamable HTTP transport is not in this version yet; use stdio (the default).');
-    return 2;
-  }
-  if (transport !== 'stdio') throw new UsageError(`--transport must be stdio or http; got "${transport}".`);
+/** How long calls in flight may take to finish after SIGTERM. */
+const SHUTDOWN_GRACE_MS = 15_000;
+
+export async function serve(config: Config, transport: string, env: Readonly<Record<string, string | undefined>>, _io: CommandOutput): Promise<number> {
+  if (transport !== 'stdio' && transport !== 'http') throw new UsageError(`--transport must be stdio or http; got "${transport}".`);
   const logger = createLogger(config.logLevel);
-  const engine = openEngine(config, { logger, env });
+  // The simulator's checkout links point at this server, whose port is known only once it listens.
+  let checkoutBase = '';
+  const engine = openEngine(config, transport === 'http' ? { logger, env, simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : { logger, env });
   logger.info(
     { database: config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
     config.dbPathIsDefault ? 'Audit log and payment records in the default database (set MOLLIE_MCP_DB to choose)' : 'Audit log and payment records database',
   );
+  if (transport === 'http') {
+    warnForHttp(config, engine, logger);
+    let service;
+    try {
+      service = await startHttpServer(engine, { ...config.http, webhookUrl: config.webhookUrl, shutdownGraceMs: SHUTDOWN_GRACE_MS }, logger);
+    } catch (error) {
+      engine.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UsageError(code === 'EADDRINUSE' ? `${config.http.host}:${config.http.port} is already in use; choose another --port.` : `cannot listen on ${config.http.host}:${config.http.port}: ${(error as Error).message}`);
+    }
+    checkoutBase = `${service.url}/checkout/`;
+    logger.info({ url: `${service.url}/mcp`, webhooks: config.webhookUrl ?? 'off (MOLLIE_MCP_WEBHOOK_URL not set)' }, 'Listening');
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => void service.close(signal).finally(resolve);
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    return 0;
+  }
   if (config.agent === null) {
     logger.warn('MOLLIE_MCP_AGENT is not set: this server lists no tools and denies every call.');
   } else if (!engine.policies.agents.has(config.agent)) {
@@ -26,4 +48,13 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   }
   await serveStdio(engine, { agent: config.agent, token: config.token }, logger);
   return 0;
+}
+
+function warnForHttp(config: Config, engine: Engine, logger: Logger): void {
+  const tokenless = [...engine.policies.agents.values()].filter((agent) => agent.tokenSha256 === null).map((agent) => agent.agent);
+  if (tokenless.length > 0) logger.warn({ agents: tokenless }, 'These agents have no token_sha256 in their policy, so they cannot use this server over HTTP.');
+  if (config.agent !== null) logger.warn('MOLLIE_MCP_AGENT is ignored over HTTP: each request names its agent by bearer token.');
+  if (!['127.0.0.1', 'localhost', '::1'].includes(config.http.host)) {
+    logger.warn({ host: config.http.host }, 'Listening beyond this machine over plain HTTP: bearer tokens cross the network in the clear. Put a TLS-terminating proxy in front.');
+  }
 }

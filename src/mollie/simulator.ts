@@ -33,8 +33,8 @@ export interface SimulatorOptions {
   now?: () => Date;
   /** How long an open payment stays payable. */
   expiresAfterMs?: number;
-  /** Checkout links are this plus the payment id. */
-  checkoutBaseUrl?: string;
+  /** Checkout links are this plus the payment id; a function when it is known only once the server listens. */
+  checkoutBaseUrl?: string | (() => string);
   /** Real Mollie requires a redirectUrl for these payments; the offline demo does not need one. */
   requireRedirectUrl?: boolean;
   /** The payment method a simulated customer pays with. */
@@ -60,7 +60,7 @@ export class MollieSimulator implements MolliePort {
   readonly mode: MollieMode;
   private readonly now: () => Date;
   private readonly expiresAfterMs: number;
-  private readonly checkoutBaseUrl: string;
+  private readonly checkoutBaseUrl: () => string;
   private readonly requireRedirectUrl: boolean;
   private readonly paymentMethod: string;
   private readonly payments = new Map<string, StoredPayment>();
@@ -71,7 +71,8 @@ export class MollieSimulator implements MolliePort {
     this.mode = options.mode ?? 'test';
     this.now = options.now ?? (() => new Date());
     this.expiresAfterMs = options.expiresAfterMs ?? DEFAULT_EXPIRY_MS;
-    this.checkoutBaseUrl = options.checkoutBaseUrl ?? SIMULATOR_CHECKOUT_BASE_URL;
+    const base = options.checkoutBaseUrl ?? SIMULATOR_CHECKOUT_BASE_URL;
+    this.checkoutBaseUrl = typeof base === 'function' ? base : () => base;
     this.requireRedirectUrl = options.requireRedirectUrl ?? false;
     this.paymentMethod = options.paymentMethod ?? 'ideal';
   }
@@ -91,7 +92,7 @@ export class MollieSimulator implements MolliePort {
         amountRemaining: null,
         description: request.description,
         method: null,
-        checkoutUrl: `${this.checkoutBaseUrl}${id}`,
+        checkoutUrl: `${this.checkoutBaseUrl()}${id}`,
         redirectUrl: request.redirectUrl ?? null,
         webhookUrl: request.webhookUrl ?? null,
         locale: request.locale ?? null,

@@ -88,6 +88,12 @@ export function loadPolicies(directory: string, tools: readonly ToolCapabilities
       problems.push({ file, line: policy.line, message: `agent "${policy.agent}" is already defined in ${earlier.file}; each agent has exactly one policy file.` });
       continue;
     }
+    const sharing = policy.value.tokenSha256 === null ? undefined : [...agents.values()].find((other) => other.tokenSha256 === policy.value.tokenSha256);
+    if (sharing) {
+      // Over HTTP the token alone names the agent: two agents with one token would make identity a guess.
+      problems.push({ file, line: policy.line, message: `token_sha256 is the same as agent "${sharing.agent}"'s in ${sharing.file}; give each agent its own token (\`mollie-invoice-mcp token create --agent ${policy.agent}\`).` });
+      continue;
+    }
     agents.set(policy.agent, { ...policy.value, file, sha256: createHash('sha256').update(source).digest('hex') });
   }
   if (problems.length > 0) throw new PolicyError(problems);

@@ -1,0 +1,70 @@
+/**
+ * MCP sessions over HTTP: each has a cryptographically random id, its own MCP server and transport, and belongs to the
+ * agent that opened it; no other agent's token can use it. Idle sessions are closed, and the number of open ones is
+ * bounded so a client that never says goodbye cannot exhaust the server.
+ */
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
+export interface Session {
+  id: string;
+  agent: string;
+  server: Server;
+  transport: StreamableHTTPServerTransport;
+  openedAt: number;
+  lastSeenAt: number;
+}
+
+export class SessionRegistry {
+  private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly idleMs: number,
+    readonly capacity: number,
+    private readonly onExpired: (session: Session) => void,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(60_000, Math.floor(idleMs / 4))));
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  isFull(): boolean {
+    return this.sessions.size >= this.capacity;
+  }
+
+  add(session: Session): void {
+    this.sessions.set(session.id, session);
+  }
+
+  /** The session, marked as just used; undefined when it never existed, was closed or expired. */
+  touch(id: string, now = Date.now()): Session | undefined {
+    const session = this.sessions.get(id);
+    if (session) session.lastSeenAt = now;
+    return session;
+  }
+
+  remove(id: string): void {
+    this.sessions.delete(id);
+  }
+
+  private sweep(now = Date.now()): void {
+    for (const session of this.sessions.values()) {
+      if (now - session.lastSeenAt >= this.idleMs) {
+        this.sessions.delete(session.id);
+        this.onExpired(session);
+      }
+    }
+  }
+
+  /** Closes every session (shutdown). */
+  async closeAll(): Promise<void> {
+    clearInterval(this.sweeper);
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.allSettled(all.map((session) => session.server.close()));
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * Streamable HTTP: one server for many agents. Every request to /mcp names its agent by bearer token; a session
+ * belongs to the agent that opened it. The same listener takes Mollie's webhooks and, with the simulator, serves its
+ * checkout page. Header checks come first (DNS rebinding), then the token, then the session, then the body.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import type { HttpConfig } from '../config.js';
+import type { Engine } from '../engine.js';
+import { agentForToken, presentedToken } from '../http/bearer.js';
+import { CHECKOUT_PATH, CheckoutPage } from '../http/checkout-page.js';
+import { BodyTooLarge, readBody, RPC_INVALID_REQUEST, RPC_PARSE_ERROR, RPC_REFUSED, RPC_SESSION_NOT_FOUND, sendJson, sendRpcError } from '../http/http-io.js';
+import { checkHeaders, originRules } from '../http/request-checks.js';
+import { SessionRegistry, type Session } from '../http/sessions.js';
+import { MollieSimulator } from '../mollie/simulator.js';
+import type { PolicySet } from '../policy/policy.js';
+import { createMcpServer } from '../server.js';
+import { VERSION } from '../version.js';
+import { MollieWebhook } from '../webhooks/mollie-webhook.js';
+
+export const MCP_PATH = '/mcp';
+export const WEBHOOK_PATH = '/webhooks/mollie';
+
+/** A tool call is a few hundred bytes; a megabyte leaves room for any honest request and none for a flood. */
+const MAX_MCP_BODY = 1024 * 1024;
+/** Mollie sends `id=tr_...` and nothing else. */
+const MAX_WEBHOOK_BODY = 4096;
+const MAX_SESSIONS = 1000;
+const REALM = 'Bearer realm="mollie-invoice-mcp"';
+
+export interface HttpServeOptions extends HttpConfig {
+  webhookUrl: string | null;
+  /** How long calls in flight may take to finish after SIGTERM. */
+  shutdownGraceMs: number;
+}
+
+export interface HttpService {
+  /** The base URL the server listens on, e.g. http://127.0.0.1:3333. */
+  url: string;
+  /** Stops accepting, lets calls in flight finish (bounded), closes sessions and the database. */
+  close(why: string): Promise<void>;
+}
+
+type Refusal = { status: 401 | 403; reason: string; message: string; agent: string | null; bearerError?: string };
+
+export async function startHttpServer(engine: Engine, options: HttpServeOptions, logger: Logger): Promise<HttpService> {
+  const policies = (): PolicySet => engine.policies;
+  const rules = originRules({ bindHost: options.host, allowedOrigins: options.allowedOrigins, publicUrls: [options.webhookUrl] });
+  const webhook = new MollieWebhook({ mollie: engine.mollie, payments: engine.payments, audit: engine.audit, logger });
+  const checkout = engine.mollie instanceof MollieSimulator ? new CheckoutPage({ simulator: engine.mollie, payments: engine.payments, webhook }) : null;
+  const sessions = new SessionRegistry(options.sessionIdleMs, MAX_SESSIONS, (session) => {
+    logger.info({ session_agent: session.agent }, 'Idle session closed');
+    void session.server.close();
+  });
+  let stopping = false;
+  /** POSTs being answered; shutdown waits for them (open GET event streams are not waited for). */
+  const answering = new Set<Promise<void>>();
+
+  /** Audit rows for a refused request: the decision (denied, why) and its outcome; never the token itself. */
+  const recordRefusal = (req: IncomingMessage, refusal: Refusal): string => {
+    const callId = randomUUID();
+    const base = { call_id: callId, agent: refusal.agent, transport: 'http', client_name: null, tool: null };
+    try {
+      const details = {
+        request: `${req.method ?? '?'} ${(req.url ?? '').slice(0, 100)}`,
+        remote_address: req.socket.remoteAddress ?? null,
+        ...(req.headers.origin !== undefined ? { origin: req.headers.origin.slice(0, 200) } : {}),
+        host: (req.headers.host ?? '').slice(0, 200),
+      };
+      engine.audit.append({ ...base, kind: 'decision', decision: 'denied', reason: refusal.reason, reason_message: refusal.message, rule: 'HTTP: bearer token, session, Host and Origin checks', action: 'use the MCP endpoint over HTTP', arguments: JSON.stringify(details) });
+      engine.audit.append({ ...base, kind: 'outcome', outcome: 'error', error_code: 'policy_denied', error_message: refusal.message, duration_ms: 0 });
+    } catch (error) {
+      logger.error({ err: error }, 'Could not write the audit rows of a refused HTTP request');
+    }
+    return callId;
+  };
+
+  const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): void => {
+    const auditId = recordRefusal(req, refusal);
+    logger.warn({ reason: refusal.reason, audit_id: auditId, remote_address: req.socket.remoteAddress, agent: refusal.agent }, 'HTTP request refused');
+    const headers: Record<string, string> =
+      refusal.status === 401 ? { 'WWW-Authenticate': refusal.bearerError ? `${REALM}, error="${refusal.bearerError}"` : REALM } : {};
+    sendRpcError(res, refusal.status, RPC_REFUSED, refusal.message, { reason: refusal.reason, audit_id: auditId }, headers);
+  };
+
+  /** The parsed JSON-RPC body of a POST, or undefined after answering the error itself. */
+  const readRpcBody = async (req: IncomingMessage, res: ServerResponse): Promise<{ ok: true; body: unknown } | { ok: false }> => {
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, MAX_MCP_BODY);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        sendRpcError(res, 413, RPC_INVALID_REQUEST, `The request body is over ${MAX_MCP_BODY} bytes; no MCP message is that large.`, undefined, { Connection: 'close' });
+        return { ok: false };
+      }
+      throw error;
+    }
+    try {
+      return { ok: true, body: JSON.parse(raw.toString('utf8')) };
+    } catch {
+      sendRpcError(res, 400, RPC_PARSE_ERROR, 'Parse error: the request body is not valid JSON.');
+      return { ok: false };
+    }
+  };
+
+  const openSession = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, agent: string, body: unknown): Promise<void> => {
+    if (sessions.isFull()) {
+      sendRpcError(res, 503, RPC_REFUSED, `This server already has ${sessions.capacity} open sessions; close unused clients or try again later.`, undefined, { 'Retry-After': '30' });
+      return;
+    }
+    const server = createMcpServer({
+      gate: engine.gate,
+      caller: (authInfo) => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null }),
+      transport: 'http',
+    });
+    const transport = new StreamableHTTPServerTransport({
+      // 256 random bits: a session id is as hard to guess as a token, though it is never enough on its own.
+      sessionIdGenerator: () => randomBytes(32).toString('base64url'),
+      onsessioninitialized: (id) => {
+        const now = Date.now();
+        sessions.add({ id, agent, server, transport, openedAt: now, lastSeenAt: now });
+        logger.info({ session_agent: agent, sessions: sessions.size }, 'Session opened');
+      },
+      onsessionclosed: (id) => {
+        sessions.remove(id);
+        logger.info({ session_agent: agent }, 'Session closed by the client');
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.remove(transport.sessionId);
+    };
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+    if (!transport.sessionId) await server.close();
+  };
+
+  const handleMcp = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse): Promise<void> => {
+    const presented = presentedToken(req.headers);
+    if (presented.kind === 'none') {
+      refuse(req, res, { status: 401, reason: 'missing_token', message: 'This server needs "Authorization: Bearer <token>" on every request; create a token with `mollie-invoice-mcp token create --agent <name>` and put its token_sha256 in that agent\'s policy.', agent: null });
+      return;
+    }
+    if (presented.kind === 'malformed') {
+      refuse(req, res, { status: 401, reason: 'unknown_token', message: 'The Authorization header is not "Bearer <token>" with a token this server issues; send the agent\'s token as printed by `mollie-invoice-mcp token create`.', agent: null, bearerError: 'invalid_token' });
+      return;
+    }
+    const agent = agentForToken(policies(), presented.token);
+    if (!agent) {
+      refuse(req, res, { status: 401, reason: 'unknown_token', message: "The bearer token matches no agent's token_sha256 in the policies; check the token, or that the agent's policy file holds its token_sha256.", agent: null, bearerError: 'invalid_token' });
+      return;
+    }
+    req.auth = { token: presented.token, clientId: agent.agent, scopes: [] };
+
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session: Session | undefined = sessions.touch(sessionId);
+      if (!session) {
+        sendRpcError(res, 404, RPC_SESSION_NOT_FOUND, 'Session not found: it was closed, it expired after being idle, or the server restarted. Start a new session (initialize).');
+        return;
+      }
+      if (session.agent !== agent.agent) {
+        refuse(req, res, { status: 403, reason: 'session_agent_mismatch', message: `This session belongs to another agent; agent "${agent.agent}" must open its own session.`, agent: agent.agent });
+        return;
+      }
+      let body: unknown;
+      if (req.method === 'POST') {
+        const read = await readRpcBody(req, res);
+        if (!read.ok) return;
+        body = read.body;
+      }
+      await session.transport.handleRequest(req, res, body);
+      return;
+    }
+    if (req.method !== 'POST') {
+      sendRpcError(res, 400, RPC_REFUSED, 'Bad Request: an Mcp-Session-Id header is required; start a session with an initialize request first.');
+      return;
+    }
+    const read = await readRpcBody(req, res);
+    if (!read.ok) return;
+    const messages = Array.isArray(read.body) ? read.body : [read.body];
+    if (!messages.some((message) => isInitializeRequest(message))) {
+      sendRpcError(res, 400, RPC_REFUSED, 'Bad Request: an Mcp-Session-Id header is required; start a session with an initialize request first.');
+      return;
+    }
+    await openSession(req, res, agent.agent, read.body);
+  };
+
+  const handleWebhook = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let id: string | null = null;
+    try {
+      id = new URLSearchParams((await readBody(req, MAX_WEBHOOK_BODY)).toString('utf8')).get('id');
+    } catch (error) {
+      if (!(error instanceof BodyTooLarge)) throw error;
+    }
+    const answer = await webhook.receive(id, 'mollie');
+    // The same empty 200 whatever the id was: the sender learns nothing about which payments exist.
+    res.writeHead(answer.status, { 'Content-Type': 'text/plain', ...(answer.status === 503 ? { 'Retry-After': '60' } : {}) }).end();
+  };
+
+  const handleCheckout = async (req: IncomingMessage, res: ServerResponse, paymentId: string): Promise<void> => {
+    let form: URLSearchParams | null = null;
+    if (req.method === 'POST') {
+      try {
+        form = new URLSearchParams((await readBody(req, MAX_WEBHOOK_BODY)).toString('utf8'));
+      } catch (error) {
+        if (!(error instanceof BodyTooLarge)) throw error;
+        res.writeHead(413, { 'Content-Type': 'text/plain' }).end('Too large.');
+        return;
+      }
+    }
+    await checkout!.handle(req, res, paymentId, form);
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (stopping) {
+      sendRpcError(res, 503, RPC_REFUSED, 'The server is shutting down; reconnect in a moment.', undefined, { Connection: 'close', 'Retry-After': '5' });
+      return;
+    }
+    const problem = checkHeaders(req.headers, rules);
+    if (problem) {
+      if (path === MCP_PATH) refuse(req, res, { status: 403, reason: problem.reason, message: problem.message, agent: null });
+      else {
+        logger.warn({ reason: problem.reason, path: path.slice(0, 100), remote_address: req.socket.remoteAddress }, 'HTTP request refused');
+        sendJson(res, 403, { error: problem.message });
+      }
+      return;
+    }
+    if (path === MCP_PATH) {
+      if (!['GET', 'POST', 'DELETE'].includes(req.method ?? '')) {
+        sendRpcError(res, 405, RPC_REFUSED, 'Method not allowed: use POST, GET or DELETE on /mcp.', undefined, { Allow: 'GET, POST, DELETE' });
+        return;
+      }
+      await handleMcp(req, res);
+      return;
+    }
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      sendJson(res, 200, { status: 'ok', version: VERSION });
+      return;
+    }
+    if (path === WEBHOOK_PATH && req.method === 'POST') {
+      await handleWebhook(req, res);
+      return;
+    }
+    if (checkout && path.startsWith(CHECKOUT_PATH) && (req.method === 'GET' || req.method === 'HEAD' || req.method === 'POST')) {
+      await handleCheckout(req, res, path.slice(CHECKOUT_PATH.length));
+      return;
+    }
+    sendJson(res, 404, { error: `Nothing here. The MCP endpoint is ${MCP_PATH}.` });
+  };
+
+  const httpServer = createServer((req, res) => {
+    const handling = route(req, res).catch((error: unknown) => {
+      logger.error({ err: error, path: (req.url ?? '').slice(0, 100) }, 'HTTP request failed unexpectedly');
+      if (!res.headersSent) sendRpcError(res, 500, -32603, 'Internal error; the server log has the details.');
+      else res.end();
+    });
+    if (req.method === 'POST') {
+      answering.add(handling);
+      void handling.finally(() => answering.delete(handling));
+    }
+  });
+  // Slow or stuck clients do not keep connections (and shutdown) waiting forever.
+  httpServer.headersTimeout = 20_000;
+  httpServer.requestTimeout = 120_000;
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port, options.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const address = httpServer.address() as AddressInfo;
+  const shownHost = ['0.0.0.0', '::'].includes(address.address) ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+
+  let closing: Promise<void> | null = null;
+  const close = (why: string): Promise<void> => {
+    closing ??= (async () => {
+      stopping = true;
+      logger.info({ why, in_flight: answering.size }, 'Stopping: no new requests, letting calls in flight finish');
+      httpServer.close();
+      const deadline = Date.now() + options.shutdownGraceMs;
+      const finished = await engine.gate.settled(options.shutdownGraceMs);
+      // The gate is done; give the answers time to reach their clients.
+      while (answering.size > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...answering]), new Promise((resolve) => setTimeout(resolve, Math.max(1, deadline - Date.now())).unref())]);
+      }
+      if (!finished) logger.warn('Calls still in flight at shutdown; their outcome rows are missing and show as pending.');
+      await sessions.closeAll();
+      httpServer.closeAllConnections();
+      engine.close();
+      logger.info('Stopped');
+    })();
+    return closing;
+  };
+
+  return { url, close };
+}

@@ -1,0 +1,106 @@
+/**
+ * Mollie's webhook: a POST with nothing but `id=tr_...`. Anyone can send one, so the body is only a hint: the payment
+ * is fetched from Mollie and that answer is what counts. Every notification is an audit call of the actor
+ * `mollie-webhook`; the answer never tells the sender whether the id meant anything.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditFields, AuditLog } from '../audit/audit-log.js';
+import { MollieError } from '../mollie/errors.js';
+import { isResourceId, type MolliePort } from '../mollie/port.js';
+import type { PaymentRecords } from '../payments/payment-records.js';
+
+export const WEBHOOK_ACTOR = 'mollie-webhook';
+const RULE = 'POST /webhooks/mollie: the payment is fetched from Mollie; the body is never trusted';
+
+export interface WebhookDeps {
+  mollie: MolliePort;
+  payments: PaymentRecords;
+  audit: AuditLog;
+  logger: Logger;
+}
+
+/** 200: handled (whatever the id was); 503: Mollie could not be asked or the log not written, so Mollie should retry. */
+export interface WebhookAnswer {
+  status: 200 | 503;
+  auditId: string;
+}
+
+export class MollieWebhook {
+  constructor(private readonly deps: WebhookDeps) {}
+
+  /** `via` says who delivered it: Mollie itself, or the simulator's checkout page playing Mollie. */
+  async receive(id: string | null, via: 'mollie' | 'simulator checkout'): Promise<WebhookAnswer> {
+    const started = performance.now();
+    const callId = randomUUID();
+    const shown = id === null ? '(none)' : id.slice(0, 64);
+    const base = { call_id: callId, agent: WEBHOOK_ACTOR, transport: via === 'mollie' ? 'http' : 'simulator', tool: null, client_name: null };
+    const log = this.deps.logger.child({ audit_id: callId, actor: WEBHOOK_ACTOR });
+    const outcome = (fields: Partial<AuditFields>): void => {
+      this.deps.audit.append({ ...base, kind: 'outcome', duration_ms: Math.round(performance.now() - started), ...fields });
+    };
+
+    if (!isResourceId('payment', id)) {
+      try {
+        this.deps.audit.append({ ...base, kind: 'decision', decision: 'denied', reason: 'invalid_input', reason_message: `The webhook named no payment id (got ${JSON.stringify(shown)}).`, rule: RULE, action: 'report a payment change', arguments: JSON.stringify({ id: shown }) });
+        outcome({ outcome: 'error', error_code: 'invalid_input', error_message: 'Not a payment id; ignored.' });
+      } catch (error) {
+        log.error({ err: error }, 'Could not write the audit rows of a malformed webhook');
+      }
+      log.warn('A webhook without a payment id was ignored');
+      return { status: 200, auditId: callId };
+    }
+
+    try {
+      this.deps.audit.append({
+        ...base,
+        kind: 'decision',
+        decision: 'allowed',
+        reason: 'webhook',
+        reason_message: `${via === 'mollie' ? 'Mollie' : "The simulator's checkout page"} reported a change to payment ${id}; asking Mollie what it is.`,
+        rule: RULE,
+        action: `report a change to payment ${id}`,
+        arguments: JSON.stringify({ id }),
+        payment_id: id,
+      });
+    } catch (error) {
+      log.error({ err: error }, 'Could not write the decision row of a webhook; asking Mollie to retry');
+      return { status: 503, auditId: callId };
+    }
+
+    try {
+      const payment = await this.deps.mollie.getPayment(id);
+      const record = this.deps.payments.get(id);
+      if (!record) {
+        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server; nothing changed.`, payment_id: id });
+        log.info({ payment_id: id }, 'Webhook for a payment this server did not make; ignored');
+        return { status: 200, auditId: callId };
+      }
+      this.deps.payments.refresh(payment);
+      const change = record.status === payment.status ? `is still ${payment.status}` : `is now ${payment.status} (was ${record.status})`;
+      outcome({
+        outcome: 'ok',
+        action: `payment ${id} of invoice ${record.invoiceId} (${payment.amount.value} ${payment.amount.currency}) ${change}`,
+        payment_id: id,
+        invoice_id: record.invoiceId,
+      });
+      log.info({ payment_id: id, invoice_id: record.invoiceId, status: payment.status, was: record.status }, 'Payment status from webhook');
+      return { status: 200, auditId: callId };
+    } catch (error) {
+      const known = error instanceof MollieError;
+      const notFound = known && error.code === 'not_found';
+      const message = notFound ? `Mollie knows no payment ${id}; nothing changed.` : `Could not ask Mollie about payment ${id}: ${known ? error.message : 'unexpected error'}. Mollie will retry the webhook.`;
+      try {
+        outcome({ outcome: 'error', error_code: known ? error.code : 'mollie_unavailable', error_message: message, payment_id: id });
+      } catch (auditError) {
+        log.error({ err: auditError }, 'Could not write the outcome row of a webhook');
+      }
+      if (notFound) {
+        log.info({ payment_id: id }, 'Webhook for a payment Mollie does not know; ignored');
+        return { status: 200, auditId: callId };
+      }
+      log.warn({ err: known ? undefined : error, payment_id: id, code: known ? error.code : null }, 'Webhook could not be handled; Mollie will retry');
+      return { status: 503, auditId: callId };
+    }
+  }
+}
