@@ -1,0 +1,102 @@
+/**
+ * The HTTP server's life: it refuses to start with a webhook URL Mollie could never reach, closes idle sessions, and on
+ * SIGTERM stops taking requests but lets the calls already in flight finish, records their outcomes and exits 0.
+ */
+import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
+import { newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
+import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
+
+const CLERK = newToken();
+const POLICY = `agent: clerk
+token_sha256: ${CLERK.sha256}
+rate_limit: { per_minute: 1000 }
+tools:
+  create_invoice_payment:
+    limits:
+      EUR: { per_call: "100.00", per_day: "1000.00" }
+  get_payment_status: {}
+`;
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+function workspaceFor(): Workspace {
+  const workspace = createWorkspace({ clerk: POLICY });
+  cleanup.push(async () => workspace.remove());
+  return workspace;
+}
+
+async function serverFor(workspace: Workspace, env: Record<string, string> = {}): Promise<HttpServerHandle> {
+  const server = await spawnHttpServer({ workspace, env });
+  cleanup.push(() => server.stop('SIGKILL'));
+  return server;
+}
+
+describe('serve --transport http', () => {
+  it('refuses to start with a webhook URL Mollie cannot reach, saying why', async () => {
+    const workspace = workspaceFor();
+    const failed = spawnHttpServer({ workspace, env: { MOLLIE_MCP_WEBHOOK_URL: 'https://127.0.0.1/webhooks/mollie' } });
+    await expect(failed).rejects.toThrow(/exited with 1[\s\S]*MOLLIE_MCP_WEBHOOK_URL must be reachable from Mollie/);
+    const plain = spawnHttpServer({ workspace, env: { MOLLIE_MCP_WEBHOOK_URL: 'http://hooks.example.com/webhooks/mollie' } });
+    await expect(plain).rejects.toThrow(/MOLLIE_MCP_WEBHOOK_URL must use https/);
+  });
+
+  it('refuses a port that is taken, naming it', async () => {
+    const workspace = workspaceFor();
+    const first = await serverFor(workspace);
+    const port = new URL(first.url).port;
+    await expect(spawnHttpServer({ workspace, args: ['--port', port] })).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+  });
+
+  it('closes an idle session; the client is told to start a new one', async () => {
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace, { MOLLIE_MCP_SESSION_IDLE_SECONDS: '1' });
+    const client = await server.connect(CLERK.token);
+    cleanup.push(() => client.close().catch(() => undefined));
+    expect((await client.client.listTools()).tools).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await expect(client.client.listTools()).rejects.toThrow(/Session not found/);
+    const fresh = await server.connect(CLERK.token);
+    cleanup.push(() => fresh.close().catch(() => undefined));
+    expect((await fresh.client.listTools()).tools).toHaveLength(2);
+  });
+});
+
+describe('SIGTERM with calls in flight', () => {
+  let double: MollieApiDouble;
+
+  it('lets every call in flight finish and record its outcome, refuses new work, and exits 0', async () => {
+    double = await startMollieApiDouble();
+    cleanup.push(() => double.close());
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace, mollieDoubleEnv(double.url));
+    const client = await server.connect(CLERK.token);
+    // Mollie takes 1.5 s to answer each of these four payments.
+    double.inject({ fault: { kind: 'delay', ms: 1500 }, method: 'POST', path: /\/v2\/payments$/, times: 4 });
+    const calls = [1, 2, 3, 4].map((n) => client.call('create_invoice_payment', { invoice_id: `TERM-${n}`, amount: '10.00', currency: 'EUR' }));
+    while (double.requests.filter((request) => request.method === 'POST').length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
+
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const late = await rawRequest(`${server.url}/healthz`, {}).catch((error: NodeJS.ErrnoException) => ({ status: error.code ?? 'error' }));
+    expect([503, 'ECONNREFUSED', 'ECONNRESET']).toContain(late.status);
+
+    const results = await Promise.all(calls);
+    expect(results.map((result) => result.isError)).toEqual([false, false, false, false]);
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).toMatch(/"in_flight":4[^\n]*Stopping/);
+    expect(server.stderr()).toContain('"msg":"Stopped"');
+
+    const db = new Database(workspace.db, { readonly: true });
+    const outcomes = db.prepare("SELECT outcome FROM audit_log WHERE kind = 'outcome' AND invoice_id LIKE 'TERM-%'").all() as { outcome: string }[];
+    db.close();
+    expect(outcomes.map((row) => row.outcome)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact: 8 rows/);
+    await client.close().catch(() => undefined);
+  });
+});
