@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Installs Debian's chromium for the checkout page's browser test when a fresh machine lacks it.
+    globalSetup: ['test/setup/chromium.ts'],
     // The wire tests wait out real Retry-After and backoff delays; keep them off the default 5 s edge.
     testTimeout: 30_000,
     hookTimeout: 30_000,

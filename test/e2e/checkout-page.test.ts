@@ -1,0 +1,119 @@
+/**
+ * The simulator's checkout page in a real browser (Debian's headless Chromium, driven by playwright-core): the
+ * "customer" sees the invoice, the amount and the agent's description as plain text, presses a button, and the
+ * status the agent reads changes as it would after Mollie's webhook.
+ */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM } from '../setup/chromium.js';
+import { newToken, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
+import { createWorkspace, type Workspace } from '../support/stdio-server.js';
+
+const SHOP = newToken();
+const POLICY = `agent: shop
+token_sha256: ${SHOP.sha256}
+tools:
+  create_invoice_payment:
+    limits:
+      EUR: { per_call: "500.00" }
+  get_payment_status: {}
+  list_logs: { scope: all }
+`;
+
+let workspace: Workspace;
+let server: HttpServerHandle;
+let shop: HttpClientHandle;
+let browser: Browser;
+
+beforeAll(async () => {
+  workspace = createWorkspace({ shop: POLICY });
+  server = await spawnHttpServer({ workspace });
+  shop = await server.connect(SHOP.token);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // As root on a closed network: no sandbox, and none of Chromium's own background connections.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await shop?.close();
+  await server?.stop();
+  workspace?.remove();
+});
+
+async function newPayment(invoiceId: string, amount: string, description: string): Promise<{ paymentId: string; checkoutUrl: string }> {
+  const created = await shop.call('create_invoice_payment', { invoice_id: invoiceId, amount, currency: 'EUR', description });
+  expect(created.isError).toBe(false);
+  return { paymentId: String(created.structuredContent.payment_id), checkoutUrl: String(created.structuredContent.checkout_url) };
+}
+
+describe('the simulator checkout page', () => {
+  it('shows the invoice, amount and description as text, and Pay makes the payment paid for the agent', async () => {
+    const description = 'Invoice 2026-77 <script>window.pwned = true</script> & "friends"';
+    const { paymentId, checkoutUrl } = await newPayment('2026-77', '42.50', description);
+    expect(checkoutUrl).toBe(`${server.url}/checkout/${paymentId}`);
+
+    const page = await browser.newPage();
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.goto(checkoutUrl);
+    expect(await page.textContent('[data-field=amount]')).toBe('42.50 EUR');
+    expect(await page.textContent('[data-field=invoice]')).toBe('2026-77');
+    expect(await page.textContent('[data-field=description]')).toBe(description);
+    expect(await page.textContent('[data-field=status]')).toBe('open');
+    expect(await page.evaluate(() => (window as { pwned?: boolean }).pwned)).toBeUndefined();
+    const screenshots = join(tmpdir(), 'mollie-invoice-mcp-screenshots');
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: join(screenshots, 'checkout-open.png') });
+
+    await page.getByRole('button', { name: 'Pay' }).click();
+    await page.waitForSelector('[data-field=result]');
+    expect(await page.textContent('[data-field=status]')).toBe('paid');
+    expect(await page.textContent('[data-field=result]')).toContain('This payment is paid.');
+    expect(await page.getByRole('button').count()).toBe(0);
+    await page.screenshot({ path: join(screenshots, 'checkout-paid.png') });
+    expect(dialogs).toEqual([]);
+    await page.close();
+
+    const status = await shop.call('get_payment_status', { invoice_id: '2026-77' });
+    expect(status.structuredContent).toMatchObject({ status: 'paid', payment_id: paymentId });
+    const log = await shop.call('list_logs', { payment_id: paymentId });
+    const entries = log.structuredContent.entries as { agent: string; outcome: string; summary: string }[];
+    expect(entries.map((entry) => entry.agent)).toEqual(['shop', 'mollie-webhook', 'shop']);
+    expect(entries[1]).toMatchObject({ agent: 'mollie-webhook', outcome: 'ok' });
+    expect(entries[1]!.summary).toContain(`payment ${paymentId} of invoice 2026-77 (42.50 EUR) is now paid (was open)`);
+  });
+
+  for (const [button, status] of [['Fail', 'failed'], ['Cancel', 'canceled'], ['Let it expire', 'expired']] as const) {
+    it(`${button} makes the payment ${status}, and the pay link can then not be paid`, async () => {
+      const { checkoutUrl } = await newPayment(`2026-${status}`, '10.00', `Invoice ${status}`);
+      const page = await browser.newPage();
+      await page.goto(checkoutUrl);
+      await page.getByRole('button', { name: button, exact: true }).click();
+      await page.waitForSelector('[data-field=result]');
+      expect(await page.textContent('[data-field=status]')).toBe(status);
+      await page.close();
+      const read = await shop.call('get_payment_status', { invoice_id: `2026-${status}` });
+      expect(read.structuredContent.status).toBe(status);
+      // A new pay link for the same invoice is a new payment: the ended one is not reused.
+      const again = await shop.call('create_invoice_payment', { invoice_id: `2026-${status}`, amount: '10.00', currency: 'EUR' });
+      expect(again.structuredContent.reused).toBe(false);
+    });
+  }
+
+  it('an unknown payment shows a plain not-found page', async () => {
+    const page = await browser.newPage();
+    const response = await page.goto(`${server.url}/checkout/tr_unknownPayment1`);
+    expect(response?.status()).toBe(404);
+    expect(await page.textContent('h1')).toBe('No such payment');
+    await page.close();
+  });
+});
