@@ -10,7 +10,7 @@ export function tokenCreate(agent: string | undefined, io: CommandOutput): numbe
   io.out(`token: ${token}`);
   io.out(`token_sha256: ${sha256Hex(token)}`);
   io.err('');
-  io.err(`This token is shown once and is not stored anywhere. Give it to agent "${agent}" (MOLLIE_MCP_TOKEN for stdio),`);
+  io.err(`This token is shown once and is not stored anywhere. Give it to agent "${agent}" (MOLLIE_MCP_TOKEN for stdio; "Authorization: Bearer <token>" over HTTP),`);
   io.err(`and put the token_sha256 line in its policy file (policies/${agent}.yaml).`);
   return 0;
 }

@@ -80,6 +80,36 @@ describe('policy check', () => {
   });
 });
 
+describe('policy check: tokens', () => {
+  it('refuses two agents with one token, since over HTTP the token alone names the agent', async () => {
+    const shared = sha256Hex('one-token-for-two-agents');
+    const dir = createWorkspace({ a: `agent: alpha\ntoken_sha256: ${shared}\ntools: {}\n`, b: `agent: beta\ntoken_sha256: ${shared}\ntools: {}\n` });
+    try {
+      const run = await cli(['policy', 'check', '--policies', dir.policies]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/b\.yaml:1: token_sha256 is the same as agent "alpha"'s in .*a\.yaml; give each agent its own token/);
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('serve --transport http settings', () => {
+  it('refuses a malformed port, origin list or idle timeout before starting', async () => {
+    const env = { MOLLIE_MCP_POLICIES: EXAMPLE_POLICIES, MOLLIE_MCP_DB: join(workspace.dir, 'settings.db') };
+    const port = await cli(['serve', '--transport', 'http', '--simulator', '--port', '70000'], env);
+    expect(port).toMatchObject({ code: 1 });
+    expect(port.stderr).toContain('--port must be a number from 0 to 65535');
+    const origins = await cli(['serve', '--transport', 'http', '--simulator'], { ...env, MOLLIE_MCP_ALLOWED_ORIGINS: 'https://ok.example.com, https://bad.example.com/path' });
+    expect(origins.stderr).toContain('"https://bad.example.com/path" is not one');
+    const idle = await cli(['serve', '--transport', 'http', '--simulator'], { ...env, MOLLIE_MCP_SESSION_IDLE_SECONDS: '0' });
+    expect(idle.stderr).toContain('MOLLIE_MCP_SESSION_IDLE_SECONDS must be a whole number of seconds from 1');
+    const transport = await cli(['serve', '--transport', 'sse', '--simulator'], env);
+    expect(transport.code).toBe(2);
+    expect(transport.stderr).toContain('--transport must be stdio or http; got "sse"');
+  });
+});
+
 describe('policy explain', () => {
   it('prints the decision and the rule behind it', async () => {
     const denied = await cli(['policy', 'explain', '--agent', 'refund-desk', '--tool', 'refund', '--amount', '150.00 EUR'], { MOLLIE_MCP_POLICIES: EXAMPLE_POLICIES });
