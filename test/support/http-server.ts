@@ -7,7 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { CLI, type Workspace } from './stdio-server.js';
+import { CLI, workspaceEnv, type Workspace } from './stdio-server.js';
 
 export interface AgentToken {
   token: string;
@@ -46,14 +46,7 @@ export interface SpawnHttpOptions {
 }
 
 export async function spawnHttpServer(options: SpawnHttpOptions): Promise<HttpServerHandle> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: options.workspace.dir,
-    MOLLIE_MCP_POLICIES: options.workspace.policies,
-    MOLLIE_MCP_DB: options.workspace.db,
-    LOG_LEVEL: 'info',
-    ...options.env,
-  };
+  const env: Record<string, string> = { ...workspaceEnv(options.workspace), ...options.env };
   const args = [CLI, 'serve', '--transport', 'http', '--port', '0', ...(env.MOLLIE_API_KEY ? [] : ['--simulator']), ...(options.args ?? [])];
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';

@@ -55,13 +55,14 @@ export interface SpawnOptions {
   clientName?: string;
 }
 
+/** A spawned server's environment: nothing from the test process but PATH, the workspace's policies and database. */
+export function workspaceEnv(workspace: Workspace): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: workspace.dir, MOLLIE_MCP_POLICIES: workspace.policies, MOLLIE_MCP_DB: workspace.db, LOG_LEVEL: 'info' };
+}
+
 export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> {
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: options.workspace.dir,
-    MOLLIE_MCP_POLICIES: options.workspace.policies,
-    MOLLIE_MCP_DB: options.workspace.db,
-    LOG_LEVEL: 'info',
+    ...workspaceEnv(options.workspace),
     ...(options.agent !== undefined ? { MOLLIE_MCP_AGENT: options.agent } : {}),
     ...(options.token !== undefined ? { MOLLIE_MCP_TOKEN: options.token } : {}),
     ...options.env,
