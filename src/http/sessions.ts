@@ -40,11 +40,14 @@ export class SessionRegistry {
     this.sessions.set(session.id, session);
   }
 
-  /** The session, marked as just used; undefined when it never existed, was closed or expired. */
-  touch(id: string, now = Date.now()): Session | undefined {
-    const session = this.sessions.get(id);
-    if (session) session.lastSeenAt = now;
-    return session;
+  /** The session; undefined when it never existed, was closed or expired. */
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** Marks a session as just used by its own agent (another agent's refused attempt does not keep it alive). */
+  touch(session: Session, now = Date.now()): void {
+    session.lastSeenAt = now;
   }
 
   remove(id: string): void {

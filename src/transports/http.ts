@@ -158,7 +158,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
 
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
-      const session: Session | undefined = sessions.touch(sessionId);
+      const session: Session | undefined = sessions.get(sessionId);
       if (!session) {
         sendRpcError(res, 404, RPC_SESSION_NOT_FOUND, 'Session not found: it was closed, it expired after being idle, or the server restarted. Start a new session (initialize).');
         return;
@@ -167,6 +167,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         refuse(req, res, { status: 403, reason: 'session_agent_mismatch', message: `This session belongs to another agent; agent "${agent.agent}" must open its own session.`, agent: agent.agent });
         return;
       }
+      sessions.touch(session);
       let body: unknown;
       if (req.method === 'POST') {
         const read = await readRpcBody(req, res);
