@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `mollie-invoice-mcp` command: parses arguments and hands over to one command module. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { approverName, decideApproval, listApprovals } from './commands/approvals.js';
 import { auditExport, auditList, auditVerify } from './commands/audit.js';
 import { processOutput, UsageError, type CommandOutput } from './commands/output.js';
 import { policyCheck, policyExplain } from './commands/policy.js';
@@ -30,6 +31,11 @@ const USAGE = `Usage: mollie-invoice-mcp <command> [options]
                         recompute the hash chain; exit 1 at the first bad row
   token create --agent A
                         a new agent token (shown once) and its token_sha256 line
+  approvals [--db FILE]  money-moving calls waiting for a person's approval
+  approve <approval_id> [--db FILE]
+                        approve one (prints exactly what it lets happen; no further prompt)
+  reject <approval_id> [--db FILE]
+                        refuse one
 
 Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLICIES, MOLLIE_MCP_DB, ... (see README.md).`;
 
@@ -96,6 +102,17 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         return auditVerify(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, io);
       }
       break;
+    }
+    case 'approvals': {
+      const { values } = parse(argv.slice(1), { db: string });
+      return listApprovals(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, io);
+    }
+    case 'approve':
+    case 'reject': {
+      const { values, positionals } = parse(argv.slice(1), { db: string }, true);
+      if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
+      const dbPath = readConfig(env, values.db ? { db: values.db as string } : {}).dbPath;
+      return decideApproval(dbPath, positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io);
     }
     case 'token': {
       if (sub === 'create') {

@@ -19,6 +19,10 @@ export interface Config {
   simulator: boolean;
   logLevel: string;
   http: HttpConfig;
+  /** How long an out-of-band approval may wait to be given and used (MOLLIE_MCP_APPROVAL_TTL_SECONDS). */
+  approvalTtlMs: number;
+  /** How long a confirmation prompt in the client waits for an answer (MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS). */
+  confirmTimeoutMs: number;
 }
 
 /** Settings of `serve --transport http`; read for every command so a typo fails at start, used only by HTTP. */
@@ -131,5 +135,7 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       allowedOrigins: readOrigins(nonEmpty(env.MOLLIE_MCP_ALLOWED_ORIGINS)),
       sessionIdleMs: readSeconds('MOLLIE_MCP_SESSION_IDLE_SECONDS', nonEmpty(env.MOLLIE_MCP_SESSION_IDLE_SECONDS), 30 * 60),
     },
+    approvalTtlMs: readSeconds('MOLLIE_MCP_APPROVAL_TTL_SECONDS', nonEmpty(env.MOLLIE_MCP_APPROVAL_TTL_SECONDS), 15 * 60),
+    confirmTimeoutMs: readSeconds('MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS', nonEmpty(env.MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS), 2 * 60),
   };
 }

@@ -82,6 +82,27 @@ CREATE TABLE IF NOT EXISTS payments (
   idempotency_key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS payments_invoice ON payments (invoice_id, created_at);
+
+CREATE TABLE IF NOT EXISTS approvals (
+  approval_id TEXT PRIMARY KEY,
+  agent TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  action TEXT NOT NULL,
+  amount_value TEXT,
+  amount_currency TEXT,
+  payment_id TEXT,
+  invoice_id TEXT,
+  asked_call_id TEXT NOT NULL,
+  asked_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'used', 'expired')),
+  decided_by TEXT,
+  decided_at TEXT,
+  used_call_id TEXT,
+  used_at TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
 `;
 
 export function openDatabase(path: string): SqliteDatabase {

@@ -3,6 +3,7 @@
  * the Mollie port and the gate. Transports and commands get an Engine and never assemble these themselves.
  */
 import type { Logger } from 'pino';
+import { Approvals } from './approvals/approvals.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Config } from './config.js';
 import { openDatabase, type SqliteDatabase } from './database.js';
@@ -52,6 +53,8 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     db,
     audit,
     reservations: new Reservations(db),
+    approvals: new Approvals(db, audit, clock),
+    approvalSettings: { ttlMs: config.approvalTtlMs, confirmTimeoutMs: config.confirmTimeoutMs },
     payments,
     mollie,
     policies: () => policies,

@@ -15,7 +15,8 @@ import { immediate, type SqliteDatabase } from './database.js';
 import { formatMinorUnits } from './mollie/money.js';
 import type { MolliePort } from './mollie/port.js';
 import type { PaymentRecords } from './payments/payment-records.js';
-import { authorize, checkCaps, type Caller, type Decision } from './policy/decide.js';
+import { approvalFingerprint, formatUtc, type Approval, type Approvals } from './approvals/approvals.js';
+import { approvalNeeded, authorize, checkCaps, type ApprovalRule, type Caller, type Decision } from './policy/decide.js';
 import type { PolicySet } from './policy/policy.js';
 import type { Reservations } from './policy/reservations.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
@@ -23,11 +24,26 @@ import { normalizeFailure, type StructuredToolError } from './tool-error.js';
 
 export type TransportName = 'stdio' | 'http' | 'in-process';
 
+/** A person's answer to a confirmation prompt shown by the client (MCP elicitation). */
+export type ConfirmationAnswer = 'accepted' | 'declined' | 'canceled' | 'no_answer';
+
+/** Asks the person at the client a yes/no question; resolves 'no_answer' after `timeoutMs` or on any failure. */
+export type ConfirmInClient = (message: string, timeoutMs: number) => Promise<ConfirmationAnswer>;
+
 /** Where a call came from: the caller the transport established, never anything from the arguments. */
 export interface CallOrigin {
   caller: Caller;
   transport: TransportName;
   clientName: string | null;
+  /** Present when the client declared it can show a form (elicitation); otherwise approvals go out of band. */
+  confirm?: ConfirmInClient | null;
+}
+
+export interface ApprovalSettings {
+  /** How long an out-of-band approval may wait to be given and used. */
+  ttlMs: number;
+  /** How long a confirmation prompt in the client waits for an answer. */
+  confirmTimeoutMs: number;
 }
 
 export interface GateReply {
@@ -40,6 +56,8 @@ export interface GateOptions {
   db: SqliteDatabase;
   audit: AuditLog;
   reservations: Reservations;
+  approvals: Approvals;
+  approvalSettings: ApprovalSettings;
   payments: PaymentRecords;
   mollie: MolliePort;
   /** The policies in force at this moment. */
@@ -183,34 +201,61 @@ export class Gate {
       idempotency_key: plan.idempotencyKey,
     };
 
+    const demand = { money, redirectUrl: plan.redirectUrl, readsAgent: plan.readsAgent };
+    const capabilities = { name: tool.name, ...tool.capabilities };
+    const approvalRule = tool.capabilities.approvable ? approvalNeeded(agentPolicy, tool.name, toolPolicy, money) : null;
+    const fingerprint = approvalRule ? approvalFingerprint(tool.name, args as Record<string, unknown>, money) : null;
+    const approvalId = approvalRule ? stringArg(args, 'approval_id') : null;
+    /** Set once the person at the client said yes; written into the decision row. */
+    let confirmedInClient: string | null = null;
+
+    if (approvalRule && approvalId === null) {
+      // Nobody is asked about a call the caps would deny anyway: then the decision below denies it with the real reason.
+      const precheck = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, this.clock());
+      if (precheck.allowed) {
+        const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, fingerprint: fingerprint!, plan, agent, started };
+        if (!origin.confirm) return this.askOutOfBand(request, origin, log, elapsed);
+        const answer = await this.askInClient(request, origin, origin.confirm, log);
+        if (answer.reply) return answer.reply;
+        confirmedInClient = answer.note;
+      }
+    }
+
     let decision: Decision;
+    let pendingApproval: string | null = null;
     try {
       decision = immediate(this.options.db, () => {
         const now = this.clock();
-        const decided = checkCaps(
-          agentPolicy,
-          tool.name,
-          { name: tool.name, ...tool.capabilities },
-          toolPolicy,
-          { money, redirectUrl: plan.redirectUrl, readsAgent: plan.readsAgent },
-          this.options.reservations,
-          now,
-        );
+        let approval: Approval | null = null;
+        if (approvalRule && approvalId !== null) {
+          const checked = this.options.approvals.check(approvalId, agent, fingerprint!, origin.transport);
+          if (!checked.ok) {
+            const refused: Decision = { allowed: false, reason: checked.reason, rule: approvalRule.rule, message: checked.message };
+            if (checked.pending) pendingApproval = approvalId;
+            this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(refused), kind: 'decision' });
+            return refused;
+          }
+          approval = checked.approval;
+        }
+        let decided = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
+        if (decided.allowed && approvalRule && (approval || confirmedInClient)) {
+          const who = approval ? `Approved by ${approval.decidedBy ?? '?'} (approval ${approval.approvalId}).` : confirmedInClient!;
+          decided = { ...decided, rule: `${decided.rule}; ${approvalRule.rule}`, message: `${decided.message} ${who}` };
+        }
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
-        if (decided.allowed) this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString() });
+        if (decided.allowed) {
+          this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString() });
+          if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
+        }
         return decided;
       });
     } catch (error) {
       log.error({ err: error }, 'Could not record the decision; denying the call');
-      return errorReply(callId, {
-        code: 'policy_denied',
-        reason: 'audit_unavailable',
-        message: 'The call was denied because its decision could not be written to the audit log; nothing was sent to Mollie. Try again shortly; if it persists, the operator should check the database file.',
-        retryable: true,
-      });
+      return errorReply(callId, AUDIT_UNAVAILABLE);
     }
     if (!decision.allowed) {
-      const error = policyDenied(decision);
+      const error: StructuredToolError =
+        pendingApproval !== null ? { code: 'approval_required', reason: decision.reason, message: decision.message, retryable: true, approval_id: pendingApproval } : policyDenied(decision);
       try {
         finish({ outcome: 'error', error_code: error.code, error_message: error.message });
       } catch (auditError) {
@@ -251,6 +296,121 @@ export class Gate {
       return errorReply(callId, failure.error);
     }
   }
+
+  /**
+   * No prompt is possible: the call fails with an approval id a person can approve on the command line; the agent
+   * repeats the exact call with it. The pending approval and both rows of this call are written together.
+   */
+  private askOutOfBand(request: ApprovalRequest, origin: CallOrigin, log: Logger, elapsed: () => number): GateReply {
+    const action = approvalAction(request);
+    try {
+      const approval = immediate(this.options.db, () => {
+        const asked = this.options.approvals.ask({
+          agent: request.agent,
+          tool: request.tool.name,
+          fingerprint: request.fingerprint,
+          action,
+          money: request.plan.money,
+          paymentId: request.plan.paymentId,
+          invoiceId: request.plan.invoiceId,
+          callId: request.callId,
+          transport: origin.transport,
+          ttlMs: this.options.approvalSettings.ttlMs,
+        });
+        const message = `${request.rule.message} Waiting for a person to approve it (approval ${asked.approvalId}, until ${formatUtc(asked.expiresAt)}).`;
+        this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'decision', decision: 'denied', reason: 'approval_required', reason_message: message, rule: request.rule.rule });
+        this.options.audit.append({ ...request.base, kind: 'outcome', outcome: 'error', error_code: 'approval_required', error_message: message, duration_ms: elapsed() });
+        return asked;
+      });
+      log.info({ decision: 'denied', reason: 'approval_required', approval_id: approval.approvalId }, 'Call waits for a person\'s approval');
+      return errorReply(request.callId, {
+        code: 'approval_required',
+        reason: 'approval_required',
+        message:
+          `${request.rule.message} A person must approve this ${action} first: ask them to run ` +
+          `\`mollie-invoice-mcp approve ${approval.approvalId}\` (it expires at ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
+          `with the same arguments and approval_id "${approval.approvalId}". Nothing was sent to Mollie.`,
+        retryable: true,
+        approval_id: approval.approvalId,
+      });
+    } catch (error) {
+      log.error({ err: error }, 'Could not record the approval request; denying the call');
+      return errorReply(request.callId, AUDIT_UNAVAILABLE);
+    }
+  }
+
+  /**
+   * The client can show a form: ask the person there, yes or no, before anything is decided. The question and the
+   * answer are audit events of this call. Anything but a clear yes stops the call.
+   */
+  private async askInClient(request: ApprovalRequest, origin: CallOrigin, confirm: ConfirmInClient, log: Logger): Promise<{ reply: GateReply; note?: never } | { reply?: never; note: string }> {
+    const action = approvalAction(request);
+    const where = origin.clientName ? `the person at ${origin.clientName.slice(0, 128)}` : 'the person at the client';
+    const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
+    const question = `Agent "${request.agent}" wants to ${action}. ${request.rule.message} Approve it?`;
+    const event = (reason: string, message: string): void => {
+      this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'event', reason, reason_message: message, rule: request.rule.rule, action });
+    };
+    try {
+      event('confirmation_asked', `Asked ${where}: ${question}`);
+    } catch (error) {
+      log.error({ err: error }, 'Could not record the confirmation prompt; denying the call');
+      return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
+    }
+    const answer = await confirm(question, timeoutMs);
+    const said: Record<ConfirmationAnswer, string> = {
+      accepted: `${where} approved it`,
+      declined: `${where} declined it`,
+      canceled: `${where} dismissed the prompt without answering`,
+      no_answer: `${where} did not answer within ${Math.round(timeoutMs / 1000)} s`,
+    };
+    try {
+      event(`confirmation_${answer}`, `${said[answer]}: ${action}.`);
+    } catch (error) {
+      log.error({ err: error }, 'Could not record the confirmation answer; denying the call');
+      return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
+    }
+    if (answer === 'accepted') return { note: `Confirmed in the client: ${said.accepted}.` };
+
+    const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
+    try {
+      this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'decision', decision: 'denied', reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule });
+      this.options.audit.append({ ...request.base, kind: 'outcome', outcome: 'error', error_code: 'confirmation_declined', error_message: message, duration_ms: Math.round(performance.now() - request.started) });
+    } catch (error) {
+      log.error({ err: error }, 'Could not write the audit rows of a declined call');
+    }
+    log.info({ decision: 'denied', reason: 'confirmation_declined', answer }, 'The person at the client did not approve the call');
+    return { reply: errorReply(request.callId, { code: 'confirmation_declined', reason: answer, message, retryable: false }) };
+  }
+}
+
+const AUDIT_UNAVAILABLE: StructuredToolError = {
+  code: 'policy_denied',
+  reason: 'audit_unavailable',
+  message: 'The call was denied because its decision could not be written to the audit log; nothing was sent to Mollie. Try again shortly; if it persists, the operator should check the database file.',
+  retryable: true,
+};
+
+/** What the two ways of asking a person need to know about the call. */
+interface ApprovalRequest {
+  callId: string;
+  base: Pick<AuditFields, 'call_id' | 'agent' | 'transport' | 'client_name' | 'tool'>;
+  planColumns: Partial<AuditFields>;
+  rule: ApprovalRule;
+  tool: ToolDefinition;
+  fingerprint: string;
+  plan: CallPlan;
+  agent: string;
+  started: number;
+}
+
+/** "refund 600.00 EUR of payment tr_x (invoice 2026-114)": what a person is asked to let happen. */
+function approvalAction(request: ApprovalRequest): string {
+  const money = request.plan.money;
+  const amount = money ? ` ${formatMinorUnits(money.minor, money.currency)} ${money.currency}` : '';
+  const payment = request.plan.paymentId ? ` of payment ${request.plan.paymentId}` : '';
+  const invoice = request.plan.invoiceId ? ` (invoice ${request.plan.invoiceId})` : '';
+  return `${request.tool.name.replace(/_/g, ' ')}${amount}${payment}${invoice}`;
 }
 
 function decisionColumns(decision: Decision): Partial<AuditFields> {

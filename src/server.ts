@@ -6,7 +6,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Gate, TransportName } from './gate.js';
+import type { ConfirmInClient, Gate, TransportName } from './gate.js';
 import type { Caller } from './policy/decide.js';
 import type { ToolDefinition } from './tool-definition.js';
 import { toolErrorSchema } from './tool-error.js';
@@ -71,8 +71,33 @@ export function createMcpServer(options: ConnectionOptions): Server {
 
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({ tools: options.gate.toolsFor(options.caller(extra.authInfo)).map(described) }));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    // Elicitation goes out on this request's own stream (over HTTP: the POST's event stream), so the client sees the
+    // question while it waits for the call.
+    const confirm: ConfirmInClient | null = server.getClientCapabilities()?.elicitation?.form
+      ? async (message, timeoutMs) => {
+          try {
+            const answer = await server.elicitInput(
+              {
+                mode: 'form',
+                message,
+                requestedSchema: {
+                  type: 'object',
+                  properties: { approve: { type: 'boolean', title: 'Approve', description: 'Yes lets the call go ahead; no stops it.' } },
+                  required: ['approve'],
+                },
+              },
+              { relatedRequestId: extra.requestId, timeout: timeoutMs },
+            );
+            if (answer.action === 'accept') return answer.content?.approve === true ? 'accepted' : 'declined';
+            return answer.action === 'decline' ? 'declined' : 'canceled';
+          } catch {
+            // A timeout, a disconnected client or an answer that does not fit the form: no approval.
+            return 'no_answer';
+          }
+        }
+      : null;
     const reply = await options.gate.call(
-      { caller: options.caller(extra.authInfo), transport: options.transport, clientName: server.getClientVersion()?.name ?? null },
+      { caller: options.caller(extra.authInfo), transport: options.transport, clientName: server.getClientVersion()?.name ?? null, confirm },
       request.params.name,
       request.params.arguments,
     );

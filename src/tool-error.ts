@@ -28,6 +28,7 @@ export const toolErrorSchema = z.strictObject({
   status: z.number().int().optional().describe("Mollie's HTTP status, for mollie_rejected."),
   title: z.string().optional(),
   detail: z.string().optional(),
+  approval_id: z.string().optional().describe('For approval_required: the approval a person must give; repeat the call with it once approved.'),
   retry_after_seconds: z.number().optional(),
 });
 export type StructuredToolError = z.infer<typeof toolErrorSchema>;

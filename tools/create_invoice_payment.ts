@@ -108,7 +108,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: true, redirects: true, readsAuditLog: false },
+  capabilities: { movesMoney: true, redirects: true, readsAuditLog: false, approvable: false },
 
   describe(args) {
     const paid = args.amount_already_paid ? ` (${args.amount_already_paid} already paid)` : '';

@@ -103,7 +103,7 @@ export const getPaymentStatus = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false },
 
   describe(args) {
     return args.payment_id !== undefined ? `read the status of payment ${args.payment_id}` : `read the status of invoice ${args.invoice_id ?? ''}`;

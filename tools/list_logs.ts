@@ -67,7 +67,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: true },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: true, approvable: false },
 
   describe(args) {
     const whose = args.agent !== undefined ? ` of agent ${args.agent}` : '';

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { checkAmountForAnyCurrency, formatMinorUnits, MoneyError, parseAmount, toAmount } from '../src/mollie/money.js';
+import { APPROVAL_ID } from '../src/approvals/approvals.js';
 import { defineTool, type CallPlan } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
 import { amountOut, decimalAmount, description, isoTime, paymentId, refundStatus } from './fields.js';
@@ -14,6 +15,11 @@ const input = z
     payment_id: paymentId.describe('The paid Mollie payment to refund, "tr_..."'),
     amount: decimalAmount('amount', '20.00').optional().describe('How much to refund, in the payment\'s currency; default: everything that can still be refunded.'),
     description: description.optional().describe('Shown on the customer\'s statement where the method supports it; at most 255 characters.'),
+    approval_id: z
+      .string()
+      .regex(APPROVAL_ID, 'must be an approval id such as "ap_" followed by 24 letters and digits, as given in an approval_required error')
+      .optional()
+      .describe('When a person approved this exact refund out of band (after an approval_required error): the approval_id from that error.'),
   })
   .superRefine((args, context) => {
     // The payment's currency is known only from Mollie; here the amount must at least be a plain positive decimal.
@@ -53,7 +59,7 @@ export const refund = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false },
+  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false, approvable: true },
 
   describe(args) {
     return args.amount !== undefined ? `refund ${args.amount} of payment ${args.payment_id}` : `refund the remainder of payment ${args.payment_id}`;

@@ -6,7 +6,7 @@ import { formatCallTable } from '../audit/call-table.js';
 import { openDatabase, type SqliteDatabase } from '../database.js';
 import { UsageError, type CommandOutput } from './output.js';
 
-function openExisting(path: string): SqliteDatabase {
+export function openExisting(path: string): SqliteDatabase {
   if (path !== ':memory:' && !existsSync(path)) {
     throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
   }

@@ -1,7 +1,7 @@
 /** `policy check` and `policy explain`: what the policies allow, before an agent finds out the hard way. */
 import { formatMinorUnits, isMollieCurrency, MoneyError, parseAmount } from '../mollie/money.js';
 import type { MollieMode } from '../mollie/port.js';
-import { authorize, checkCaps, type UsageReader } from '../policy/decide.js';
+import { approvalNeeded, authorize, checkCaps, type UsageReader } from '../policy/decide.js';
 import { loadPolicies, PolicyError } from '../policy/load-policies.js';
 import type { AgentPolicy, PolicySet } from '../policy/policy.js';
 import { TOOL_CAPABILITIES } from '../../tools/index.js';
@@ -91,6 +91,16 @@ export function policyExplain(
   io.out(`why:      ${decision.message}`);
   if (capabilities.movesMoney && money === null && decision.allowed) io.out('note:     no --amount given; every call is also checked against the per-call cap of its currency.');
   const tool = authorized.tool;
+  if (decision.allowed && authorized.agent && tool && capabilities.approvable) {
+    const approval = approvalNeeded(authorized.agent, request.tool, tool, money);
+    if (approval) {
+      io.out(`approval: a person must approve it first (${approval.rule}): ${approval.message}`);
+      io.out('          In a client that can show a prompt, the person there is asked; otherwise the call fails with approval_required and `mollie-invoice-mcp approve <approval_id>` lets it through once.');
+    } else {
+      const thresholds = [...tool.limits.entries()].filter(([, caps]) => caps.confirmAbove !== null).map(([currency, caps]) => `${formatMinorUnits(caps.confirmAbove!, currency)} ${currency}`);
+      io.out(`approval: ${thresholds.length > 0 ? `not needed${money ? '' : ' without an amount'}; needed above ${thresholds.join(', ')} (confirm_above)` : 'not needed (no confirm or confirm_above in this policy)'}`);
+    }
+  }
   if (decision.allowed && agent && tool) {
     const later: string[] = [];
     const caps = money ? tool.limits.get(money.currency) : undefined;

@@ -8,6 +8,7 @@
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { formatMinorUnits } from '../mollie/money.js';
+import type { ApprovalDenial } from '../approvals/approvals.js';
 import type { MollieMode } from '../mollie/port.js';
 import type { AgentPolicy, PolicySet, ToolCapabilities, ToolPolicy } from './policy.js';
 
@@ -23,7 +24,10 @@ export type DenialReason =
   | 'count_per_day_exceeded'
   | 'rate_limit_exceeded'
   | 'redirect_host_not_allowed'
-  | 'scope_own';
+  | 'scope_own'
+  | 'approval_required'
+  | 'confirmation_declined'
+  | ApprovalDenial;
 
 export type Decision =
   | { allowed: true; reason: 'allowed'; rule: string; message: string }
@@ -165,4 +169,24 @@ export function checkCaps(
     return { allowed: true, reason: 'allowed', rule: `${rule}.per_call = ${formatMinorUnits(caps.perCall, currency)}`, message: `${asked} is within agent "${agent.agent}"'s limits for ${toolName}.` };
   }
   return { allowed: true, reason: 'allowed', rule: `${file}: tools.${toolName}`, message: `Agent "${agent.agent}" may use ${toolName}.` };
+}
+
+/** Why a person must approve this call, or null when the policy lets it run without one. */
+export interface ApprovalRule {
+  rule: string;
+  message: string;
+}
+
+export function approvalNeeded(agent: AgentPolicy, toolName: string, tool: ToolPolicy, money: { minor: number; currency: string } | null): ApprovalRule | null {
+  if (tool.confirm) {
+    return { rule: `${agent.file}: tools.${toolName}.confirm = true`, message: `Agent "${agent.agent}"'s policy asks a person to approve every ${toolName} call.` };
+  }
+  if (money === null) return null;
+  const confirmAbove = tool.limits.get(money.currency)?.confirmAbove ?? null;
+  if (confirmAbove === null || money.minor <= confirmAbove) return null;
+  const limit = `${formatMinorUnits(confirmAbove, money.currency)} ${money.currency}`;
+  return {
+    rule: `${agent.file}: tools.${toolName}.limits.${money.currency}.confirm_above = ${formatMinorUnits(confirmAbove, money.currency)}`,
+    message: `${formatMinorUnits(money.minor, money.currency)} ${money.currency} is over ${limit}, above which a person must approve agent "${agent.agent}"'s ${toolName} calls.`,
+  };
 }

@@ -38,12 +38,14 @@ const currencyLimitsSchema = z.strictObject({
   per_call: z.unknown(),
   per_day: z.unknown().optional(),
   count_per_day: z.number().int().positive().max(1_000_000).optional(),
+  confirm_above: z.unknown().optional(),
 });
 
 const toolPolicySchema = z.strictObject({
   limits: z.record(z.string(), currencyLimitsSchema).optional(),
   redirect_hosts: z.array(z.string().regex(HOSTNAME, 'must be a lower-case host name such as pay.example.com')).optional(),
   scope: z.enum(['own', 'all']).optional(),
+  confirm: z.boolean().optional(),
 });
 
 const policyFileSchema = z.strictObject({
@@ -123,7 +125,8 @@ function parsePolicyFile(
   const parsed = policyFileSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      problems.push({ file, line: lineOfPath(doc, issue, lineOf), message: describeIssue(issue) });
+      const present = nodeAt(doc, issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part))) !== null;
+      problems.push({ file, line: lineOfPath(doc, issue, lineOf), message: describeIssue(issue, present) });
     }
     return null;
   }
@@ -147,6 +150,10 @@ function parsePolicyFile(
     if (settings.limits !== undefined && !tool.movesMoney) problem(['tools', name, 'limits'], `${name} moves no money, so "limits" does not apply to it; remove it.`);
     if (settings.redirect_hosts !== undefined && !tool.redirects) problem(['tools', name, 'redirect_hosts'], `${name} takes no redirect URL, so "redirect_hosts" does not apply to it; remove it.`);
     if (settings.scope !== undefined && !tool.readsAuditLog) problem(['tools', name, 'scope'], `${name} does not read the audit log, so "scope" does not apply to it; remove it.`);
+    const approvableTools = known.size > 0 ? [...known.values()].filter((candidate) => candidate.approvable).map((candidate) => candidate.name).join(', ') : 'none';
+    if (settings.confirm !== undefined && !tool.approvable) {
+      problem(['tools', name, 'confirm'], `${name} cannot wait for a person's approval, so "confirm" does not apply to it (it applies to: ${approvableTools}); remove it.`);
+    }
     const limits = new Map<string, CurrencyLimits>();
     for (const [currency, caps] of Object.entries(settings.limits ?? {})) {
       const path = ['tools', name, 'limits', currency];
@@ -156,13 +163,21 @@ function parsePolicyFile(
       }
       const perCall = policyAmount(caps.per_call, currency, [...path, 'per_call'], problem);
       const perDay = caps.per_day === undefined ? null : policyAmount(caps.per_day, currency, [...path, 'per_day'], problem);
-      if (perCall === null || (caps.per_day !== undefined && perDay === null)) continue;
+      const confirmAbove = caps.confirm_above === undefined ? null : policyAmount(caps.confirm_above, currency, [...path, 'confirm_above'], problem);
+      if (perCall === null || (caps.per_day !== undefined && perDay === null) || (caps.confirm_above !== undefined && confirmAbove === null)) continue;
+      if (confirmAbove !== null && !tool.approvable) {
+        problem([...path, 'confirm_above'], `${name} cannot wait for a person's approval, so "confirm_above" does not apply to it (it applies to: ${approvableTools}); remove it.`);
+      } else if (confirmAbove !== null && settings.confirm === true) {
+        problem([...path, 'confirm_above'], `confirm: true already asks a person about every ${name} call, so confirm_above has no effect; remove one of them.`);
+      } else if (confirmAbove !== null && confirmAbove >= perCall) {
+        problem([...path, 'confirm_above'], `confirm_above ${formatMinorUnits(confirmAbove, currency)} is not below per_call ${formatMinorUnits(perCall, currency)}, so no allowed call could ever need approval. Lower confirm_above, or use confirm: true.`);
+      }
       if (perDay !== null && perDay < perCall) {
         problem([...path, 'per_day'], `per_day ${formatMinorUnits(perDay, currency)} is below per_call ${formatMinorUnits(perCall, currency)}; a single call could never use the per-call cap. Raise per_day or lower per_call.`);
       }
-      limits.set(currency, { perCall, perDay, countPerDay: caps.count_per_day ?? null });
+      limits.set(currency, { perCall, perDay, countPerDay: caps.count_per_day ?? null, confirmAbove });
     }
-    toolPolicies.set(name, { limits, redirectHosts: settings.redirect_hosts ?? [], scope: settings.scope ?? 'own' });
+    toolPolicies.set(name, { limits, redirectHosts: settings.redirect_hosts ?? [], scope: settings.scope ?? 'own', confirm: settings.confirm ?? false });
   }
   if (problems.length > before) return null;
   return {
@@ -199,16 +214,13 @@ function policyAmount(
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, present: boolean): string {
   const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
   switch (issue.code) {
     case 'unrecognized_keys':
-      if (issue.keys.some((key) => key === 'confirm' || key === 'confirm_above')) {
-        return `"confirm" and "confirm_above" (a person approves each call) are not supported by this version yet; the policy is refused rather than run without the approvals it asks for. Remove the key, or do not list the tool.`;
-      }
       return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} in ${where}; see policies/README.md for the keys a policy may have.`;
     case 'invalid_type':
-      if (issue.input === undefined) return `${where} is required.`;
+      if (!present) return `${where} is required.`;
       return `${where} must be ${issue.expected === 'record' || issue.expected === 'object' ? 'a mapping' : issue.expected}.`;
     case 'invalid_value':
       return `${where} must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}.`;

@@ -8,6 +8,8 @@ export interface CurrencyLimits {
   perCall: number;
   perDay: number | null;
   countPerDay: number | null;
+  /** Calls over this amount need a person's approval (confirm_above); null: only `confirm` decides. */
+  confirmAbove: number | null;
 }
 
 export type LogScope = 'own' | 'all';
@@ -17,6 +19,8 @@ export interface ToolPolicy {
   limits: ReadonlyMap<string, CurrencyLimits>;
   redirectHosts: readonly string[];
   scope: LogScope;
+  /** Every call needs a person's approval (confirm: true). */
+  confirm: boolean;
 }
 
 export interface AgentPolicy {
@@ -46,4 +50,6 @@ export interface ToolCapabilities {
   redirects: boolean;
   /** Reads other calls' audit entries, restricted by `scope`. */
   readsAuditLog: boolean;
+  /** Can wait for a person's approval (`confirm`, `confirm_above`): takes an `approval_id` argument. */
+  approvable: boolean;
 }

@@ -51,7 +51,12 @@ describe('policy check', () => {
     ['an unknown tool', 'agent: a\ntools:\n  refnud: {}\n', 'a.yaml:3', /unknown tool "refnud"/],
     ['an unknown currency', 'agent: a\ntools:\n  refund:\n    limits:\n      EURO: { per_call: "10.00" }\n', 'a.yaml:5', /"EURO" is not a currency/],
     ['limits on a read-only tool', 'agent: a\ntools:\n  get_payment_status:\n    limits: {}\n', 'a.yaml:4', /moves no money/],
-    ['a confirmation this version cannot give', 'agent: a\ntools:\n  refund:\n    limits:\n      EUR: { per_call: "10.00" }\n    confirm: true\n', 'a.yaml:6', /not supported by this version yet/],
+    ['confirm on a tool that cannot wait for a person', 'agent: a\ntools:\n  get_payment_status:\n    confirm: true\n', 'a.yaml:4', /get_payment_status cannot wait for a person's approval, so "confirm" does not apply to it \(it applies to: refund\)/],
+    ['confirm_above on a tool that cannot wait for a person', 'agent: a\ntools:\n  create_invoice_payment:\n    limits:\n      EUR: { per_call: "10.00", confirm_above: "5.00" }\n', 'a.yaml:5', /"confirm_above" does not apply/],
+    ['confirm_above that can never apply', 'agent: a\ntools:\n  refund:\n    limits:\n      EUR: { per_call: "10.00", confirm_above: "10.00" }\n', 'a.yaml:5', /confirm_above 10.00 is not below per_call 10.00/],
+    ['confirm_above next to confirm: true', 'agent: a\ntools:\n  refund:\n    limits:\n      EUR: { per_call: "10.00", confirm_above: "5.00" }\n    confirm: true\n', 'a.yaml:5', /confirm: true already asks a person/],
+    ['confirm that is not true or false', 'agent: a\ntools:\n  refund:\n    confirm: "yes"\n', 'a.yaml:4', /tools.refund.confirm must be boolean/],
+    ['a malformed confirm_above', 'agent: a\ntools:\n  refund:\n    limits:\n      EUR: { per_call: "10.00", confirm_above: "5,00" }\n', 'a.yaml:5', /confirm_above for EUR: .*comma/],
     ['broken YAML', 'agent: a\ntools: [\n', 'a.yaml:', /not valid YAML/],
   ])('stops on %s with the file, the line and the problem', async (_name, yaml, location, problem) => {
     const dir = createWorkspace({ a: yaml });

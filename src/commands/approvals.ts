@@ -1,0 +1,91 @@
+/**
+ * `approvals`, `approve <id>` and `reject <id>`: a person decides a money-moving call an agent asked for. Naming the id
+ * on the command line is the decision, so there is no further prompt; what was decided is printed in full, and the
+ * person's OS user name goes into the audit log.
+ */
+import { userInfo } from 'node:os';
+import { Approvals, APPROVAL_ID, formatUtc, type Approval } from '../approvals/approvals.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { openExisting } from './audit.js';
+import { UsageError, type CommandOutput } from './output.js';
+
+/** Who is deciding: the OS account running the command. */
+export function approverName(env: Readonly<Record<string, string | undefined>>): string {
+  try {
+    const name = userInfo().username;
+    if (name) return name;
+  } catch {
+    // No passwd entry (some containers): fall back to the environment.
+  }
+  return env.USER ?? env.LOGNAME ?? 'unknown-user';
+}
+
+function minutesAgo(iso: string, now: Date): string {
+  const minutes = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 60_000));
+  return minutes === 0 ? 'just now' : minutes === 1 ? '1 minute ago' : `${minutes} minutes ago`;
+}
+
+function describe(approval: Approval, now: Date): string[] {
+  return [
+    `  agent:    ${approval.agent}`,
+    `  tool:     ${approval.tool}`,
+    `  does:     ${approval.action}`,
+    `  amount:   ${approval.amount ? `${approval.amount.value} ${approval.amount.currency}` : '-'}`,
+    `  payment:  ${approval.paymentId ?? '-'}`,
+    `  invoice:  ${approval.invoiceId ?? '-'}`,
+    `  asked:    ${formatUtc(approval.askedAt)} (${minutesAgo(approval.askedAt, now)}), by call ${approval.askedCallId}`,
+    `  expires:  ${formatUtc(approval.expiresAt)}`,
+  ];
+}
+
+function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T): T {
+  const db = openExisting(dbPath);
+  try {
+    return work(new Approvals(db, new AuditLog(db)));
+  } finally {
+    db.close();
+  }
+}
+
+export function listApprovals(dbPath: string, io: CommandOutput): number {
+  return withApprovals(dbPath, (approvals) => {
+    const pending = approvals.pending();
+    if (pending.length === 0) {
+      io.out('No approvals are waiting.');
+      return 0;
+    }
+    const now = new Date();
+    for (const approval of pending) {
+      io.out(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}`);
+    }
+    io.err('');
+    io.err('Approve one with `mollie-invoice-mcp approve <approval_id>`, or refuse it with `mollie-invoice-mcp reject <approval_id>`.');
+    return 0;
+  });
+}
+
+export function decideApproval(dbPath: string, approvalId: string | undefined, decision: 'approved' | 'rejected', by: string, io: CommandOutput): number {
+  const verb = decision === 'approved' ? 'approve' : 'reject';
+  if (approvalId === undefined || !APPROVAL_ID.test(approvalId)) {
+    throw new UsageError(`${verb} needs the approval id from the agent's approval_required error, such as ap_ followed by 24 letters and digits; \`mollie-invoice-mcp approvals\` lists them.`);
+  }
+  return withApprovals(dbPath, (approvals) => {
+    const result = approvals.decide(approvalId, decision, by);
+    const now = new Date();
+    if (!result.ok) {
+      io.err(result.message);
+      if (result.approval) for (const line of describe(result.approval, now)) io.err(line);
+      return 1;
+    }
+    const approval = result.approval;
+    io.out(`${decision === 'approved' ? 'Approved' : 'Rejected'} by ${by}: approval ${approval.approvalId}`);
+    for (const line of describe(approval, now)) io.out(line);
+    io.out('');
+    io.out(
+      decision === 'approved'
+        ? `Agent "${approval.agent}" may now repeat the call once with approval_id "${approval.approvalId}", until ${formatUtc(approval.expiresAt)}. Its caps and budgets still apply.`
+        : `Agent "${approval.agent}" is refused if it repeats the call with this approval.`,
+    );
+    return 0;
+  });
+}
