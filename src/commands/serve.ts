@@ -1,6 +1,6 @@
 /** `serve`: the MCP server. Refuses to start on a bad policy, a missing credential or a bad setting, saying why. */
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import { openEngine, type Engine } from '../engine.js';
 import { createLogger } from '../log.js';
 import { startHttpServer } from '../transports/http.js';
@@ -28,7 +28,7 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
     } catch (error) {
       engine.close();
       const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(code === 'EADDRINUSE' ? `${config.http.host}:${config.http.port} is already in use; choose another --port.` : `cannot listen on ${config.http.host}:${config.http.port}: ${(error as Error).message}`);
+      throw new ConfigError(code === 'EADDRINUSE' ? `${config.http.host}:${config.http.port} is already in use; choose another --port.` : `cannot listen on ${config.http.host}:${config.http.port}: ${(error as Error).message}`);
     }
     checkoutBase = `${service.url}/checkout/`;
     logger.info({ url: `${service.url}/mcp`, webhooks: config.webhookUrl ?? 'off (MOLLIE_MCP_WEBHOOK_URL not set)' }, 'Listening');

@@ -2,12 +2,12 @@
  * Spawns the built server with `serve --transport http --port 0` and connects SDK Streamable HTTP clients to it, one
  * per agent token, as Claude Code or VS Code would with an `Authorization` header in their MCP configuration.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { CLI, workspaceEnv, type Workspace } from './stdio-server.js';
+import { CLI, newClient, workspaceEnv, type ElicitHandler, type Workspace } from './stdio-server.js';
 
 export interface AgentToken {
   token: string;
@@ -27,7 +27,7 @@ export interface HttpServerHandle {
   stderr(): string;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
-  connect(token: string, options?: { clientName?: string; headers?: Record<string, string> }): Promise<HttpClientHandle>;
+  connect(token: string, options?: { clientName?: string; headers?: Record<string, string>; elicit?: ElicitHandler }): Promise<HttpClientHandle>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -78,7 +78,7 @@ export async function spawnHttpServer(options: SpawnHttpOptions): Promise<HttpSe
       const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
         requestInit: { headers: { Authorization: `Bearer ${token}`, ...connectOptions.headers } },
       });
-      const client = new Client({ name: connectOptions.clientName ?? 'e2e-http-client', version: '1.0.0' });
+      const client = newClient(connectOptions.clientName ?? 'e2e-http-client', connectOptions.elicit);
       await client.connect(transport);
       // Listing first lets the SDK client validate every structuredContent against the declared outputSchema.
       await client.listTools();

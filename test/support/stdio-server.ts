@@ -4,7 +4,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,17 @@ export interface SpawnOptions {
   /** Extra environment (a Mollie key and endpoint for the https double); without MOLLIE_API_KEY the simulator is used. */
   env?: Record<string, string>;
   clientName?: string;
+  /** Makes the client declare elicitation and answer confirmation prompts with this. */
+  elicit?: ElicitHandler;
+}
+
+export type ElicitHandler = (request: ElicitRequest) => Promise<ElicitResult>;
+
+/** An SDK client as Claude Code or VS Code would be: with elicitation when `elicit` is given, without otherwise. */
+export function newClient(name: string, elicit?: ElicitHandler): Client {
+  const client = new Client({ name, version: '1.0.0' }, elicit ? { capabilities: { elicitation: {} } } : {});
+  if (elicit) client.setRequestHandler(ElicitRequestSchema, elicit);
+  return client;
 }
 
 /** A spawned server's environment: nothing from the test process but PATH, the workspace's policies and database. */
@@ -73,7 +84,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> 
   transport.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  const client = new Client({ name: options.clientName ?? 'e2e-test-client', version: '1.0.0' });
+  const client = newClient(options.clientName ?? 'e2e-test-client', options.elicit);
   await client.connect(transport);
   // Listing first lets the SDK client validate every structuredContent against the declared outputSchema.
   await client.listTools();
