@@ -98,30 +98,42 @@ export async function runDemo(io: CommandOutput): Promise<void> {
     const refunded = await call(refunds, 'refund', { payment_id: paymentId, amount: '20.00', description: 'Goodwill refund' });
     say(refunded.isError ? `refused: ${failure(refunded)}` : `refund ${field(refunded, 'refund_id')} is ${field(refunded, 'status')} for ${field(refunded, 'amount')}`);
 
-    step(6, 'refund-desk tries to refund 150.00 EUR: over its per-call cap of 100.00 EUR');
+    step(6, 'refund-desk refunds 80.00 EUR: over 50.00 EUR its policy wants a person to approve (confirm_above)');
+    const asked = await call(refunds, 'refund', { payment_id: paymentId, amount: '80.00' });
+    const approvalId = (asked.structuredContent?.error as { approval_id?: string } | undefined)?.approval_id;
+    if (!asked.isError || approvalId === undefined) throw new Error(`the demo's approval step went wrong: ${failure(asked)}`);
+    say(`this client cannot show a prompt, so nothing moves yet: ${failure(asked)}`);
+    const approved = engine.approvals.decide(approvalId, 'approved', 'finance-lead');
+    say(`finance-lead runs \`mollie-invoice-mcp approve ${approvalId}\`: ${approved.ok ? 'approved' : approved.message}`);
+    const repeated = await call(refunds, 'refund', { payment_id: paymentId, amount: '80.00', approval_id: approvalId });
+    say(repeated.isError ? `refused: ${failure(repeated)}` : `repeated with approval_id: refund ${field(repeated, 'refund_id')} is ${field(repeated, 'status')} for ${field(repeated, 'amount')}`);
+    const reused = await call(refunds, 'refund', { payment_id: paymentId, amount: '80.00', approval_id: approvalId });
+    say(reused.isError ? `the same approval a second time: ${failure(reused)}` : 'UNEXPECTEDLY ALLOWED TWICE');
+
+    step(7, 'refund-desk tries to refund 150.00 EUR: over its per-call cap of 100.00 EUR');
     const tooMuch = await call(refunds, 'refund', { payment_id: paymentId, amount: '150.00' });
     say(tooMuch.isError ? `denied before reaching Mollie: ${failure(tooMuch)}` : 'UNEXPECTEDLY ALLOWED');
 
-    step(7, 'An agent with no policy ("mallory") tries to create a pay link');
+    step(8, 'An agent with no policy ("mallory") tries to create a pay link');
     const intruder = await call(stranger, 'create_invoice_payment', { invoice_id: '2026-999', amount: '5000.00' });
     say(intruder.isError ? `denied: ${failure(intruder)}` : 'UNEXPECTEDLY ALLOWED');
 
-    step(8, 'billing-bot tries to refund: its policy does not list the refund tool');
+    step(9, 'billing-bot tries to refund: its policy does not list the refund tool');
     const notListed = await call(billing, 'refund', { payment_id: paymentId, amount: '5.00' });
     say(notListed.isError ? `denied: ${failure(notListed)}` : 'UNEXPECTEDLY ALLOWED');
 
-    step(9, 'The auditor reads the log (list_logs, scope all)');
+    step(10, 'The auditor reads the log (list_logs, scope all)');
     const logs = await call(auditor, 'list_logs', { limit: 3 });
     const entries = (logs.structuredContent?.entries ?? []) as { summary: string }[];
     for (const entry of entries) say(`- ${entry.summary}`);
 
-    step(10, 'The audit log, as `mollie-invoice-mcp audit list` prints it');
+    step(11, 'The audit log, as `mollie-invoice-mcp audit list` prints it');
     const table = formatCallTable([...listCalls(engine.db, {}, 100).entries].reverse());
     for (const line of table) out(`   ${line}`);
 
-    step(11, 'Verify the hash chain, as `mollie-invoice-mcp audit verify` does');
+    step(12, 'Verify the hash chain, as `mollie-invoice-mcp audit verify` does');
     const verified = engine.audit.verify();
-    say(verified.ok ? `intact: ${verified.rows} rows (two per call), every hash recomputed and matching` : `BROKEN at row ${verified.firstBad.seq}: ${verified.firstBad.problem}`);
+    say(verified.ok ? `intact: ${verified.rows} rows (two per call, and one for each step of the approval), every hash recomputed and matching` : `BROKEN at row ${verified.firstBad.seq}: ${verified.firstBad.problem}`);
     out('\nTry it in a client: see README.md, "Connect a client". Run `npm test` for the full suite.');
   } finally {
     for (const client of clients) await client.close();

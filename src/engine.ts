@@ -23,6 +23,7 @@ export interface Engine {
   audit: AuditLog;
   mollie: MolliePort;
   payments: PaymentRecords;
+  approvals: Approvals;
   policies: PolicySet;
   close(): void;
 }
@@ -49,11 +50,12 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   const clock = options.clock ?? (() => new Date());
   const audit = new AuditLog(db, clock);
   const payments = new PaymentRecords(db, clock);
+  const approvals = new Approvals(db, audit, clock);
   const gate = new Gate({
     db,
     audit,
     reservations: new Reservations(db),
-    approvals: new Approvals(db, audit, clock),
+    approvals,
     approvalSettings: { ttlMs: config.approvalTtlMs, confirmTimeoutMs: config.confirmTimeoutMs },
     payments,
     mollie,
@@ -63,5 +65,5 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     logger: options.logger,
     clock,
   });
-  return { gate, db, audit, mollie, payments, policies, close: () => db.close() };
+  return { gate, db, audit, mollie, payments, approvals, policies, close: () => db.close() };
 }

@@ -327,9 +327,9 @@ export class Gate {
         code: 'approval_required',
         reason: 'approval_required',
         message:
-          `${request.rule.message} A person must approve this ${action} first: ask them to run ` +
-          `\`mollie-invoice-mcp approve ${approval.approvalId}\` (it expires at ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
-          `with the same arguments and approval_id "${approval.approvalId}". Nothing was sent to Mollie.`,
+          `${request.rule.message} Nothing was sent to Mollie. A person must approve it first: ask them to run ` +
+          `\`mollie-invoice-mcp approve ${approval.approvalId}\` (before ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
+          `with the same arguments and approval_id "${approval.approvalId}".`,
         retryable: true,
         approval_id: approval.approvalId,
       });

@@ -29,7 +29,11 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     expect(stdout).toMatch(/denied: policy_denied \(unknown_agent\): Agent "mallory" has no policy/);
     expect(stdout).toMatch(/denied: policy_denied \(tool_not_allowed\)/);
     expect(stdout).toMatch(/time \(UTC\)\s+agent\s+tool\s+decision\s+outcome/);
-    expect(stdout).toMatch(/intact: 18 rows \(two per call\)/);
+    expect(stdout).toMatch(/nothing moves yet: approval_required \(approval_required\): 80\.00 EUR is over 50\.00 EUR[^\n]*Nothing was sent to Mollie\. A person must approve it first: ask them to run `mollie-invoice-mcp approve ap_\w{24}`/);
+    expect(stdout).toMatch(/finance-lead runs `mollie-invoice-mcp approve ap_\w{24}`: approved/);
+    expect(stdout).toMatch(/repeated with approval_id: refund re_\w+ is pending for 80\.00 EUR/);
+    expect(stdout).toMatch(/the same approval a second time: policy_denied \(approval_used\)/);
+    expect(stdout).toMatch(/intact: 27 rows \(two per call, and one for each step of the approval\)/);
   });
 
   it('says what it can do when asked for a command it does not have', async () => {
