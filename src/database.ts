@@ -61,7 +61,9 @@ CREATE TABLE IF NOT EXISTS reservations (
   currency TEXT,
   amount_minor INTEGER,
   reserved_at TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('reserved', 'spent', 'released', 'unknown'))
+  state TEXT NOT NULL CHECK (state IN ('reserved', 'spent', 'released', 'unknown')),
+  repeat_key TEXT,
+  instance_id TEXT
 );
 CREATE INDEX IF NOT EXISTS reservations_usage ON reservations (agent, tool, currency, reserved_at);
 CREATE INDEX IF NOT EXISTS reservations_rate ON reservations (agent, reserved_at);
@@ -105,6 +107,24 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
 `;
 
+/** Columns added after 0.2.0: a database file written by an older version gains them when it is opened. */
+const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] = [
+  { table: 'reservations', column: 'repeat_key', type: 'TEXT' },
+  { table: 'reservations', column: 'instance_id', type: 'TEXT' },
+];
+
+const INDEXES_ON_ADDED_COLUMNS = `
+CREATE INDEX IF NOT EXISTS reservations_repeat ON reservations (repeat_key, reserved_at) WHERE repeat_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS reservations_open ON reservations (state) WHERE state = 'reserved';
+`;
+
+function addMissingColumns(db: SqliteDatabase): void {
+  for (const { table, column, type } of ADDED_COLUMNS) {
+    const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+    if (!columns.some((existing) => existing.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
+}
+
 export function openDatabase(path: string): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
@@ -113,7 +133,11 @@ export function openDatabase(path: string): SqliteDatabase {
   db.pragma('synchronous = FULL');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma('foreign_keys = ON');
-  immediate(db, () => db.exec(SCHEMA));
+  immediate(db, () => {
+    db.exec(SCHEMA);
+    addMissingColumns(db);
+    db.exec(INDEXES_ON_ADDED_COLUMNS);
+  });
   return db;
 }
 

@@ -108,7 +108,7 @@ export async function runDemo(io: CommandOutput): Promise<void> {
     const repeated = await call(refunds, 'refund', { payment_id: paymentId, amount: '80.00', approval_id: approvalId });
     say(repeated.isError ? `refused: ${failure(repeated)}` : `repeated with approval_id: refund ${field(repeated, 'refund_id')} is ${field(repeated, 'status')} for ${field(repeated, 'amount')}`);
     const reused = await call(refunds, 'refund', { payment_id: paymentId, amount: '80.00', approval_id: approvalId });
-    say(reused.isError ? `the same approval a second time: ${failure(reused)}` : 'UNEXPECTEDLY ALLOWED TWICE');
+    say(reused.isError ? `repeated once more, as an agent retrying might: ${failure(reused)}` : 'UNEXPECTEDLY ALLOWED TWICE');
 
     step(7, 'refund-desk tries to refund 150.00 EUR: over its per-call cap of 100.00 EUR');
     const tooMuch = await call(refunds, 'refund', { payment_id: paymentId, amount: '150.00' });

@@ -79,6 +79,29 @@ export class Gate {
     this.clock = options.clock ?? (() => new Date());
   }
 
+  /** Marks this process's reservations, so a restart can tell its own interrupted calls from another process's live ones. */
+  readonly instanceId = randomUUID();
+
+  /** A duplicate of a recent call with the same repeat key (same refund of the same payment), or null. */
+  private repeatCheck(plan: CallPlan, now: Date): Decision | null {
+    if (!plan.repeat) return null;
+    const earlier = this.options.reservations.latestRepeat(plan.repeat.key, new Date(now.getTime() - plan.repeat.windowMs).toISOString());
+    if (!earlier) return null;
+    const minutes = Math.max(1, Math.round((now.getTime() - Date.parse(earlier.reserved_at)) / 60_000));
+    const what =
+      earlier.refund_id !== null
+        ? `refund ${earlier.refund_id}`
+        : earlier.outcome === 'unknown' || earlier.state === 'unknown'
+          ? `call ${earlier.call_id}, whose outcome at Mollie is unknown`
+          : `call ${earlier.call_id}, still in flight`;
+    return {
+      allowed: false,
+      reason: 'duplicate_call',
+      rule: `an identical call within ${Math.round(plan.repeat.windowMs / 60_000)} minutes is refused unless allow_repeat is true`,
+      message: `The same ${plan.repeat.what} was asked for ${minutes === 1 ? 'a minute' : `${minutes} minutes`} ago by agent "${earlier.agent}": ${what}. If a second one is really intended, repeat the call with allow_repeat: true.`,
+    };
+  }
+
   /** The tools this caller's policy allows, in registry order: nothing else is listed. */
   toolsFor(caller: Caller): ToolDefinition[] {
     const policies = this.options.policies();
@@ -165,6 +188,7 @@ export class Gate {
       payments: this.options.payments,
       auditCalls: { list: (filter, limit, beforeSeq) => listCalls(this.options.db, { ...filter, excludeCallId: callId }, limit, beforeSeq) },
       caller: { agent, logScope: toolPolicy.scope },
+      callId,
       settings: this.options.settings,
     };
 
@@ -211,7 +235,8 @@ export class Gate {
 
     if (approvalRule && approvalId === null) {
       // Nobody is asked about a call the caps would deny anyway: then the decision below denies it with the real reason.
-      const precheck = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, this.clock());
+      const now = this.clock();
+      const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
       if (precheck.allowed) {
         const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, fingerprint: fingerprint!, plan, agent, started };
         if (!origin.confirm) return this.askOutOfBand(request, origin, log, elapsed);
@@ -238,13 +263,14 @@ export class Gate {
           approval = checked.approval;
         }
         let decided = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
+        if (decided.allowed) decided = this.repeatCheck(plan, now) ?? decided;
         if (decided.allowed && approvalRule && (approval || confirmedInClient)) {
           const who = approval ? `Approved by ${approval.decidedBy ?? '?'} (approval ${approval.approvalId}).` : confirmedInClient!;
           decided = { ...decided, rule: `${decided.rule}; ${approvalRule.rule}`, message: `${decided.message} ${who}` };
         }
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
         if (decided.allowed) {
-          this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString() });
+          this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString(), repeatKey: plan.repeat?.key ?? null, instanceId: this.instanceId });
           if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
         }
         return decided;
@@ -255,7 +281,11 @@ export class Gate {
     }
     if (!decision.allowed) {
       const error: StructuredToolError =
-        pendingApproval !== null ? { code: 'approval_required', reason: decision.reason, message: decision.message, retryable: true, approval_id: pendingApproval } : policyDenied(decision);
+        pendingApproval !== null
+          ? { code: 'approval_required', reason: decision.reason, message: decision.message, retryable: true, approval_id: pendingApproval }
+          : decision.reason === 'duplicate_call'
+            ? { code: 'conflict', reason: decision.reason, message: decision.message, retryable: false, field: 'allow_repeat' }
+            : policyDenied(decision);
       try {
         finish({ outcome: 'error', error_code: error.code, error_message: error.message });
       } catch (auditError) {

@@ -27,6 +27,8 @@ export interface ToolContext {
   payments: PaymentRecords;
   auditCalls: { list(filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } };
   caller: { agent: string; logScope: LogScope };
+  /** This call's id in the audit log, for the records it leaves at Mollie (refund metadata). */
+  callId: string;
   settings: ServerSettings;
 }
 
@@ -44,6 +46,11 @@ export interface CallPlan {
   paymentId: string | null;
   /** Written into the decision row, so a retry after a crash can be matched to what Mollie saw. */
   idempotencyKey: string | null;
+  /**
+   * Calls with the same key within the window are refused as a duplicate (an agent retrying a refund that went
+   * through); null when the call may repeat (allow_repeat) or the tool has no such guard.
+   */
+  repeat?: { key: string; windowMs: number; what: string } | null;
 }
 
 export interface CallResult<Result> {

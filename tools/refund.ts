@@ -20,6 +20,10 @@ const input = z
       .regex(APPROVAL_ID, 'must be an approval id such as "ap_" followed by 24 letters and digits, as given in an approval_required error')
       .optional()
       .describe('When a person approved this exact refund out of band (after an approval_required error): the approval_id from that error.'),
+    allow_repeat: z
+      .boolean()
+      .optional()
+      .describe('Set to true only when a second refund of the same amount on the same payment within 10 minutes is really intended; otherwise it is refused as a duplicate.'),
   })
   .superRefine((args, context) => {
     // The payment's currency is known only from Mollie; here the amount must at least be a plain positive decimal.
@@ -32,6 +36,9 @@ const input = z
     }
   });
 type Args = z.output<typeof input>;
+
+/** An identical refund within this window is taken for a retry, not a wish. */
+const REPEAT_WINDOW_MS = 10 * 60 * 1000;
 
 const output = z.strictObject({
   refund_id: z.string(),
@@ -93,7 +100,27 @@ export const refund = defineTool<Args, Plan, Result>({
         );
       }
     }
+    if (args.allow_repeat !== true) {
+      // Refunds made elsewhere (another server, the Mollie dashboard) count too: ask Mollie what it already has.
+      const since = Date.now() - REPEAT_WINDOW_MS;
+      const same = (await context.mollie.listRefunds(payment.id)).find(
+        (earlier) =>
+          earlier.amount.currency === currency &&
+          parseAmount(earlier.amount.value, currency) === amountMinor &&
+          earlier.status !== 'failed' &&
+          earlier.status !== 'canceled' &&
+          Date.parse(earlier.createdAt) >= since,
+      );
+      if (same) {
+        throw new ToolError(
+          'conflict',
+          `Mollie already has a refund of ${same.amount.value} ${currency} on payment ${payment.id}, made at ${same.createdAt.slice(11, 16)} UTC (refund ${same.id}, ${same.status}). If a second one is really intended, repeat the call with allow_repeat: true.`,
+          { field: 'allow_repeat', reason: 'duplicate_call' },
+        );
+      }
+    }
     return {
+      repeat: args.allow_repeat === true ? null : { key: `refund:${payment.id}:${currency}:${amountMinor}`, windowMs: REPEAT_WINDOW_MS, what: `refund of ${formatMinorUnits(amountMinor, currency)} ${currency} on payment ${payment.id}` },
       money: { minor: amountMinor, currency },
       redirectUrl: null,
       invoiceId,
@@ -111,7 +138,8 @@ export const refund = defineTool<Args, Plan, Result>({
       {
         amount: toAmount(plan.amountMinor, plan.currency),
         ...(plan.description !== undefined ? { description: plan.description } : {}),
-        ...(plan.invoiceId !== null ? { metadata: { invoice_id: plan.invoiceId } } : {}),
+        // The call id lets a restart find this refund at Mollie if the server died before hearing the answer.
+        metadata: { ...(plan.invoiceId !== null ? { invoice_id: plan.invoiceId } : {}), audit_id: context.callId },
       },
       { idempotencyKey: plan.idempotencyKey },
     );

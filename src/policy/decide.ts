@@ -27,6 +27,7 @@ export type DenialReason =
   | 'scope_own'
   | 'approval_required'
   | 'confirmation_declined'
+  | 'duplicate_call'
   | ApprovalDenial;
 
 export type Decision =

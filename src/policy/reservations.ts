@@ -8,11 +8,22 @@ import type { UsageReader } from './decide.js';
 
 export type ReservationState = 'reserved' | 'spent' | 'released' | 'unknown';
 
+/** An earlier call that did the same thing (same repeat key), with what became of it. */
+export interface RepeatRow {
+  call_id: string;
+  agent: string;
+  reserved_at: string;
+  state: ReservationState;
+  refund_id: string | null;
+  outcome: 'ok' | 'error' | 'unknown' | null;
+}
+
 export class Reservations implements UsageReader {
   private readonly countCalls;
   private readonly sumReserved;
   private readonly insert;
   private readonly setState;
+  private readonly repeats;
 
   constructor(db: SqliteDatabase) {
     this.countCalls = db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM reservations WHERE agent = ? AND reserved_at >= ?');
@@ -21,8 +32,14 @@ export class Reservations implements UsageReader {
        WHERE agent = ? AND tool = ? AND currency = ? AND reserved_at >= ? AND state != 'released'`,
     );
     this.insert = db.prepare(
-      `INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state)
-       VALUES (@call_id, @agent, @tool, @currency, @amount_minor, @reserved_at, 'reserved')`,
+      `INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state, repeat_key, instance_id)
+       VALUES (@call_id, @agent, @tool, @currency, @amount_minor, @reserved_at, 'reserved', @repeat_key, @instance_id)`,
+    );
+    this.repeats = db.prepare<[string, string], RepeatRow>(
+      `SELECT r.call_id, r.agent, r.reserved_at, r.state, o.refund_id, o.outcome
+       FROM reservations r LEFT JOIN audit_log o ON o.call_id = r.call_id AND o.kind = 'outcome'
+       WHERE r.repeat_key = ? AND r.reserved_at >= ? AND r.state != 'released'
+       ORDER BY r.reserved_at DESC LIMIT 1`,
     );
     this.setState = db.prepare<[ReservationState, string]>("UPDATE reservations SET state = ? WHERE call_id = ? AND state IN ('reserved', 'unknown')");
   }
@@ -37,8 +54,15 @@ export class Reservations implements UsageReader {
     return { minor: row?.minor ?? 0, count: row?.n ?? 0 };
   }
 
-  reserve(entry: { callId: string; agent: string; tool: string; money: { minor: number; currency: string } | null; at: string }): void {
+  /** The latest call with this repeat key since `sinceIso` that did not definitely fail; joins the caller's transaction. */
+  latestRepeat(repeatKey: string, sinceIso: string): RepeatRow | null {
+    return this.repeats.get(repeatKey, sinceIso) ?? null;
+  }
+
+  reserve(entry: { callId: string; agent: string; tool: string; money: { minor: number; currency: string } | null; at: string; repeatKey?: string | null; instanceId?: string | null }): void {
     this.insert.run({
+      repeat_key: entry.repeatKey ?? null,
+      instance_id: entry.instanceId ?? null,
       call_id: entry.callId,
       agent: entry.agent,
       tool: entry.tool,

@@ -114,8 +114,8 @@ function errorOf(result: { structuredContent: Record<string, unknown> }): ErrorS
 }
 
 /** Asks for an approval through a client that cannot prompt; returns its id. */
-async function askOutOfBand(server: ServerHandle, paymentId: string, amount: string): Promise<string> {
-  const asked = await server.call('refund', { payment_id: paymentId, amount });
+async function askOutOfBand(server: ServerHandle, paymentId: string, amount: string, allowRepeat = false): Promise<string> {
+  const asked = await server.call('refund', { payment_id: paymentId, amount, ...(allowRepeat ? { allow_repeat: true } : {}) });
   expect(asked.isError).toBe(true);
   const error = errorOf(asked);
   expect(error).toMatchObject({ code: 'approval_required', reason: 'approval_required', retryable: true });
@@ -235,7 +235,8 @@ describe('out of band (a client that cannot ask)', () => {
   it('approval_required, then `approve`, then the same call with approval_id goes through exactly once', async () => {
     const desk = await stdio('desk');
     const payment = await paidPayment();
-    const approvalId = await askOutOfBand(desk, payment.id, '400.00');
+    // allow_repeat: the second use below must meet the approval's own single-use rule, not the duplicate guard.
+    const approvalId = await askOutOfBand(desk, payment.id, '400.00', true);
     expect(approvalId).toMatch(/^ap_[A-Za-z0-9]{24}$/);
     expect(refundPosts(payment.id)).toBe(0);
 
@@ -243,7 +244,7 @@ describe('out of band (a client that cannot ask)', () => {
     expect(listed.stdout).toContain(`${approvalId}  desk wants to refund 400.00 EUR of payment ${payment.id} (invoice ${payment.invoiceId})`);
 
     // Used before anyone approved it: still waiting, nothing sent.
-    const early = await desk.call('refund', { payment_id: payment.id, amount: '400.00', approval_id: approvalId });
+    const early = await desk.call('refund', { payment_id: payment.id, amount: '400.00', allow_repeat: true, approval_id: approvalId });
     expect(errorOf(early)).toMatchObject({ code: 'approval_required', reason: 'approval_pending', approval_id: approvalId });
     expect(refundPosts(payment.id)).toBe(0);
 
@@ -255,13 +256,13 @@ describe('out of band (a client that cannot ask)', () => {
     }
     const approver = /^Approved by (\S+):/.exec(approved.stdout)![1]!;
 
-    const used = await desk.call('refund', { payment_id: payment.id, amount: '400.00', approval_id: approvalId });
+    const used = await desk.call('refund', { payment_id: payment.id, amount: '400.00', allow_repeat: true, approval_id: approvalId });
     expect(used.isError).toBe(false);
     expect(refundPosts(payment.id)).toBe(1);
     const decision = rows("call_id = ? AND kind = 'decision'", used.structuredContent.audit_id)[0]!;
     expect(decision.reason_message).toContain(`Approved by ${approver} (approval ${approvalId}).`);
 
-    const again = await desk.call('refund', { payment_id: payment.id, amount: '400.00', approval_id: approvalId });
+    const again = await desk.call('refund', { payment_id: payment.id, amount: '400.00', allow_repeat: true, approval_id: approvalId });
     expect(errorOf(again)).toMatchObject({ code: 'policy_denied', reason: 'approval_used' });
     expect(refundPosts(payment.id)).toBe(1);
 
@@ -330,9 +331,9 @@ describe('out of band (a client that cannot ask)', () => {
     const payment = await paidPayment();
     const approvalId = await askOutOfBand(capped, payment.id, '200.00');
     expect((await cli('approve', approvalId)).code).toBe(0);
-    // Meanwhile the agent spends 180.00 of its 300.00 a day on refunds that need no approval.
+    // Meanwhile the agent spends 170.00 of its 300.00 a day on refunds that need no approval.
     expect((await capped.call('refund', { payment_id: payment.id, amount: '90.00' })).isError).toBe(false);
-    expect((await capped.call('refund', { payment_id: payment.id, amount: '90.00' })).isError).toBe(false);
+    expect((await capped.call('refund', { payment_id: payment.id, amount: '80.00' })).isError).toBe(false);
     const over = await capped.call('refund', { payment_id: payment.id, amount: '200.00', approval_id: approvalId });
     expect(errorOf(over)).toMatchObject({ code: 'policy_denied', reason: 'per_day_exceeded' });
     expect(refundPosts(payment.id)).toBe(2);

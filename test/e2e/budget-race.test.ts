@@ -41,7 +41,7 @@ describe('three processes on one database refunding in parallel', () => {
 
     const perProcess = 8; // 24 attempts of 10.00 EUR against a cap of 100.00 EUR
     const results = await Promise.all(
-      servers.flatMap((server) => Array.from({ length: perProcess }, () => server.call('refund', { payment_id: payment.id, amount: '10.00' }))),
+      servers.flatMap((server) => Array.from({ length: perProcess }, () => server.call('refund', { payment_id: payment.id, amount: '10.00', allow_repeat: true }))),
     );
     const ok = results.filter((result) => !result.isError);
     const denied = results.filter((result) => result.isError);

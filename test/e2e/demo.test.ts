@@ -32,7 +32,7 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     expect(stdout).toMatch(/nothing moves yet: approval_required \(approval_required\): 80\.00 EUR is over 50\.00 EUR[^\n]*Nothing was sent to Mollie\. A person must approve it first: ask them to run `mollie-invoice-mcp approve ap_\w{24}`/);
     expect(stdout).toMatch(/finance-lead runs `mollie-invoice-mcp approve ap_\w{24}`: approved/);
     expect(stdout).toMatch(/repeated with approval_id: refund re_\w+ is pending for 80\.00 EUR/);
-    expect(stdout).toMatch(/the same approval a second time: policy_denied \(approval_used\)/);
+    expect(stdout).toMatch(/repeated once more, as an agent retrying might: conflict \(duplicate_call\): Mollie already has a refund of 80\.00 EUR on payment tr_\w+, made at \d\d:\d\d UTC \(refund re_\w+, pending\)/);
     expect(stdout).toMatch(/intact: 27 rows \(two per call, and one for each step of the approval\)/);
   });
 
