@@ -12,7 +12,7 @@ import { openMolliePort } from './mollie/open-port.js';
 import type { MolliePort } from './mollie/port.js';
 import type { SimulatorOptions } from './mollie/simulator.js';
 import { PaymentRecords } from './payments/payment-records.js';
-import { loadPolicies } from './policy/load-policies.js';
+import { PolicyStore } from './policy/policy-store.js';
 import type { PolicySet } from './policy/policy.js';
 import { Reservations } from './policy/reservations.js';
 import { TOOLS, TOOL_CAPABILITIES } from '../tools/index.js';
@@ -24,7 +24,8 @@ export interface Engine {
   mollie: MolliePort;
   payments: PaymentRecords;
   approvals: Approvals;
-  policies: PolicySet;
+  /** The policies in force at this moment (they follow edits to policies/ while serving). */
+  readonly policies: PolicySet;
   close(): void;
 }
 
@@ -33,13 +34,15 @@ export interface EngineOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** A port chosen by the caller (the demo's shared simulator); otherwise from the configuration. */
   mollie?: MolliePort;
+  /** Follow edits to policies/ while running (serve); the demo and one-off commands do not need to. */
+  watchPolicies?: boolean;
   /** Settings for the offline simulator, e.g. where its checkout page is served. */
   simulatorOptions?: SimulatorOptions;
   clock?: () => Date;
 }
 
 export function openEngine(config: Config, options: EngineOptions): Engine {
-  const policies = loadPolicies(config.policiesDir, TOOL_CAPABILITIES);
+  const policyStore = new PolicyStore(config.policiesDir, TOOL_CAPABILITIES, options.logger);
   const mollie = options.mollie ?? openMolliePort({
     env: options.env,
     simulator: config.simulator,
@@ -49,6 +52,8 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   const db = openDatabase(config.dbPath);
   const clock = options.clock ?? (() => new Date());
   const audit = new AuditLog(db, clock);
+  policyStore.recordTo(audit);
+  if (options.watchPolicies) policyStore.watch();
   const payments = new PaymentRecords(db, clock);
   const approvals = new Approvals(db, audit, clock);
   const gate = new Gate({
@@ -59,11 +64,25 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     approvalSettings: { ttlMs: config.approvalTtlMs, confirmTimeoutMs: config.confirmTimeoutMs },
     payments,
     mollie,
-    policies: () => policies,
+    policies: () => policyStore.current(),
     settings: { redirectUrl: config.redirectUrl, webhookUrl: config.webhookUrl },
     tools: TOOLS,
     logger: options.logger,
     clock,
   });
-  return { gate, db, audit, mollie, payments, approvals, policies, close: () => db.close() };
+  return {
+    gate,
+    db,
+    audit,
+    mollie,
+    payments,
+    approvals,
+    get policies() {
+      return policyStore.current();
+    },
+    close: () => {
+      policyStore.close();
+      db.close();
+    },
+  };
 }

@@ -15,7 +15,7 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   const logger = createLogger(config.logLevel);
   // The simulator's checkout links point at this server, whose port is known only once it listens.
   let checkoutBase = '';
-  const engine = openEngine(config, transport === 'http' ? { logger, env, simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : { logger, env });
+  const engine = openEngine(config, { logger, env, watchPolicies: true, ...(transport === 'http' ? { simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : {}) });
   logger.info(
     { database: config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
     config.dbPathIsDefault ? 'Audit log and payment records in the default database (set MOLLIE_MCP_DB to choose)' : 'Audit log and payment records database',
