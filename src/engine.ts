@@ -13,6 +13,8 @@ import type { MolliePort } from './mollie/port.js';
 import type { SimulatorOptions } from './mollie/simulator.js';
 import { PaymentRecords } from './payments/payment-records.js';
 import { PolicyStore } from './policy/policy-store.js';
+import { reconcileInterrupted, type ReconcileSummary } from './reconcile.js';
+import { ServerInstance } from './server-instances.js';
 import type { PolicySet } from './policy/policy.js';
 import { Reservations } from './policy/reservations.js';
 import { TOOLS, TOOL_CAPABILITIES } from '../tools/index.js';
@@ -26,6 +28,8 @@ export interface Engine {
   approvals: Approvals;
   /** The policies in force at this moment (they follow edits to policies/ while serving). */
   readonly policies: PolicySet;
+  /** Settles the calls a stopped process left without an outcome, asking Mollie what became of them. */
+  reconcile(): Promise<ReconcileSummary>;
   close(): void;
 }
 
@@ -34,8 +38,11 @@ export interface EngineOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** A port chosen by the caller (the demo's shared simulator); otherwise from the configuration. */
   mollie?: MolliePort;
-  /** Follow edits to policies/ while running (serve); the demo and one-off commands do not need to. */
-  watchPolicies?: boolean;
+  /**
+   * A serving process: follow edits to policies/, and register as a live process on the database so others starting
+   * later do not take its calls in flight for interrupted ones. The demo and one-off commands do neither.
+   */
+  serving?: boolean;
   /** Settings for the offline simulator, e.g. where its checkout page is served. */
   simulatorOptions?: SimulatorOptions;
   clock?: () => Date;
@@ -53,7 +60,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   const clock = options.clock ?? (() => new Date());
   const audit = new AuditLog(db, clock);
   policyStore.recordTo(audit);
-  if (options.watchPolicies) policyStore.watch();
+  if (options.serving) policyStore.watch();
   const payments = new PaymentRecords(db, clock);
   const approvals = new Approvals(db, audit, clock);
   const gate = new Gate({
@@ -70,6 +77,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     logger: options.logger,
     clock,
   });
+  const instance = options.serving ? new ServerInstance(db, gate.instanceId, clock) : null;
   return {
     gate,
     db,
@@ -80,8 +88,10 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     get policies() {
       return policyStore.current();
     },
+    reconcile: () => reconcileInterrupted({ db, audit, mollie, payments, tools: TOOLS, logger: options.logger, instanceId: gate.instanceId, clock }),
     close: () => {
       policyStore.close();
+      instance?.close();
       db.close();
     },
   };

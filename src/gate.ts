@@ -144,8 +144,11 @@ export class Gate {
 
     const refuse = (decisionFields: Partial<AuditFields>, error: StructuredToolError): GateReply => {
       try {
-        this.options.audit.append({ ...base, kind: 'decision', decision: 'denied', arguments: redactArguments(rawArgs), ...decisionFields });
-        this.options.audit.append({ ...base, kind: 'outcome', outcome: 'error', error_code: error.code, error_message: error.message, duration_ms: elapsed() });
+        // Both rows or neither: a refused call is never left looking as if it were still running.
+        immediate(this.options.db, () => {
+          this.options.audit.append({ ...base, kind: 'decision', decision: 'denied', arguments: redactArguments(rawArgs), ...decisionFields });
+          this.options.audit.append({ ...base, kind: 'outcome', outcome: 'error', error_code: error.code, error_message: error.message, duration_ms: elapsed() });
+        });
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a refused call');
       }
@@ -204,8 +207,10 @@ export class Gate {
       const failure = normalizeFailure(error);
       if (failure.unexpected) log.error({ err: error }, 'Preparing the call failed unexpectedly');
       try {
-        this.options.audit.append({ ...base, ...decisionBase, ...decisionColumns(authorized.decision), kind: 'decision', decision: 'allowed', invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') });
-        finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
+        immediate(this.options.db, () => {
+          this.options.audit.append({ ...base, ...decisionBase, ...decisionColumns(authorized.decision), kind: 'decision', decision: 'allowed', invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') });
+          finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
+        });
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a failed call');
       }
@@ -248,6 +253,11 @@ export class Gate {
 
     let decision: Decision;
     let pendingApproval: string | null = null;
+    // A denial's outcome row goes into the same transaction as its decision row.
+    const finishRefused = (refused: Decision, approvalPending: string | null): void => {
+      const error = refusalError(refused, approvalPending);
+      finish({ outcome: 'error', error_code: error.code, error_message: error.message });
+    };
     try {
       decision = immediate(this.options.db, () => {
         const now = this.clock();
@@ -258,6 +268,7 @@ export class Gate {
             const refused: Decision = { allowed: false, reason: checked.reason, rule: approvalRule.rule, message: checked.message };
             if (checked.pending) pendingApproval = approvalId;
             this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(refused), kind: 'decision' });
+            finishRefused(refused, pendingApproval);
             return refused;
           }
           approval = checked.approval;
@@ -269,6 +280,7 @@ export class Gate {
           decided = { ...decided, rule: `${decided.rule}; ${approvalRule.rule}`, message: `${decided.message} ${who}` };
         }
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
+        if (!decided.allowed) finishRefused(decided, null);
         if (decided.allowed) {
           this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString(), repeatKey: plan.repeat?.key ?? null, instanceId: this.instanceId });
           if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
@@ -280,17 +292,7 @@ export class Gate {
       return errorReply(callId, AUDIT_UNAVAILABLE);
     }
     if (!decision.allowed) {
-      const error: StructuredToolError =
-        pendingApproval !== null
-          ? { code: 'approval_required', reason: decision.reason, message: decision.message, retryable: true, approval_id: pendingApproval }
-          : decision.reason === 'duplicate_call'
-            ? { code: 'conflict', reason: decision.reason, message: decision.message, retryable: false, field: 'allow_repeat' }
-            : policyDenied(decision);
-      try {
-        finish({ outcome: 'error', error_code: error.code, error_message: error.message });
-      } catch (auditError) {
-        log.error({ err: auditError }, 'Could not write the outcome row of a denied call');
-      }
+      const error = refusalError(decision, pendingApproval);
       log.info({ decision: 'denied', reason: decision.reason }, 'Call denied');
       return errorReply(callId, error);
     }
@@ -404,8 +406,10 @@ export class Gate {
 
     const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
     try {
-      this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'decision', decision: 'denied', reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule });
-      this.options.audit.append({ ...request.base, kind: 'outcome', outcome: 'error', error_code: 'confirmation_declined', error_message: message, duration_ms: Math.round(performance.now() - request.started) });
+      immediate(this.options.db, () => {
+        this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'decision', decision: 'denied', reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule });
+        this.options.audit.append({ ...request.base, kind: 'outcome', outcome: 'error', error_code: 'confirmation_declined', error_message: message, duration_ms: Math.round(performance.now() - request.started) });
+      });
     } catch (error) {
       log.error({ err: error }, 'Could not write the audit rows of a declined call');
     }
@@ -445,6 +449,13 @@ function approvalAction(request: ApprovalRequest): string {
 
 function decisionColumns(decision: Decision): Partial<AuditFields> {
   return { decision: decision.allowed ? 'allowed' : 'denied', reason: decision.reason, reason_message: decision.message, rule: decision.rule };
+}
+
+/** The error a caller gets for a decision that refused its call. */
+function refusalError(decision: Decision, pendingApproval: string | null): StructuredToolError {
+  if (pendingApproval !== null) return { code: 'approval_required', reason: decision.reason, message: decision.message, retryable: true, approval_id: pendingApproval };
+  if (decision.reason === 'duplicate_call') return { code: 'conflict', reason: decision.reason, message: decision.message, retryable: false, field: 'allow_repeat' };
+  return policyDenied(decision);
 }
 
 function policyDenied(decision: Decision): StructuredToolError {

@@ -64,6 +64,26 @@ export interface CallResult<Result> {
   refundId: string | null;
 }
 
+/** A call whose decision was written but whose process died before its outcome: what the decision row recorded. */
+export interface InterruptedCall {
+  callId: string;
+  agent: string;
+  paymentId: string | null;
+  invoiceId: string | null;
+  amount: { value: string; currency: string } | null;
+  idempotencyKey: string | null;
+  decidedAt: string;
+}
+
+/** What Mollie says became of an interrupted call. */
+export interface Reconciled {
+  happened: boolean;
+  /** "refund re_x of 20.00 EUR is pending", or why it did not happen. */
+  done: string;
+  paymentId: string | null;
+  refundId: string | null;
+}
+
 export interface ToolDefinition<Args = unknown, Plan extends CallPlan = CallPlan, Result = unknown> {
   name: string;
   title: string;
@@ -78,6 +98,11 @@ export interface ToolDefinition<Args = unknown, Plan extends CallPlan = CallPlan
   /** What the call will move and touch; may read Mollie and local records, never writes. */
   prepare(args: Args, context: ToolContext): Promise<Plan>;
   run(plan: Plan, context: ToolContext): Promise<CallResult<Result>>;
+  /**
+   * Asks Mollie, read-only, whether an interrupted call of this tool took effect (start-up reconciliation). Tools that
+   * only read have none: an interrupted read changed nothing.
+   */
+  reconcile?(call: InterruptedCall, context: Pick<ToolContext, 'mollie' | 'payments'>): Promise<Reconciled>;
 }
 
 /** Keeps each tool's own types while letting the registry hold them side by side. */

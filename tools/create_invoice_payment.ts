@@ -188,6 +188,22 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
     };
   },
 
+  async reconcile(call, context) {
+    if (call.invoiceId === null || call.amount === null) return { happened: false, done: 'the decision names no invoice and amount, so no payment can be matched', paymentId: null, refundId: null };
+    // Mollie cannot be asked by idempotency key; the payment carries the invoice id in its metadata, and it is recent.
+    const since = Date.parse(call.decidedAt) - 60_000;
+    const found = (await context.mollie.listRecentPayments(250)).find(
+      (payment) =>
+        payment.metadata?.invoice_id === call.invoiceId &&
+        payment.amount.value === call.amount!.value &&
+        payment.amount.currency === call.amount!.currency &&
+        Date.parse(payment.createdAt) >= since,
+    );
+    if (!found) return { happened: false, done: `Mollie has no payment for invoice ${call.invoiceId} of ${call.amount.value} ${call.amount.currency} made since the call: it did not happen`, paymentId: null, refundId: null };
+    context.payments.add(found, call.invoiceId, call.agent, call.idempotencyKey ?? `reconciled-${call.callId}`);
+    return { happened: true, done: `created payment ${found.id} (${found.status}; found at Mollie after a restart)`, paymentId: found.id, refundId: null };
+  },
+
   async run(plan, context) {
     if (plan.reuse) {
       const record = plan.reuse;

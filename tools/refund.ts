@@ -132,6 +132,14 @@ export const refund = defineTool<Args, Plan, Result>({
     };
   },
 
+  async reconcile(call, context) {
+    if (call.paymentId === null) return { happened: false, done: 'the decision names no payment, so no refund can have been made', paymentId: null, refundId: null };
+    const refunds = await context.mollie.listRefunds(call.paymentId);
+    const found = refunds.find((refund) => refund.metadata?.audit_id === call.callId);
+    if (!found) return { happened: false, done: `Mollie has no refund of this call on payment ${call.paymentId}: it did not happen`, paymentId: call.paymentId, refundId: null };
+    return { happened: true, done: `refund ${found.id} of ${found.amount.value} ${found.amount.currency} is ${found.status} (found at Mollie after a restart)`, paymentId: call.paymentId, refundId: found.id };
+  },
+
   async run(plan, context) {
     const created = await context.mollie.createRefund(
       plan.paymentId,

@@ -15,11 +15,14 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   const logger = createLogger(config.logLevel);
   // The simulator's checkout links point at this server, whose port is known only once it listens.
   let checkoutBase = '';
-  const engine = openEngine(config, { logger, env, watchPolicies: true, ...(transport === 'http' ? { simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : {}) });
+  const engine = openEngine(config, { logger, env, serving: true, ...(transport === 'http' ? { simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : {}) });
   logger.info(
     { database: config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
     config.dbPathIsDefault ? 'Audit log and payment records in the default database (set MOLLIE_MCP_DB to choose)' : 'Audit log and payment records database',
   );
+  // In the background, so the server answers at once: until an interrupted call is settled its reservation still
+  // counts towards the budgets, which errs on the safe side.
+  void engine.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'Reconciling interrupted calls stopped early; the rest are settled at the next start'));
   if (transport === 'http') {
     warnForHttp(config, engine, logger);
     let service;

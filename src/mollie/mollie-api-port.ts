@@ -141,6 +141,9 @@ export function createMollieApiPort(credentials: MollieCredentials, options: Mol
         return toRefund(refund, mode);
       }),
 
+    listRecentPayments: (limit: number) =>
+      call('list payments', 'read', async (api) => (await api.payments.page({ limit: Math.max(1, Math.min(250, limit)) })).map((payment) => toPayment(payment, mode))),
+
     listRefunds: (paymentId: string) =>
       requirePaymentId(paymentId) ?? call('list refunds', 'read', async (api) => {
         const refunds: Refund[] = [];

@@ -90,6 +90,8 @@ export interface MolliePort {
   cancelPayment(paymentId: string, options: WriteOptions): Promise<Payment>;
   createRefund(paymentId: string, request: CreateRefundRequest, options: WriteOptions): Promise<Refund>;
   listRefunds(paymentId: string): Promise<Refund[]>;
+  /** The newest payments of the account, newest first, at most `limit` (1-250): one page, for finding what happened. */
+  listRecentPayments(limit: number): Promise<Payment[]>;
 }
 
 const RESOURCE_ID = { payment: /^tr_[A-Za-z0-9]{1,64}$/, refund: /^re_[A-Za-z0-9]{1,64}$/ } as const;

@@ -167,6 +167,13 @@ export class MollieSimulator implements MolliePort {
     return this.stored(paymentId).refunds.map(copy).reverse();
   }
 
+  async listRecentPayments(limit: number): Promise<Payment[]> {
+    return [...this.payments.keys()]
+      .reverse()
+      .slice(0, Math.max(1, Math.min(250, limit)))
+      .map((id) => copy(this.stored(id).payment));
+  }
+
   /** Plays the customer (or the clock): an open payment becomes paid, failed, canceled or expired. */
   simulate(paymentId: string, outcome: CustomerOutcome): Payment {
     const stored = this.stored(paymentId);

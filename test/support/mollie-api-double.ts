@@ -134,6 +134,14 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
       if (method === 'POST' && path === '/v2/payments') {
         return { status: 201, body: paymentResource(await simulator.createPayment(input as never, { idempotencyKey })) };
       }
+      if (method === 'GET' && path === '/v2/payments') {
+        const limit = Number(new URL(request.url ?? '/', 'https://double.invalid').searchParams.get('limit') ?? '50');
+        const payments = await simulator.listRecentPayments(limit);
+        return {
+          status: 200,
+          body: { count: payments.length, _embedded: { payments: payments.map(paymentResource) }, _links: { self: link('payments'), previous: null, next: null, documentation: DOCS } },
+        };
+      }
       if ((match = /^\/v2\/payments\/([^/]+)$/.exec(path))) {
         if (method === 'GET') return { status: 200, body: paymentResource(await simulator.getPayment(match[1]!)) };
         if (method === 'DELETE') return { status: 200, body: paymentResource(await simulator.cancelPayment(match[1]!, { idempotencyKey })) };

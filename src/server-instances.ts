@@ -1,0 +1,70 @@
+/**
+ * Which server processes are alive on this database. Several processes may share one file (a stdio server per client
+ * window, an HTTP server); at start, a process must tell its dead predecessors' interrupted calls from calls another
+ * live process is still making. Each process registers itself and beats every few seconds.
+ */
+import { hostname } from 'node:os';
+import type { SqliteDatabase } from './database.js';
+
+const HEARTBEAT_MS = 5_000;
+/** A process on another host that has not beaten for this long is taken for dead. */
+const STALE_MS = 60_000;
+
+export interface InstanceRow {
+  instance_id: string;
+  pid: number;
+  host: string;
+  started_at: string;
+  heartbeat_at: string;
+}
+
+export class ServerInstance {
+  private readonly timer: NodeJS.Timeout;
+  private readonly beat;
+  private readonly remove;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    readonly instanceId: string,
+    private readonly clock: () => Date = () => new Date(),
+  ) {
+    const now = clock().toISOString();
+    db.prepare('INSERT INTO server_instances (instance_id, pid, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)').run(instanceId, process.pid, hostname(), now, now);
+    this.beat = db.prepare('UPDATE server_instances SET heartbeat_at = ? WHERE instance_id = ?');
+    this.remove = db.prepare('DELETE FROM server_instances WHERE instance_id = ?');
+    this.timer = setInterval(() => {
+      try {
+        this.beat.run(this.clock().toISOString(), instanceId);
+      } catch {
+        // A busy or closing database: the next beat will do.
+      }
+    }, HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    try {
+      this.remove.run(this.instanceId);
+    } catch {
+      // Closing anyway; a leftover row is judged by its pid and heartbeat.
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the process that wrote `instanceId` may still be running a call; false when it is certainly gone. */
+export function instanceAlive(db: SqliteDatabase, instanceId: string, now: Date): boolean {
+  const row = db.prepare<[string], InstanceRow>('SELECT * FROM server_instances WHERE instance_id = ?').get(instanceId);
+  if (!row) return false;
+  if (now.getTime() - Date.parse(row.heartbeat_at) > STALE_MS) return false;
+  return row.host !== hostname() || pidAlive(row.pid);
+}
