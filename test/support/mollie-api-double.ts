@@ -26,6 +26,8 @@ export type Fault =
   | { kind: 'reset-after' }
   /** The request is processed and answered after a delay. */
   | { kind: 'delay'; ms: number }
+  /** The request is read but never processed nor answered (lost on Mollie's side): it did not happen. */
+  | { kind: 'hang' }
   /** The answer's body is an HTML error page, not JSON. */
   | { kind: 'non-json'; status: number };
 
@@ -99,6 +101,7 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
       send(response, record, rule.status, rule.body ?? problemBody(rule.status, statusTitle(rule.status), 'Injected fault.'), rule.headers);
       return;
     }
+    if (rule?.kind === 'hang') return;
     if (rule?.kind === 'non-json') {
       response.writeHead(rule.status, { 'content-type': 'text/html' });
       response.end(`<html><body><h1>${rule.status} ${statusTitle(rule.status)}</h1></body></html>`);

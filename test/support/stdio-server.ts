@@ -41,6 +41,8 @@ export function createWorkspace(policies: Record<string, string> = {}): Workspac
 
 export interface ServerHandle {
   client: Client;
+  /** The server process, e.g. to kill it. */
+  pid: number | null;
   stderr(): string;
   call(name: string, args?: Record<string, unknown>): Promise<CallToolResult & { structuredContent: Record<string, unknown> }>;
   close(): Promise<void>;
@@ -90,6 +92,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> 
   await client.listTools();
   return {
     client,
+    pid: transport.pid,
     stderr: () => stderr,
     call: async (name, callArgs = {}) => (await client.callTool({ name, arguments: callArgs })) as CallToolResult & { structuredContent: Record<string, unknown> },
     close: () => client.close(),
