@@ -94,11 +94,16 @@ export class Gate {
         : earlier.outcome === 'unknown' || earlier.state === 'unknown'
           ? `call ${earlier.call_id}, whose outcome at Mollie is unknown`
           : `call ${earlier.call_id}, still in flight`;
+    const unsure = earlier.refund_id === null;
     return {
       allowed: false,
       reason: 'duplicate_call',
       rule: `an identical call within ${Math.round(plan.repeat.windowMs / 60_000)} minutes is refused unless allow_repeat is true`,
-      message: `The same ${plan.repeat.what} was asked for ${minutes === 1 ? 'a minute' : `${minutes} minutes`} ago by agent "${earlier.agent}": ${what}. If a second one is really intended, repeat the call with allow_repeat: true.`,
+      message:
+        `The same ${plan.repeat.what} was asked for ${minutes === 1 ? 'a minute' : `${minutes} minutes`} ago by agent "${earlier.agent}": ${what}. ` +
+        (unsure
+          ? 'Check with get_payment_status whether it went through before trying again; only if it did not, repeat the call with allow_repeat: true.'
+          : 'If a second one is really intended, repeat the call with allow_repeat: true.'),
     };
   }
 

@@ -37,6 +37,8 @@ export interface FaultRule {
   path?: RegExp;
   /** How many matching requests get this fault; default 1. */
   times?: number;
+  /** Only requests whose body contains this text (an invoice id, say), so cases can run side by side. */
+  bodyIncludes?: string;
 }
 
 export interface RecordedRequest {
@@ -54,7 +56,8 @@ export interface MollieApiDouble {
   url: string;
   simulator: MollieSimulator;
   requests: RecordedRequest[];
-  inject(rule: FaultRule): void;
+  /** Adds a fault rule; the returned function removes what is left of it. */
+  inject(rule: FaultRule): () => void;
   close(): Promise<void>;
 }
 
@@ -86,16 +89,18 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const method = request.method ?? 'GET';
     const path = new URL(request.url ?? '/', 'https://double.invalid').pathname;
-    const rule = takeFault(method, path);
-    const record: RecordedRequest = { method, path, headers: { ...request.headers }, body: undefined, fault: rule?.kind ?? null, answered: false };
+    const record: RecordedRequest = { method, path, headers: { ...request.headers }, body: undefined, fault: null, answered: false };
     requests.push(record);
+    const raw = await readBody(request);
+    record.body = raw.length === 0 ? undefined : safeJson(raw);
+    const rule = takeFault(method, path, raw);
+    record.fault = rule?.kind ?? null;
 
     if (rule?.kind === 'reset-before') {
+      // Dropped before anything is processed: nothing happened at Mollie.
       request.socket.destroy();
       return;
     }
-    const raw = await readBody(request);
-    record.body = raw.length === 0 ? undefined : safeJson(raw);
 
     if (rule?.kind === 'status') {
       send(response, record, rule.status, rule.body ?? problemBody(rule.status, statusTitle(rule.status), 'Injected fault.'), rule.headers);
@@ -231,8 +236,10 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
     });
   }
 
-  function takeFault(method: string, path: string): Fault | undefined {
-    const index = rules.findIndex((rule) => (!rule.method || rule.method === method) && (!rule.path || rule.path.test(path)));
+  function takeFault(method: string, path: string, body: string): Fault | undefined {
+    const index = rules.findIndex(
+      (rule) => (!rule.method || rule.method === method) && (!rule.path || rule.path.test(path)) && (!rule.bodyIncludes || body.includes(rule.bodyIncludes)),
+    );
     if (index === -1) return undefined;
     const rule = rules[index]!;
     rule.remaining -= 1;
@@ -249,7 +256,12 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
     simulator,
     requests,
     inject(rule) {
-      rules.push({ ...rule, remaining: rule.times ?? 1 });
+      const entry = { ...rule, remaining: rule.times ?? 1 };
+      rules.push(entry);
+      return () => {
+        const index = rules.indexOf(entry);
+        if (index !== -1) rules.splice(index, 1);
+      };
     },
     async close() {
       for (const timer of timers) clearTimeout(timer);
