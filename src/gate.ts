@@ -281,8 +281,9 @@ export class Gate {
         let decided = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
         if (decided.allowed) decided = this.repeatCheck(plan, now) ?? decided;
         if (decided.allowed && approvalRule && (approval || confirmedInClient)) {
+          // The person comes first: it is what an auditor looks for in this row and in the call's summary.
           const who = approval ? `Approved by ${approval.decidedBy ?? '?'} (approval ${approval.approvalId}).` : confirmedInClient!;
-          decided = { ...decided, rule: `${decided.rule}; ${approvalRule.rule}`, message: `${decided.message} ${who}` };
+          decided = { allowed: true, reason: approval ? 'approved' : 'confirmed', rule: `${decided.rule}; ${approvalRule.rule}`, message: `${who} ${decided.message}` };
         }
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
         if (!decided.allowed) finishRefused(decided, null);
@@ -407,7 +408,7 @@ export class Gate {
       log.error({ err: error }, 'Could not record the confirmation answer; denying the call');
       return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
     }
-    if (answer === 'accepted') return { note: `Confirmed in the client: ${said.accepted}.` };
+    if (answer === 'accepted') return { note: `Confirmed in the client (${said.accepted}).` };
 
     const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
     try {

@@ -226,8 +226,9 @@ export class Approvals {
         return { ok: false, approval: { ...approval, state: 'expired' }, message: `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}; nothing was ${decision}. The agent must ask again.` };
       }
       if (approval.state !== 'pending') {
-        const when = approval.decidedAt ? ` by ${approval.decidedBy ?? '?'} at ${formatUtc(approval.decidedAt)}` : '';
-        return { ok: false, approval, message: `Approval ${approvalId} is already ${approval.state}${when}; nothing changed.` };
+        const decided = approval.decidedAt ? `${approval.state === 'used' ? 'approved' : approval.state} by ${approval.decidedBy ?? '?'} at ${formatUtc(approval.decidedAt)}` : approval.state;
+        const used = approval.state === 'used' && approval.usedAt ? `, and used by call ${approval.usedCallId ?? '?'} at ${formatUtc(approval.usedAt)}` : '';
+        return { ok: false, approval, message: `Approval ${approvalId} was already ${decided}${used}; nothing changed.` };
       }
       const now = this.clock().toISOString();
       this.setState.run({ approval_id: approvalId, state: decision, decided_by: by, decided_at: now, used_call_id: null, used_at: null });

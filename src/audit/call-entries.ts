@@ -120,18 +120,22 @@ function toEntry(row: JoinedRow): CallEntry {
 }
 
 /** "billing-bot asked to refund 20.00 EUR of payment tr_x: allowed; refund re_y is pending." */
-export function summarize(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'decision' | 'reason_message' | 'outcome_action' | 'error_message'>, outcome: CallOutcome): string {
+export function summarize(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'decision' | 'reason' | 'reason_message' | 'outcome_action' | 'error_message'>, outcome: CallOutcome): string {
   const who = row.agent ?? 'A caller with no agent';
   const what = row.action ?? `call ${row.tool ?? 'an unknown tool'}`;
   if (row.decision === 'denied') return `${who} asked to ${what}: denied. ${row.reason_message ?? ''}`.trim();
+  // Who let a money-moving call through is the first sentence of its decision message.
+  // It ends at the first ")." : "Approved by jo.doe (approval ap_x)." or "Confirmed in the client (the person at X approved it).".
+  const sentence = (row.reason === 'approved' || row.reason === 'confirmed') && row.reason_message ? /^.*?\)(?=\.)/.exec(row.reason_message)?.[0] : undefined;
+  const person = sentence ? `, ${sentence.charAt(0).toLowerCase()}${sentence.slice(1)}` : '';
   switch (outcome) {
     case 'ok':
-      return `${who} asked to ${what}: allowed; ${row.outcome_action ?? 'done'}.`;
+      return `${who} asked to ${what}: allowed${person}; ${row.outcome_action ?? 'done'}.`;
     case 'error':
-      return `${who} asked to ${what}: allowed, but it failed: ${row.error_message ?? 'no detail recorded'}`;
+      return `${who} asked to ${what}: allowed${person}, but it failed: ${row.error_message ?? 'no detail recorded'}`;
     case 'unknown':
-      return `${who} asked to ${what}: allowed, but whether it took effect at Mollie is unknown (${row.error_message ?? 'no answer'}).`;
+      return `${who} asked to ${what}: allowed${person}, but whether it took effect at Mollie is unknown (${row.error_message ?? 'no answer'}).`;
     case 'pending':
-      return `${who} asked to ${what}: allowed; no outcome recorded yet.`;
+      return `${who} asked to ${what}: allowed${person}; no outcome recorded yet.`;
   }
 }

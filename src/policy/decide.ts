@@ -31,7 +31,8 @@ export type DenialReason =
   | ApprovalDenial;
 
 export type Decision =
-  | { allowed: true; reason: 'allowed'; rule: string; message: string }
+  /** approved / confirmed: allowed because a person said yes (out of band, or in the client). */
+  | { allowed: true; reason: 'allowed' | 'approved' | 'confirmed'; rule: string; message: string }
   | { allowed: false; reason: DenialReason; rule: string; message: string };
 
 /** Who is calling, as the transport established it; never taken from tool arguments. */

@@ -159,10 +159,10 @@ describe('in the client (elicitation)', () => {
     expect(trail.map((row) => [row.kind, row.reason ?? row.outcome])).toEqual([
       ['event', 'confirmation_asked'],
       ['event', 'confirmation_accepted'],
-      ['decision', 'allowed'],
+      ['decision', 'confirmed'],
       ['outcome', 'ok'],
     ]);
-    expect(trail[2]!.reason_message).toContain('Confirmed in the client: the person at prompting-client approved it.');
+    expect(trail[2]!.reason_message).toContain('Confirmed in the client (the person at prompting-client approved it).');
     expect(trail[2]!.rule).toContain('confirm_above = 100.00');
   });
 
@@ -272,7 +272,7 @@ describe('out of band (a client that cannot ask)', () => {
     expect(JSON.parse(String(story[1]!.arguments))).toMatchObject({ approval_id: approvalId, by: approver });
     expect(story[1]).toMatchObject({ agent: 'desk', transport: 'cli', amount_value: '400.00', payment_id: payment.id });
     expect(approvalState(approvalId)).toBe('used');
-    expect((await cli('approve', approvalId)).stderr).toContain('is already used');
+    expect((await cli('approve', approvalId)).stderr).toContain('was already approved by');
   });
 
   it('another agent cannot use it, and a different amount does not match', async () => {
@@ -361,5 +361,21 @@ describe('policy explain', () => {
     expect(await run('--agent', 'desk', '--tool', 'refund', '--amount', '250.00 EUR')).toMatch(/approval: a person must approve it first \(\S*desk\.yaml: tools\.refund\.limits\.EUR\.confirm_above = 100\.00\)/);
     expect(await run('--agent', 'desk', '--tool', 'refund', '--amount', '50.00 EUR')).toContain('approval: not needed; needed above 100.00 EUR (confirm_above)');
     expect(await run('--agent', 'strict', '--tool', 'refund')).toContain('tools.refund.confirm = true');
+  });
+});
+
+describe('what an auditor reads', () => {
+  it("list_logs names the person who let each approved refund through", async () => {
+    const db = new Database(workspace.db, { readonly: true });
+    let entries: { summary: string }[];
+    try {
+      const { listCalls } = await import('../../src/audit/call-entries.js');
+      entries = listCalls(db as never, { tool: 'refund', decision: 'allowed' }, 200).entries;
+    } finally {
+      db.close();
+    }
+    const summaries = entries.map((entry) => entry.summary);
+    expect(summaries.some((summary) => /^desk asked to refund 400\.00 of payment tr_\w+: allowed, approved by \S+ \(approval ap_\w{24}\); refund re_\w+ of 400\.00 EUR is pending\.$/.test(summary))).toBe(true);
+    expect(summaries.some((summary) => /allowed, confirmed in the client \(the person at prompting-client approved it\); refund re_\w+/.test(summary))).toBe(true);
   });
 });
