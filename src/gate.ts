@@ -492,8 +492,11 @@ export function describeInvalidInput(error: z.ZodError, rawArgs: unknown): { mes
   const parts = error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
-      field ??= issue.keys[0] ?? null;
-      return `unknown argument${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'}`;
+      // Keys are the agent's text: echo them short, so a 100,000-character key cannot bloat the reply or the log.
+      const shown = issue.keys.slice(0, 5).map((key) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}...` : key));
+      field ??= issue.keys[0] !== undefined ? issue.keys[0].slice(0, 64) : null;
+      const more = issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : '';
+      return `unknown argument${issue.keys.length > 1 ? 's' : ''} ${shown.join(', ')}${more}: remove ${issue.keys.length > 1 ? 'them' : 'it'}`;
     }
     field ??= path || null;
     const top = String(issue.path[0] ?? '');

@@ -56,4 +56,18 @@ describe('what reaches the audit row of arguments', () => {
     for (let i = 0; i < 50; i += 1) deep = { deeper: deep };
     expect(redactArguments(deep)).toContain('[nested too deep]');
   });
+
+  it('masks an address cut in half where a long text is truncated, and one right before the cut', () => {
+    const cut = JSON.parse(redactArguments({ text: `${'a '.repeat(250)}jane.doe@exa${'m'.repeat(600)}` })!) as { text: string };
+    expect(cut.text).not.toContain('jane.doe');
+    expect(cut.text).toContain('j***@...');
+    const whole = JSON.parse(redactArguments({ text: `${'b '.repeat(200)}mark@example.com ${'c'.repeat(600)}` })!) as { text: string };
+    expect(whole.text).toContain('m***@example.com');
+    expect(whole.text).not.toContain('mark@');
+  });
+
+  it('masks addresses inside runs of local-part characters once, not per character', () => {
+    expect(maskEmails('x'.repeat(20) + 'jane@example.com')).toBe('x***@example.com');
+    expect(maskEmails('a.b+c@example.com, d@example.org')).toBe('a***@example.com, d***@example.org');
+  });
 });
