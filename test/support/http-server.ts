@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { produced, secret } from './leak-watch.js';
 import { CLI, newClient, workspaceEnv, type ElicitHandler, type Workspace } from './stdio-server.js';
 
 export interface AgentToken {
@@ -16,7 +17,7 @@ export interface AgentToken {
 
 /** A fresh token and the token_sha256 line its policy needs, as `token create` makes them. */
 export function newToken(): AgentToken {
-  const token = `mim_${randomBytes(32).toString('base64url')}`;
+  const token = secret(`mim_${randomBytes(32).toString('base64url')}`);
   return { token, sha256: createHash('sha256').update(token).digest('hex') };
 }
 
@@ -52,7 +53,12 @@ export async function spawnHttpServer(options: SpawnHttpOptions): Promise<HttpSe
   let stderr = '';
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      produced('server log (http)', stderr);
+      resolve(code);
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server did not start listening:\n${stderr}`)), 15_000);
     child.stderr.on('data', (chunk: Buffer) => {
@@ -85,7 +91,11 @@ export async function spawnHttpServer(options: SpawnHttpOptions): Promise<HttpSe
       return {
         client,
         transport,
-        call: async (name, callArgs = {}) => (await client.callTool({ name, arguments: callArgs })) as CallToolResult & { structuredContent: Record<string, unknown> },
+        call: async (name, callArgs = {}) => {
+          const result = (await client.callTool({ name, arguments: callArgs })) as CallToolResult & { structuredContent: Record<string, unknown> };
+          produced(`${name} result (http)`, JSON.stringify(result));
+          return result;
+        },
         close: () => client.close(),
       };
     },
@@ -108,7 +118,10 @@ export async function rawRequest(
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => {
+        produced(`HTTP answer ${init.method ?? 'GET'} ${url}`, `${JSON.stringify(res.headers)}\n${body}`);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);

@@ -8,6 +8,7 @@ import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type Elic
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { produced, producedWorkspace, secret } from './leak-watch.js';
 
 export const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 export const EXAMPLE_POLICIES = new URL('../../policies/', import.meta.url).pathname;
@@ -31,6 +32,7 @@ export function createWorkspace(policies: Record<string, string> = {}): Workspac
       writeFileSync(join(policyDir, `${name}.yaml`), yaml);
     },
     remove() {
+      producedWorkspace(dir, join(dir, 'audit.db'));
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -77,9 +79,10 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> 
   const env: Record<string, string> = {
     ...workspaceEnv(options.workspace),
     ...(options.agent !== undefined ? { MOLLIE_MCP_AGENT: options.agent } : {}),
-    ...(options.token !== undefined ? { MOLLIE_MCP_TOKEN: options.token } : {}),
+    ...(options.token !== undefined ? { MOLLIE_MCP_TOKEN: secret(options.token) } : {}),
     ...options.env,
   };
+  for (const name of ['MOLLIE_API_KEY', 'MOLLIE_ACCESS_TOKEN', 'MOLLIE_MCP_TOKEN']) if (env[name]) secret(env[name]);
   const args = [CLI, 'serve', ...(env.MOLLIE_API_KEY ? [] : ['--simulator'])];
   const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe' });
   let stderr = '';
@@ -94,15 +97,22 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> 
     client,
     pid: transport.pid,
     stderr: () => stderr,
-    call: async (name, callArgs = {}) => (await client.callTool({ name, arguments: callArgs })) as CallToolResult & { structuredContent: Record<string, unknown> },
-    close: () => client.close(),
+    call: async (name, callArgs = {}) => {
+      const result = (await client.callTool({ name, arguments: callArgs })) as CallToolResult & { structuredContent: Record<string, unknown> };
+      produced(`${name} result (stdio)`, JSON.stringify(result));
+      return result;
+    },
+    close: async () => {
+      await client.close();
+      produced('server log (stdio)', stderr);
+    },
   };
 }
 
 /** The https Mollie double's settings for a spawned server: a test key, its endpoint, TLS checks off in that child. */
 export function mollieDoubleEnv(url: string, key = 'test_e2eSuiteKeyMustNeverLeak012345'): Record<string, string> {
   return {
-    MOLLIE_API_KEY: key,
+    MOLLIE_API_KEY: secret(key),
     MOLLIE_API_ENDPOINT: url,
     NODE_TLS_REJECT_UNAUTHORIZED: '0',
     MOLLIE_MCP_REDIRECT_URL: 'https://shop.example.com/thanks',
