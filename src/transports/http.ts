@@ -233,6 +233,20 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       return;
     }
     if (path === MCP_PATH) {
+      // An origin that passed the check above may read the answers from a browser page (the Inspector's web UI).
+      if (req.headers.origin !== undefined) {
+        res.setHeader('Access-Control-Allow-Origin', req.headers.origin);
+        res.setHeader('Vary', 'Origin');
+        res.setHeader('Access-Control-Expose-Headers', 'Mcp-Session-Id, WWW-Authenticate');
+      }
+      if (req.method === 'OPTIONS' && req.headers.origin !== undefined) {
+        res.writeHead(204, {
+          'Access-Control-Allow-Methods': 'GET, POST, DELETE',
+          'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID',
+          'Access-Control-Max-Age': '600',
+        }).end();
+        return;
+      }
       if (!['GET', 'POST', 'DELETE'].includes(req.method ?? '')) {
         sendRpcError(res, 405, RPC_REFUSED, 'Method not allowed: use POST, GET or DELETE on /mcp.', undefined, { Allow: 'GET, POST, DELETE' });
         return;

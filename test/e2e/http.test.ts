@@ -17,6 +17,7 @@ const STRANGER = newToken();
 const LOADER_A = newToken();
 const LOADER_B = newToken();
 const WEBHOOK_URL = 'https://hooks.example.com/webhooks/mollie';
+const ALLOWED_ORIGIN = 'https://console.example.com';
 
 const POLICIES = {
   billing: `agent: billing
@@ -99,7 +100,7 @@ function errorOf(result: { structuredContent: Record<string, unknown> }): { code
 beforeAll(async () => {
   double = await startMollieApiDouble();
   workspace = createWorkspace(POLICIES);
-  server = await spawnHttpServer({ workspace, env: { ...mollieDoubleEnv(double.url), MOLLIE_MCP_WEBHOOK_URL: WEBHOOK_URL } });
+  server = await spawnHttpServer({ workspace, env: { ...mollieDoubleEnv(double.url), MOLLIE_MCP_WEBHOOK_URL: WEBHOOK_URL, MOLLIE_MCP_ALLOWED_ORIGINS: ALLOWED_ORIGIN } });
 });
 
 afterAll(async () => {
@@ -183,6 +184,22 @@ describe('one HTTP server, many agents', () => {
     });
     expect(own.status).toBe(200);
     expect(own.headers['mcp-session-id']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('lets an allowed origin through the browser preflight, and no other', async () => {
+    const preflight = (origin: string) =>
+      rawRequest(`${server.url}/mcp`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' } });
+    const allowed = await preflight(ALLOWED_ORIGIN);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
+    expect(String(allowed.headers['access-control-allow-headers'])).toContain('Authorization');
+    const foreign = await preflight('https://evil.example');
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
+    const call = await rawRequest(`${server.url}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, Origin: ALLOWED_ORIGIN, Authorization: `Bearer ${BILLING.token}` }, body: initializeBody() });
+    expect(call.status).toBe(200);
+    expect(call.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
+    expect(String(call.headers['access-control-expose-headers'])).toContain('Mcp-Session-Id');
   });
 
   it('refuses a foreign Host with 403 (DNS rebinding), before looking at the token', async () => {
