@@ -131,6 +131,13 @@ describe('one HTTP server, many agents', () => {
     expect(errorOf(refused)).toMatchObject({ code: 'policy_denied', reason: 'tool_not_allowed' });
     const [decision] = auditRows("call_id = ? AND kind = 'decision'", refused.structuredContent.audit_id);
     expect(decision).toMatchObject({ agent: 'billing', transport: 'http', tool: 'refund', decision: 'denied', client_name: 'e2e-http-client' });
+
+    // list_logs scope is the policy's, as over stdio: billing reads only its own entries, the auditor everyone's.
+    expect(errorOf(await billing.call('list_logs', { agent: 'desk' }))).toMatchObject({ code: 'policy_denied', reason: 'scope_own' });
+    const own = (await billing.call('list_logs', {})).structuredContent.entries as { agent: string }[];
+    expect(new Set(own.map((entry) => entry.agent))).toEqual(new Set(['billing']));
+    const all = (await auditor.call('list_logs', { decision: 'denied' })).structuredContent.entries as { agent: string | null }[];
+    expect(all.map((entry) => entry.agent)).toContain('billing');
   });
 
   it('refuses a request without a token with 401, WWW-Authenticate and an audit row', async () => {
