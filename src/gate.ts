@@ -87,7 +87,7 @@ export class Gate {
     if (!plan.repeat) return null;
     const earlier = this.options.reservations.latestRepeat(plan.repeat.key, new Date(now.getTime() - plan.repeat.windowMs).toISOString());
     if (!earlier) return null;
-    const minutes = Math.max(1, Math.round((now.getTime() - Date.parse(earlier.reserved_at)) / 60_000));
+    const minutes = Math.round((now.getTime() - Date.parse(earlier.reserved_at)) / 60_000);
     const what =
       earlier.refund_id !== null
         ? `refund ${earlier.refund_id}`
@@ -100,7 +100,7 @@ export class Gate {
       reason: 'duplicate_call',
       rule: `an identical call within ${Math.round(plan.repeat.windowMs / 60_000)} minutes is refused unless allow_repeat is true`,
       message:
-        `The same ${plan.repeat.what} was asked for ${minutes === 1 ? 'a minute' : `${minutes} minutes`} ago by agent "${earlier.agent}": ${what}. ` +
+        `The same ${plan.repeat.what} was asked for ${minutes === 0 ? 'less than a minute' : minutes === 1 ? 'a minute' : `${minutes} minutes`} ago by agent "${earlier.agent}": ${what}. ` +
         (unsure
           ? 'Check with get_payment_status whether it went through before trying again; only if it did not, repeat the call with allow_repeat: true.'
           : 'If a second one is really intended, repeat the call with allow_repeat: true.'),

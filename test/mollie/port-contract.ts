@@ -80,6 +80,17 @@ export function describeMolliePortContract(name: string, setup: () => Promise<Po
       expect(await port.getPayment(payment.id)).toEqual(payment);
     });
 
+    it('lists the newest payments first, with their metadata, so a restart can find an interrupted one', async () => {
+      const older = await port.createPayment({ amount: { value: '11.00', currency: 'EUR' }, description: 'Invoice LIST-1', redirectUrl: 'https://shop.example.com/thanks', metadata: { invoice_id: 'LIST-1' } }, { idempotencyKey: key('list-1') });
+      const newer = await port.createPayment({ amount: { value: '12.00', currency: 'EUR' }, description: 'Invoice LIST-2', redirectUrl: 'https://shop.example.com/thanks', metadata: { invoice_id: 'LIST-2' } }, { idempotencyKey: key('list-2') });
+      const listed = await port.listRecentPayments(250);
+      const ids = listed.map((payment) => payment.id);
+      expect(ids.indexOf(newer.id)).toBeLessThan(ids.indexOf(older.id));
+      expect(ids.indexOf(older.id)).toBeGreaterThanOrEqual(0);
+      expect(listed.find((payment) => payment.id === newer.id)).toMatchObject({ amount: { value: '12.00', currency: 'EUR' }, metadata: { invoice_id: 'LIST-2' } });
+      expect(await port.listRecentPayments(1)).toHaveLength(1);
+    });
+
     it('takes zero-decimal currencies as whole numbers', async () => {
       const payment = await port.createPayment(invoicePayment({ amount: { value: '1500', currency: 'JPY' } }), { idempotencyKey: key('jpy') });
       expect(payment.amount).toEqual({ value: '1500', currency: 'JPY' });
