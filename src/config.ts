@@ -23,6 +23,11 @@ export interface Config {
   approvalTtlMs: number;
   /** How long a confirmation prompt in the client waits for an answer (MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS). */
   confirmTimeoutMs: number;
+  /**
+   * Ask the person in the client when it can show a form (MOLLIE_MCP_CONFIRM_IN_CLIENT, default 1); 0 sends every
+   * approval out of band, for clients that declare the capability but never show the question.
+   */
+  confirmInClient: boolean;
 }
 
 /** Settings of `serve --transport http`; read for every command so a typo fails at start, used only by HTTP. */
@@ -114,6 +119,12 @@ function readSeconds(name: string, value: string | null, fallback: number): numb
   return Number(value) * 1000;
 }
 
+function readSwitch(name: string, value: string | null, fallback: boolean): boolean {
+  if (value === null) return fallback;
+  if (value !== '0' && value !== '1') throw new ConfigError(`${name} must be 1 or 0; got "${value}".`);
+  return value === '1';
+}
+
 export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = process.cwd()): Config {
   const logLevel = nonEmpty(env.LOG_LEVEL) ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}; got "${logLevel}".`);
@@ -137,5 +148,6 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     },
     approvalTtlMs: readSeconds('MOLLIE_MCP_APPROVAL_TTL_SECONDS', nonEmpty(env.MOLLIE_MCP_APPROVAL_TTL_SECONDS), 15 * 60),
     confirmTimeoutMs: readSeconds('MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS', nonEmpty(env.MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS), 2 * 60),
+    confirmInClient: readSwitch('MOLLIE_MCP_CONFIRM_IN_CLIENT', nonEmpty(env.MOLLIE_MCP_CONFIRM_IN_CLIENT), true),
   };
 }

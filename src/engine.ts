@@ -68,7 +68,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     audit,
     reservations: new Reservations(db),
     approvals,
-    approvalSettings: { ttlMs: config.approvalTtlMs, confirmTimeoutMs: config.confirmTimeoutMs },
+    approvalSettings: { ttlMs: config.approvalTtlMs, confirmTimeoutMs: config.confirmTimeoutMs, askInClient: config.confirmInClient },
     payments,
     mollie,
     policies: () => policyStore.current(),

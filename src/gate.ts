@@ -44,6 +44,8 @@ export interface ApprovalSettings {
   ttlMs: number;
   /** How long a confirmation prompt in the client waits for an answer. */
   confirmTimeoutMs: number;
+  /** False: every approval goes out of band, even for clients that declare they can ask. */
+  askInClient: boolean;
 }
 
 export interface GateReply {
@@ -249,7 +251,7 @@ export class Gate {
       const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
       if (precheck.allowed) {
         const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, fingerprint: fingerprint!, plan, agent, started };
-        if (!origin.confirm) return this.askOutOfBand(request, origin, log, elapsed);
+        if (!origin.confirm || !this.options.approvalSettings.askInClient) return this.askOutOfBand(request, origin, log, elapsed);
         const answer = await this.askInClient(request, origin, origin.confirm, log);
         if (answer.reply) return answer.reply;
         confirmedInClient = answer.note;

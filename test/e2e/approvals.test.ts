@@ -198,6 +198,16 @@ describe('in the client (elicitation)', () => {
     expect(refundPosts(payment.id)).toBe(0);
   });
 
+  it('MOLLIE_MCP_CONFIRM_IN_CLIENT=0 sends approvals out of band even for a client that could ask', async () => {
+    let asked = 0;
+    const desk = await stdio('desk', { elicit: async () => (asked++, { action: 'accept', content: { approve: true } }), env: { MOLLIE_MCP_CONFIRM_IN_CLIENT: '0' } });
+    const payment = await paidPayment();
+    const approvalId = await askOutOfBand(desk, payment.id, '250.00');
+    expect(approvalId).toMatch(/^ap_/);
+    expect(asked).toBe(0);
+    expect(refundPosts(payment.id)).toBe(0);
+  });
+
   it('confirm: true asks about every call, however small', async () => {
     let asked = 0;
     const strict = await stdio('strict', { elicit: async () => (asked++, { action: 'accept', content: { approve: true } }) });
