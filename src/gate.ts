@@ -286,6 +286,10 @@ export class Gate {
           // The person comes first: it is what an auditor looks for in this row and in the call's summary.
           const who = approval ? `Approved by ${approval.decidedBy ?? '?'} (approval ${approval.approvalId}).` : confirmedInClient!;
           decided = { allowed: true, reason: approval ? 'approved' : 'confirmed', rule: `${decided.rule}; ${approvalRule.rule}`, message: `${who} ${decided.message}` };
+        } else if (decided.allowed && approvalRule) {
+          // The check before asking denied the call, and another process changed the budgets since: nobody was asked,
+          // so the call must not go ahead. Fail closed; calling again asks a person.
+          decided = { allowed: false, reason: 'approval_required', rule: approvalRule.rule, message: `${approvalRule.message} Nobody has approved this call yet; call again to ask a person.` };
         }
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
         if (!decided.allowed) finishRefused(decided, null);
