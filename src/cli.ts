@@ -8,6 +8,7 @@ import { policyCheck, policyExplain } from './commands/policy.js';
 import { serve } from './commands/serve.js';
 import { tokenCreate } from './commands/token.js';
 import { ConfigError, readConfig } from './config.js';
+import { defaultDatabasePath } from './database.js';
 import { runDemo } from './demo.js';
 import { CredentialError } from './mollie/credentials.js';
 import { PolicyError } from './policy/load-policies.js';
@@ -50,6 +51,12 @@ function parse(args: string[], options: Options, positionals = false) {
 }
 
 const string = { type: 'string' } as const;
+
+/** The named database, or both default ones (real and simulator) when none is named. */
+function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
+  const config = readConfig(env, db ? { db } : {});
+  return config.dbPathIsDefault ? [config.dbPath, defaultDatabasePath(env, true)] : [config.dbPath];
+}
 
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: CommandOutput): Promise<number> {
   const [command, sub, ...rest] = argv;
@@ -105,14 +112,13 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     case 'approvals': {
       const { values } = parse(argv.slice(1), { db: string });
-      return listApprovals(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, io);
+      return listApprovals(approvalDatabases(env, values.db as string | undefined), io);
     }
     case 'approve':
     case 'reject': {
       const { values, positionals } = parse(argv.slice(1), { db: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
-      const dbPath = readConfig(env, values.db ? { db: values.db as string } : {}).dbPath;
-      return decideApproval(dbPath, positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io);
+      return decideApproval(approvalDatabases(env, values.db as string | undefined), positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io);
     }
     case 'token': {
       if (sub === 'create') {

@@ -3,6 +3,7 @@
  * on the command line is the decision, so there is no further prompt; what was decided is printed in full, and the
  * person's OS user name goes into the audit log.
  */
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Approvals, APPROVAL_ID, formatUtc, type Approval } from '../approvals/approvals.js';
 import { AuditLog } from '../audit/audit-log.js';
@@ -47,28 +48,46 @@ function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T): T 
   }
 }
 
-export function listApprovals(dbPath: string, io: CommandOutput): number {
-  return withApprovals(dbPath, (approvals) => {
-    const pending = approvals.pending();
-    if (pending.length === 0) {
-      io.out('No approvals are waiting.');
-      return 0;
-    }
-    const now = new Date();
-    for (const approval of pending) {
-      io.out(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}`);
-    }
-    io.err('');
-    io.err('Approve one with `mollie-invoice-mcp approve <approval_id>`, or refuse it with `mollie-invoice-mcp reject <approval_id>`.');
-    return 0;
-  });
+/**
+ * The database files to look in: the one named (MOLLIE_MCP_DB, --db), or, when none is named, every default file that
+ * exists (the real one and the simulator's), so `approve` works whichever way the server was started.
+ */
+function existing(dbPaths: readonly string[]): string[] {
+  const found = dbPaths.filter((path) => path === ':memory:' || existsSync(path));
+  if (found.length === 0) openExisting(dbPaths[0]!);
+  return found;
 }
 
-export function decideApproval(dbPath: string, approvalId: string | undefined, decision: 'approved' | 'rejected', by: string, io: CommandOutput): number {
+export function listApprovals(dbPaths: readonly string[], io: CommandOutput): number {
+  const now = new Date();
+  let waiting = 0;
+  const files = existing(dbPaths);
+  for (const path of files) {
+    withApprovals(path, (approvals) => {
+      const pending = approvals.pending();
+      if (pending.length > 0 && files.length > 1) io.out(`In ${path}:`);
+      for (const approval of pending) {
+        io.out(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}`);
+      }
+      waiting += pending.length;
+    });
+  }
+  if (waiting === 0) {
+    io.out('No approvals are waiting.');
+    return 0;
+  }
+  io.err('');
+  io.err('Approve one with `mollie-invoice-mcp approve <approval_id>`, or refuse it with `mollie-invoice-mcp reject <approval_id>`.');
+  return 0;
+}
+
+export function decideApproval(dbPaths: readonly string[], approvalId: string | undefined, decision: 'approved' | 'rejected', by: string, io: CommandOutput): number {
   const verb = decision === 'approved' ? 'approve' : 'reject';
   if (approvalId === undefined || !APPROVAL_ID.test(approvalId)) {
     throw new UsageError(`${verb} needs the approval id from the agent's approval_required error, such as ap_ followed by 24 letters and digits; \`mollie-invoice-mcp approvals\` lists them.`);
   }
+  const files = existing(dbPaths);
+  const dbPath = files.find((path) => withApprovals(path, (approvals) => approvals.get(approvalId) !== null)) ?? files[0]!;
   return withApprovals(dbPath, (approvals) => {
     const result = approvals.decide(approvalId, decision, by);
     const now = new Date();

@@ -389,3 +389,36 @@ describe('what an auditor reads', () => {
     expect(summaries.some((summary) => /allowed, confirmed in the client \(the person at prompting-client approved it\); refund re_\w+/.test(summary))).toBe(true);
   });
 });
+
+describe('trying it on the simulator with the default database', () => {
+  it('`approve` finds the approval in the simulator\'s default database without MOLLIE_MCP_DB', async () => {
+    const token = newToken();
+    const sandbox = createWorkspace({ shop: `agent: shop\ntoken_sha256: ${token.sha256}\ntools:\n  create_invoice_payment:\n    limits:\n      EUR: { per_call: "500.00" }\n  refund:\n    limits:\n      EUR: { per_call: "500.00", confirm_above: "10.00" }\n` });
+    // No MOLLIE_MCP_DB: the server uses the simulator's default file under HOME.
+    const server = await spawnHttpServer({ workspace: sandbox, env: { MOLLIE_MCP_DB: '' } });
+    try {
+      const shop = await server.connect(token.token);
+      const created = await shop.call('create_invoice_payment', { invoice_id: 'TRY-1', amount: '50.00' });
+      const checkout = String(created.structuredContent.checkout_url);
+      const { rawRequest } = await import('../support/http-server.js');
+      expect((await rawRequest(checkout, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'outcome=paid' })).status).toBe(303);
+      const asked = await shop.call('refund', { payment_id: String(created.structuredContent.payment_id), amount: '20.00' });
+      const approvalId = (asked.structuredContent.error as { approval_id: string }).approval_id;
+      const run = async (...args: string[]) => {
+        try {
+          return (await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', HOME: sandbox.dir } })).stdout;
+        } catch (error) {
+          return `exit ${(error as { code: number }).code}: ${(error as { stderr: string }).stderr}`;
+        }
+      };
+      expect(await run('approvals')).toContain(approvalId);
+      expect(await run('approve', approvalId)).toMatch(/^Approved by /);
+      const refunded = await shop.call('refund', { payment_id: String(created.structuredContent.payment_id), amount: '20.00', approval_id: approvalId });
+      expect(refunded.isError).toBe(false);
+      await shop.close();
+    } finally {
+      await server.stop();
+      sandbox.remove();
+    }
+  });
+});
