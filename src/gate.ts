@@ -151,11 +151,7 @@ export class Gate {
 
     const refuse = (decisionFields: Partial<AuditFields>, error: StructuredToolError): GateReply => {
       try {
-        // Both rows or neither: a refused call is never left looking as if it were still running.
-        immediate(this.options.db, () => {
-          this.options.audit.append({ ...base, kind: 'decision', decision: 'denied', arguments: redactArguments(rawArgs), ...decisionFields });
-          this.options.audit.append({ ...base, kind: 'outcome', outcome: 'error', error_code: error.code, error_message: error.message, duration_ms: elapsed() });
-        });
+        this.options.audit.appendRefusal(base, { arguments: redactArguments(rawArgs), ...decisionFields }, error, elapsed());
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a refused call');
       }
@@ -418,10 +414,12 @@ export class Gate {
 
     const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
     try {
-      immediate(this.options.db, () => {
-        this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'decision', decision: 'denied', reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule });
-        this.options.audit.append({ ...request.base, kind: 'outcome', outcome: 'error', error_code: 'confirmation_declined', error_message: message, duration_ms: Math.round(performance.now() - request.started) });
-      });
+      this.options.audit.appendRefusal(
+        request.base,
+        { ...request.planColumns, reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule },
+        { code: 'confirmation_declined', message },
+        Math.round(performance.now() - request.started),
+      );
     } catch (error) {
       log.error({ err: error }, 'Could not write the audit rows of a declined call');
     }

@@ -101,6 +101,22 @@ export class AuditLog {
     });
   }
 
+  /**
+   * A call refused before anything happened: its denied decision row and its error outcome row, both or neither, so a
+   * refused call never looks as if it were still running.
+   */
+  appendRefusal(
+    call: Pick<AuditFields, 'call_id'> & Partial<AuditFields>,
+    decision: Partial<AuditFields>,
+    error: { code: string; message: string },
+    durationMs: number | null,
+  ): void {
+    immediate(this.db, () => {
+      this.append({ ...call, ...decision, kind: 'decision', decision: 'denied' });
+      this.append({ ...call, kind: 'outcome', outcome: 'error', error_code: error.code, error_message: error.message, duration_ms: durationMs });
+    });
+  }
+
   /** Recomputes the whole chain from the first row; reports the first row that does not fit. */
   verify(): VerifyResult {
     const rows = this.db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_log ORDER BY seq`);

@@ -72,8 +72,12 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         ...(req.headers.origin !== undefined ? { origin: req.headers.origin.slice(0, 200) } : {}),
         host: (req.headers.host ?? '').slice(0, 200),
       };
-      engine.audit.append({ ...base, kind: 'decision', decision: 'denied', reason: refusal.reason, reason_message: refusal.message, rule: 'HTTP: bearer token, session, Host and Origin checks', action: 'use the MCP endpoint over HTTP', arguments: JSON.stringify(details) });
-      engine.audit.append({ ...base, kind: 'outcome', outcome: 'error', error_code: 'policy_denied', error_message: refusal.message, duration_ms: 0 });
+      engine.audit.appendRefusal(
+        base,
+        { reason: refusal.reason, reason_message: refusal.message, rule: 'HTTP: bearer token, session, Host and Origin checks', action: 'use the MCP endpoint over HTTP', arguments: JSON.stringify(details) },
+        { code: 'policy_denied', message: refusal.message },
+        0,
+      );
     } catch (error) {
       logger.error({ err: error }, 'Could not write the audit rows of a refused HTTP request');
     }

@@ -42,8 +42,12 @@ export class MollieWebhook {
 
     if (!isResourceId('payment', id)) {
       try {
-        this.deps.audit.append({ ...base, kind: 'decision', decision: 'denied', reason: 'invalid_input', reason_message: `The webhook named no payment id (got ${JSON.stringify(shown)}).`, rule: RULE, action: 'report a payment change', arguments: JSON.stringify({ id: shown }) });
-        outcome({ outcome: 'error', error_code: 'invalid_input', error_message: 'Not a payment id; ignored.' });
+        this.deps.audit.appendRefusal(
+          base,
+          { reason: 'invalid_input', reason_message: `The webhook named no payment id (got ${JSON.stringify(shown)}).`, rule: RULE, action: 'report a payment change', arguments: JSON.stringify({ id: shown }) },
+          { code: 'invalid_input', message: 'Not a payment id; ignored.' },
+          Math.round(performance.now() - started),
+        );
       } catch (error) {
         log.error({ err: error }, 'Could not write the audit rows of a malformed webhook');
       }

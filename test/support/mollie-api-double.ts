@@ -144,11 +144,7 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
       }
       if (method === 'GET' && path === '/v2/payments') {
         const limit = Number(new URL(request.url ?? '/', 'https://double.invalid').searchParams.get('limit') ?? '50');
-        const payments = await simulator.listRecentPayments(limit);
-        return {
-          status: 200,
-          body: { count: payments.length, _embedded: { payments: payments.map(paymentResource) }, _links: { self: link('payments'), previous: null, next: null, documentation: DOCS } },
-        };
+        return { status: 200, body: halList('payments', (await simulator.listRecentPayments(limit)).map(paymentResource), 'payments') };
       }
       if ((match = /^\/v2\/payments\/([^/]+)$/.exec(path))) {
         if (method === 'GET') return { status: 200, body: paymentResource(await simulator.getPayment(match[1]!)) };
@@ -160,15 +156,7 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
           return { status: 201, body: refundResource(await simulator.createRefund(paymentId, input as never, { idempotencyKey })) };
         }
         if (method === 'GET') {
-          const refunds = await simulator.listRefunds(paymentId);
-          return {
-            status: 200,
-            body: {
-              count: refunds.length,
-              _embedded: { refunds: refunds.map(refundResource) },
-              _links: { self: link(`payments/${paymentId}/refunds`), previous: null, next: null, documentation: DOCS },
-            },
-          };
+          return { status: 200, body: halList('refunds', (await simulator.listRefunds(paymentId)).map(refundResource), `payments/${paymentId}/refunds`) };
         }
       }
       return { status: 404, body: problemBody(404, 'Not Found', 'The resource could not be found.') };
@@ -177,6 +165,11 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
       const problem = error.mollie ?? { status: 404, title: 'Not Found', detail: error.message, field: null };
       return { status: problem.status, body: problemBody(problem.status, problem.title, problem.detail, problem.field) };
     }
+  }
+
+  /** One page of a list, as Mollie's HAL answers it. */
+  function halList(name: string, items: unknown[], selfPath: string) {
+    return { count: items.length, _embedded: { [name]: items }, _links: { self: link(selfPath), previous: null, next: null, documentation: DOCS } };
   }
 
   function link(path: string) {
