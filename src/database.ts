@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export type SqliteDatabase = Database.Database;
+type Statement = Database.Statement;
 
 /** How long a writer waits for another process's transaction before giving up (SQLITE_BUSY). */
 export const BUSY_TIMEOUT_MS = 15_000;
@@ -49,6 +50,7 @@ CREATE INDEX IF NOT EXISTS audit_agent ON audit_log (agent, kind, seq);
 CREATE INDEX IF NOT EXISTS audit_decision_at ON audit_log (kind, at);
 CREATE INDEX IF NOT EXISTS audit_payment ON audit_log (payment_id) WHERE payment_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_invoice ON audit_log (invoice_id) WHERE invoice_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_denied ON audit_log (seq) WHERE kind = 'decision' AND decision = 'denied';
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
@@ -149,9 +151,62 @@ export function openDatabase(path: string): SqliteDatabase {
   return db;
 }
 
-/** Runs `work` in a BEGIN IMMEDIATE transaction: the write lock is taken first, so a read-then-write cannot race. */
-export function immediate<T>(db: SqliteDatabase, work: () => T): T {
-  return db.transaction(work).immediate();
+/**
+ * How hard a commit is pushed to disk. `full`: fsync before the commit returns, so the rows survive a power cut; every
+ * call that can move money, and every write not marked otherwise. `normal` (WAL): the commit reaches the operating
+ * system before it returns, so it survives a crash of this process, and the disk with the next full commit or
+ * checkpoint; a power cut can lose the last such commits, never a money-moving one. Calls that read only use it, which
+ * saves an fsync (about 0.3 ms here) per row.
+ */
+export type Durability = 'full' | 'normal';
+
+interface TransactionControl {
+  begin: Statement;
+  commit: Statement;
+  rollback: Statement;
+  syncNormal: Statement;
+  syncFull: Statement;
+}
+
+const controls = new WeakMap<SqliteDatabase, TransactionControl>();
+
+function controlOf(db: SqliteDatabase): TransactionControl {
+  let control = controls.get(db);
+  if (!control) {
+    control = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
+    };
+    controls.set(db, control);
+  }
+  return control;
+}
+
+/**
+ * Runs `work` in a BEGIN IMMEDIATE transaction: the write lock is taken first, so a read-then-write cannot race.
+ * Inside a transaction already, `work` joins it: it commits or rolls back with the caller's work, all or nothing.
+ * The connection stays at `full` between transactions, so any write outside one is fsynced too.
+ */
+export function immediate<T>(db: SqliteDatabase, work: () => T, durability: Durability = 'full'): T {
+  if (db.inTransaction) return work();
+  const control = controlOf(db);
+  if (durability === 'normal') control.syncNormal.run();
+  try {
+    control.begin.run();
+    try {
+      const result = work();
+      control.commit.run();
+      return result;
+    } catch (error) {
+      if (db.inTransaction) control.rollback.run();
+      throw error;
+    }
+  } finally {
+    if (durability === 'normal') control.syncFull.run();
+  }
 }
 
 /** Where the database lives when MOLLIE_MCP_DB is not set: the user's state directory. */

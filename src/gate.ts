@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import type { AuditFields, AuditLog } from './audit/audit-log.js';
 import { listCalls } from './audit/call-entries.js';
 import { redactArguments } from './audit/redact.js';
-import { immediate, type SqliteDatabase } from './database.js';
+import { immediate, type Durability, type SqliteDatabase } from './database.js';
 import { formatMinorUnits } from './mollie/money.js';
 import type { MolliePort } from './mollie/port.js';
 import type { PaymentRecords } from './payments/payment-records.js';
@@ -149,9 +149,11 @@ export class Gate {
     };
     const log = this.options.logger.child({ audit_id: callId, agent: origin.caller.agent, tool: base.tool });
 
+    // Rows of calls that cannot move money are not fsynced one by one (see Durability); the rest are.
+    let durability: Durability = 'full';
     const refuse = (decisionFields: Partial<AuditFields>, error: StructuredToolError): GateReply => {
       try {
-        this.options.audit.appendRefusal(base, { arguments: redactArguments(rawArgs), ...decisionFields }, error, elapsed());
+        this.options.audit.appendRefusal(base, { arguments: redactArguments(rawArgs), ...decisionFields }, error, elapsed(), durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a refused call');
       }
@@ -166,6 +168,7 @@ export class Gate {
         { code: 'invalid_input', message: `There is no tool "${base.tool}"; the tools are ${[...this.tools.keys()].join(', ')}.`, retryable: false, field: null },
       );
     }
+    if (!tool.capabilities.movesMoney) durability = 'normal';
     const parsed = tool.input.safeParse(rawArgs ?? {});
     if (!parsed.success) {
       const problem = describeInvalidInput(parsed.error, rawArgs);
@@ -199,7 +202,7 @@ export class Gate {
     };
 
     const finish = (fields: Partial<AuditFields>): void => {
-      this.options.audit.append({ ...base, kind: 'outcome', duration_ms: elapsed(), ...fields });
+      this.options.audit.append({ ...base, kind: 'outcome', duration_ms: elapsed(), ...fields }, durability);
     };
 
     let plan: CallPlan;
@@ -213,7 +216,7 @@ export class Gate {
         immediate(this.options.db, () => {
           this.options.audit.append({ ...base, ...decisionBase, ...decisionColumns(authorized.decision), kind: 'decision', decision: 'allowed', invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') });
           finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
-        });
+        }, durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a failed call');
       }
@@ -294,7 +297,7 @@ export class Gate {
           if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
         }
         return decided;
-      });
+      }, durability);
     } catch (error) {
       log.error({ err: error }, 'Could not record the decision; denying the call');
       return errorReply(callId, AUDIT_UNAVAILABLE);
@@ -311,7 +314,7 @@ export class Gate {
         immediate(this.options.db, () => {
           finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId, refund_id: done.refundId });
           this.options.reservations.settle(callId, done.moneyMoved ? 'spent' : 'released');
-        });
+        }, durability);
       } catch (auditError) {
         // The money has moved; failing the call now would invite a retry. The missing outcome shows as pending.
         log.error({ err: auditError }, 'Could not write the outcome row of a completed call');
@@ -328,7 +331,7 @@ export class Gate {
           finish({ outcome, error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
           // A definite failure gives the budget back; an unknown one keeps it until someone learns the truth.
           this.options.reservations.settle(callId, outcome === 'unknown' ? 'unknown' : 'released');
-        });
+        }, durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the outcome row of a failed call');
       }

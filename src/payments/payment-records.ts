@@ -67,7 +67,10 @@ export class PaymentRecords {
        ON CONFLICT (payment_id) DO NOTHING`,
     );
     this.updateRow = db.prepare(
-      'UPDATE payments SET status = @status, checkout_url = @checkout_url, expires_at = @expires_at, paid_at = @paid_at, updated_at = @updated_at WHERE payment_id = @payment_id',
+      // Only when something changed: a status check of an unchanged payment writes nothing (no commit, no fsync).
+      `UPDATE payments SET status = @status, checkout_url = @checkout_url, expires_at = @expires_at, paid_at = @paid_at, updated_at = @updated_at
+       WHERE payment_id = @payment_id
+         AND (status IS NOT @status OR checkout_url IS NOT @checkout_url OR expires_at IS NOT @expires_at OR paid_at IS NOT @paid_at)`,
     );
   }
 
@@ -100,7 +103,7 @@ export class PaymentRecords {
     return result.changes === 1;
   }
 
-  /** Brings a recorded payment up to date with what Mollie just said; payments this server did not make are ignored. */
+  /** Brings a recorded payment up to date with what Mollie just said (updated_at: when it last changed); payments this server did not make are ignored. */
   refresh(payment: Payment): void {
     this.updateRow.run({
       payment_id: payment.id,
