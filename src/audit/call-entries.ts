@@ -2,6 +2,7 @@
  * Reading the audit log call by call: a call's decision row joined with its outcome row (if any), filtered, newest
  * first, in pages, each with one plain sentence saying who did what and what was decided.
  */
+import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from '../database.js';
 
 export type CallOutcome = 'ok' | 'error' | 'pending' | 'unknown';
@@ -64,34 +65,79 @@ export function decodeCursor(cursor: string): number {
   return Number(match[1]);
 }
 
+/**
+ * The index each filter reads, so a page costs the same on the millionth call as on the first: by payment or invoice,
+ * the few calls that touched it (audit_payment, audit_invoice); by agent, that agent's decisions in seq order
+ * (audit_agent); denied only, the denied decisions (audit_denied); otherwise the table itself, newest first. A time
+ * range becomes a range of seq first (audit_decision_at): rows are stamped in seq order, so they are the same calls.
+ */
 export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } {
   const where: string[] = ["d.kind = 'decision'"];
   const params: Record<string, unknown> = { limit: limit + 1 };
+  let source = 'audit_log d NOT INDEXED';
+  if (filter.paymentId !== undefined || filter.invoiceId !== undefined) {
+    source = 'audit_log d INDEXED BY audit_call';
+    if (filter.paymentId !== undefined) {
+      where.push("d.call_id IN (SELECT call_id FROM audit_log WHERE payment_id = @payment AND kind IN ('decision', 'outcome'))");
+      params.payment = filter.paymentId;
+    }
+    if (filter.invoiceId !== undefined) {
+      where.push("d.call_id IN (SELECT call_id FROM audit_log WHERE invoice_id = @invoice AND kind IN ('decision', 'outcome'))");
+      params.invoice = filter.invoiceId;
+    }
+  } else if (filter.agent !== undefined) {
+    source = 'audit_log d INDEXED BY audit_agent';
+  } else if (filter.decision === 'denied') {
+    source = 'audit_log d INDEXED BY audit_denied';
+  }
   if (filter.agent !== undefined) { where.push('d.agent = @agent'); params.agent = filter.agent; }
   if (filter.tool !== undefined) { where.push('d.tool = @tool'); params.tool = filter.tool; }
-  if (filter.decision !== undefined) { where.push('d.decision = @decision'); params.decision = filter.decision; }
+  // Literal, not a parameter: only then may SQLite read the partial index of denied decisions.
+  if (filter.decision !== undefined) where.push(filter.decision === 'denied' ? "d.decision = 'denied'" : "d.decision = 'allowed'");
   if (filter.outcome === 'pending') where.push('o.seq IS NULL');
   else if (filter.outcome !== undefined) { where.push('o.outcome = @outcome'); params.outcome = filter.outcome; }
-  if (filter.paymentId !== undefined) { where.push('(d.payment_id = @payment OR o.payment_id = @payment)'); params.payment = filter.paymentId; }
-  if (filter.invoiceId !== undefined) { where.push('(d.invoice_id = @invoice OR o.invoice_id = @invoice)'); params.invoice = filter.invoiceId; }
-  if (filter.since !== undefined) { where.push('d.at >= @since'); params.since = filter.since; }
-  if (filter.until !== undefined) { where.push('d.at < @until'); params.until = filter.until; }
+  if (filter.since !== undefined) {
+    where.push('d.at >= @since', `d.seq >= coalesce((${FIRST_DECISION_AT_OR_AFTER('@since')}), 9223372036854775807)`);
+    params.since = filter.since;
+  }
+  if (filter.until !== undefined) {
+    where.push('d.at < @until', `d.seq < coalesce((${FIRST_DECISION_AT_OR_AFTER('@until')}), 9223372036854775807)`);
+    params.until = filter.until;
+  }
   if (filter.excludeCallId !== undefined) { where.push('d.call_id != @exclude'); params.exclude = filter.excludeCallId; }
   if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
-  const rows = db
-    .prepare<Record<string, unknown>, JoinedRow>(
-      `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule,
-              COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, COALESCE(o.payment_id, d.payment_id) AS payment_id,
-              o.refund_id, d.amount_value, d.amount_currency, d.action, o.action AS outcome_action, o.outcome,
-              o.error_code, o.error_message, o.duration_ms
-       FROM audit_log d LEFT JOIN audit_log o ON o.call_id = d.call_id AND o.kind = 'outcome'
-       WHERE ${where.join(' AND ')}
-       ORDER BY d.seq DESC LIMIT @limit`,
-    )
-    .all(params);
+  const rows = statement(db,
+    `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule,
+            COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, COALESCE(o.payment_id, d.payment_id) AS payment_id,
+            o.refund_id, d.amount_value, d.amount_currency, d.action, o.action AS outcome_action, o.outcome,
+            o.error_code, o.error_message, o.duration_ms
+     FROM ${source} LEFT JOIN audit_log o INDEXED BY audit_call ON o.call_id = d.call_id AND o.kind = 'outcome'
+     WHERE ${where.join(' AND ')}
+     ORDER BY d.seq DESC LIMIT @limit`,
+  ).all(params);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return { entries: page.map(toEntry), nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+}
+
+const FIRST_DECISION_AT_OR_AFTER = (at: string): string =>
+  `SELECT seq FROM audit_log INDEXED BY audit_decision_at WHERE kind = 'decision' AND at >= ${at} ORDER BY at, seq LIMIT 1`;
+
+/** Prepared once per query shape and database: a filter combination is one of a few dozen shapes. */
+const prepared = new WeakMap<SqliteDatabase, Map<string, Statement<Record<string, unknown>, JoinedRow>>>();
+
+function statement(db: SqliteDatabase, sql: string): Statement<Record<string, unknown>, JoinedRow> {
+  let cache = prepared.get(db);
+  if (!cache) {
+    cache = new Map();
+    prepared.set(db, cache);
+  }
+  let found = cache.get(sql);
+  if (!found) {
+    found = db.prepare<Record<string, unknown>, JoinedRow>(sql);
+    cache.set(sql, found);
+  }
+  return found;
 }
 
 function toEntry(row: JoinedRow): CallEntry {
