@@ -3,6 +3,7 @@ import { existsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { AUDIT_COLUMNS, AuditLog, type AuditRow } from '../audit/audit-log.js';
 import { listCalls } from '../audit/call-entries.js';
 import { formatCallTable } from '../audit/call-table.js';
+import { verifyLog } from '../audit/verify-parallel.js';
 import { openDatabase, type SqliteDatabase } from '../database.js';
 import { UsageError, type CommandOutput } from './output.js';
 
@@ -71,10 +72,10 @@ export function auditExport(dbPath: string, options: { format: string | undefine
   return 0;
 }
 
-export function auditVerify(dbPath: string, io: CommandOutput): number {
+export async function auditVerify(dbPath: string, io: CommandOutput): Promise<number> {
   const db = openExisting(dbPath);
   try {
-    const result = new AuditLog(db).verify();
+    const result = await verifyLog(db, dbPath);
     if (result.ok) {
       io.out(`Audit log intact: ${result.rows} rows, hash chain verified (last hash ${result.lastHash}).`);
       return 0;

@@ -1,0 +1,52 @@
+/**
+ * `audit verify` on a large log: the chain is cut into contiguous seq ranges, one worker thread each. Every row keeps
+ * its own prev_hash, so a range can be checked alone once its first row is tied to the stored hash of the row before
+ * it, which the previous range checks. The first bad row is the one with the lowest seq among the ranges' reports, so
+ * the answer is the one a single pass gives.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { SqliteDatabase } from '../database.js';
+import { verifyChain, type VerifyResult } from './audit-log.js';
+
+export interface RangeJob {
+  path: string;
+  fromSeq: number;
+  /** null: to the end of the log. */
+  rows: number | null;
+}
+
+/** Below this many rows per worker, starting threads costs more than it saves. */
+const MIN_ROWS_PER_WORKER = 100_000;
+const MAX_WORKERS = 8;
+
+function verifyRange(job: RangeJob): Promise<VerifyResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./verify-worker.js', import.meta.url), { workerData: job });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`the verify worker for rows from ${job.fromSeq} stopped with code ${code}`));
+    });
+  });
+}
+
+export async function verifyLog(db: SqliteDatabase, path: string, options: { workers?: number; minRowsPerWorker?: number } = {}): Promise<VerifyResult> {
+  const last = db.prepare<[], { last: number | null }>('SELECT max(seq) AS last FROM audit_log').get()?.last ?? 0;
+  const workers = Math.min(options.workers ?? availableParallelism(), MAX_WORKERS, Math.floor(last / (options.minRowsPerWorker ?? MIN_ROWS_PER_WORKER)));
+  if (workers < 2 || path === ':memory:') return verifyChain(db);
+  const size = Math.ceil(last / workers);
+  const jobs: RangeJob[] = Array.from({ length: workers }, (_, i) => ({ path, fromSeq: 1 + i * size, rows: i === workers - 1 ? null : size }));
+  const results = await Promise.all(jobs.map(verifyRange));
+  let rows = 0;
+  for (const [i, result] of results.entries()) {
+    const job = jobs[i]!;
+    if (!result.ok) return { ok: false, rows: job.fromSeq - 1 + result.rows, firstBad: result.firstBad };
+    if (job.rows !== null && result.rows < job.rows) {
+      const missing = job.fromSeq + result.rows;
+      return { ok: false, rows: missing - 1, firstBad: { seq: missing, call_id: null, problem: `row ${missing} is missing: the log ends before it` } };
+    }
+    rows += result.rows;
+  }
+  return { ok: true, rows, lastHash: (results.at(-1) as Extract<VerifyResult, { ok: true }>).lastHash };
+}
