@@ -1,0 +1,37 @@
+/**
+ * The transport's ceiling: a server on the same MCP SDK that lists the same tools and answers get_payment_status at
+ * once with a fixed result of the same shape, with no gate, no Mollie and no database behind it.
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { TOOLS } from '../tools/index.js';
+import { describeTool } from '../src/server.js';
+
+const result = {
+  payment_id: 'tr_noop1234',
+  invoice_id: 'BENCH-1',
+  status: 'open',
+  status_label: 'Open: waiting for the customer to pay; the link expires on 22 Nov 2026, 03:00 UTC',
+  is_final: false,
+  amount: { value: '10.00', currency: 'EUR' },
+  amount_refunded: null,
+  amount_remaining: null,
+  paid_at: null,
+  created_at: '2026-11-22T02:45:00.000Z',
+  expires_at: '2026-11-22T03:00:00.000Z',
+  checkout_url: 'https://checkout.simulator.invalid/pay/tr_noop1234',
+  method: null,
+  refunds: [],
+  payments: [{ payment_id: 'tr_noop1234', status: 'open', amount: { value: '10.00', currency: 'EUR' }, created_at: '2026-11-22T02:45:00.000Z', paid_at: null }],
+  audit_id: '00000000-0000-4000-8000-000000000000',
+};
+
+const server = new Server({ name: 'noop', version: '1.0.0' }, { capabilities: { tools: { listChanged: false } } });
+server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS.map(describeTool) }));
+server.setRequestHandler(CallToolRequestSchema, () => ({
+  content: [{ type: 'text', text: `Read the status of payment tr_noop1234.\n${JSON.stringify(result)}` }],
+  structuredContent: result,
+  isError: false,
+}));
+await server.connect(new StdioServerTransport());

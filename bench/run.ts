@@ -1,0 +1,34 @@
+/**
+ * `npm run bench`: runs the five benchmarks one after another and writes BENCHMARKS.md, figures and targets side by
+ * side. BENCH_CALLS sets the size of the log at scale (default 1,000,000) for a quicker look.
+ */
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { coldStart } from './cold-start.js';
+import { gateOverhead } from './gate-overhead.js';
+import { httpThroughput } from './http.js';
+import { logAtScale } from './log-scale.js';
+import { describeMachine } from './machine.js';
+import { writeReport } from './report.js';
+import { stdioThroughput } from './stdio.js';
+
+const started = performance.now();
+const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+  process.stderr.write(`bench: ${name}...`);
+  const begun = performance.now();
+  const result = await work();
+  process.stderr.write(` ${((performance.now() - begun) / 1000).toFixed(1)} s\n`);
+  return result;
+};
+
+const machine = describeMachine();
+const calls = Number(process.env.BENCH_CALLS ?? 1_000_000);
+const gate = await step('1. gate overhead', () => gateOverhead());
+const stdio = await step('2. stdio throughput', () => stdioThroughput());
+const http = await step('3. HTTP', () => httpThroughput());
+const log = await step(`4. the log at scale (${calls.toLocaleString('en')} calls)`, () => logAtScale(calls));
+const cold = await step('5. cold start', () => coldStart());
+const totalSeconds = (performance.now() - started) / 1000;
+const out = new URL('../../BENCHMARKS.md', import.meta.url).pathname;
+writeFileSync(out, writeReport({ machine, gate, stdio, http, log, cold, totalSeconds, date: new Date() }));
+process.stderr.write(`bench: wrote ${out} in ${totalSeconds.toFixed(0)} s\n`);
