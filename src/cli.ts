@@ -1,17 +1,12 @@
 #!/usr/bin/env node
 /** The `mollie-invoice-mcp` command: parses arguments and hands over to one command module. */
+// Each command's module is imported only when that command runs: a stdio server starting for a client window should
+// not pay for loading the demo, the audit commands or the HTTP transport.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { approverName, decideApproval, listApprovals } from './commands/approvals.js';
-import { auditExport, auditList, auditVerify } from './commands/audit.js';
 import { processOutput, UsageError, type CommandOutput } from './commands/output.js';
-import { policyCheck, policyExplain } from './commands/policy.js';
-import { serve } from './commands/serve.js';
-import { tokenCreate } from './commands/token.js';
 import { ConfigError, readConfig } from './config.js';
 import { defaultDatabasePath } from './database.js';
-import { runDemo } from './demo.js';
 import { CredentialError } from './mollie/credentials.js';
-import { PolicyError } from './policy/load-policies.js';
 
 const USAGE = `Usage: mollie-invoice-mcp <command> [options]
 
@@ -74,21 +69,25 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         ...(values.host ? { host: values.host as string } : {}),
         ...(values.port ? { port: values.port as string } : {}),
       });
+      const { serve } = await import('./commands/serve.js');
       return serve(config, (values.transport as string | undefined) ?? 'stdio', env, io);
     }
     case 'demo':
       parse(argv.slice(1), {});
+      const { runDemo } = await import('./demo.js');
       await runDemo(io);
       return 0;
     case 'policy': {
       if (sub === 'check') {
         const { values } = parse(rest, { policies: string });
+        const { policyCheck } = await import('./commands/policy.js');
         return policyCheck(readConfig(env, values.policies ? { policies: values.policies as string } : {}).policiesDir, io);
       }
       if (sub === 'explain') {
         const { values } = parse(rest, { agent: string, tool: string, amount: string, mode: string, policies: string });
         if (typeof values.agent !== 'string' || typeof values.tool !== 'string') throw new UsageError('policy explain needs --agent and --tool.');
         const config = readConfig(env, values.policies ? { policies: values.policies as string } : {});
+        const { policyExplain } = await import('./commands/policy.js');
         return policyExplain(config.policiesDir, { agent: values.agent, tool: values.tool, amount: values.amount as string | undefined, mode: values.mode as string | undefined }, io);
       }
       break;
@@ -97,32 +96,38 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       if (sub === 'list') {
         const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, db: string });
         const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        const { auditList } = await import('./commands/audit.js');
         return auditList(config.dbPath, values as Record<string, string | undefined>, io);
       }
       if (sub === 'export') {
         const { values } = parse(rest, { format: string, out: string, db: string });
         const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        const { auditExport } = await import('./commands/audit.js');
         return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
         const { values } = parse(rest, { db: string });
+        const { auditVerify } = await import('./commands/audit.js');
         return auditVerify(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, io);
       }
       break;
     }
     case 'approvals': {
       const { values } = parse(argv.slice(1), { db: string });
+      const { listApprovals } = await import('./commands/approvals.js');
       return listApprovals(approvalDatabases(env, values.db as string | undefined), io);
     }
     case 'approve':
     case 'reject': {
       const { values, positionals } = parse(argv.slice(1), { db: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
+      const { approverName, decideApproval } = await import('./commands/approvals.js');
       return decideApproval(approvalDatabases(env, values.db as string | undefined), positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io);
     }
     case 'token': {
       if (sub === 'create') {
         const { values } = parse(rest, { agent: string });
+        const { tokenCreate } = await import('./commands/token.js');
         return tokenCreate(values.agent as string | undefined, io);
       }
       break;
@@ -143,12 +148,14 @@ main(process.argv.slice(2), process.env, processOutput).then(
   (code) => {
     process.exitCode = code;
   },
-  (error: unknown) => {
+  async (error: unknown) => {
     if (error instanceof UsageError) {
       process.stderr.write(`mollie-invoice-mcp: ${error.message}\n\n${USAGE}\n`);
       process.exitCode = 2;
       return;
     }
+    // Only on this error path: the policy loader (yaml, zod) is not worth importing just to name its error class.
+    const { PolicyError } = await import('./policy/load-policies.js');
     const known = error instanceof PolicyError || error instanceof CredentialError || error instanceof ConfigError;
     process.stderr.write(`mollie-invoice-mcp: ${known ? '' : 'unexpected error: '}${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
