@@ -3,8 +3,6 @@ import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config.js';
 import { openEngine, type Engine } from '../engine.js';
 import { createLogger } from '../log.js';
-import { startHttpServer } from '../transports/http.js';
-import { serveStdio } from '../transports/stdio.js';
 import { UsageError, type CommandOutput } from './output.js';
 
 /** How long calls in flight may take to finish after SIGTERM. */
@@ -25,6 +23,9 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   void engine.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'Reconciling interrupted calls stopped early; the rest are settled at the next start'));
   if (transport === 'http') {
     warnForHttp(config, engine, logger);
+    // Each transport's module is imported only when it is used: the HTTP one pulls the SDK's Streamable HTTP
+    // transport, which a stdio server never needs.
+    const { startHttpServer } = await import('../transports/http.js');
     let service;
     try {
       service = await startHttpServer(engine, { ...config.http, webhookUrl: config.webhookUrl, shutdownGraceMs: SHUTDOWN_GRACE_MS }, logger);
@@ -49,6 +50,7 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   } else if (engine.policies.agents.get(config.agent)?.tokenSha256 && config.token === null) {
     logger.warn({ agent: config.agent }, "This agent's policy requires a token and MOLLIE_MCP_TOKEN is not set: every call is denied.");
   }
+  const { serveStdio } = await import('../transports/stdio.js');
   await serveStdio(engine, { agent: config.agent, token: config.token }, logger);
   return 0;
 }
