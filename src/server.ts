@@ -5,6 +5,8 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { z } from 'zod';
 import type { ConfirmInClient, Gate, TransportName } from './gate.js';
 import type { Caller } from './policy/decide.js';
@@ -49,10 +51,20 @@ export interface ConnectionOptions {
   transport: TransportName;
 }
 
+/**
+ * The SDK's default validator, built on first use: the Server builds one in its constructor otherwise (an Ajv instance
+ * with its formats, several ms at every start), and uses it only to check an answer to an elicitation.
+ */
+function validatorOnFirstUse(): jsonSchemaValidator {
+  let validator: AjvJsonSchemaValidator | undefined;
+  return { getValidator: (schema) => (validator ??= new AjvJsonSchemaValidator()).getValidator(schema) };
+}
+
 export function createMcpServer(options: ConnectionOptions): Server {
   const server = new Server(
     { name: 'mollie-invoice-mcp', version: VERSION },
     {
+      jsonSchemaValidator: validatorOnFirstUse(),
       capabilities: { tools: { listChanged: false } },
       instructions:
         'Issue pay links for invoices, check whether they were paid, refund paid payments and read the audit log. ' +
