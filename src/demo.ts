@@ -8,18 +8,18 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { listCalls } from './audit/call-entries.js';
 import { formatCallTable } from './audit/call-table.js';
 import type { CommandOutput } from './commands/output.js';
 import { readConfig } from './config.js';
 import { openEngine, type Engine } from './engine.js';
+import { packagePath } from './package-root.js';
 import { MollieSimulator } from './mollie/simulator.js';
 import { createMcpServer } from './server.js';
 
 /** The example policies shipped beside the code: dist/src/demo.js and src/demo.ts both sit two levels below. */
-export const EXAMPLE_POLICIES = fileURLToPath(new URL('../../policies/', import.meta.url));
+export const EXAMPLE_POLICIES = packagePath('policies');
 
 interface ToolReply {
   isError?: boolean;
