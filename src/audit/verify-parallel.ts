@@ -4,9 +4,11 @@
  * it, which the previous range checks. The first bad row is the one with the lowest seq among the ranges' reports, so
  * the answer is the one a single pass gives.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../database.js';
+import { packagePath } from '../package-root.js';
 import { verifyChain, type VerifyResult } from './audit-log.js';
 
 export interface RangeJob {
@@ -19,10 +21,16 @@ export interface RangeJob {
 /** Below this many rows per worker, starting threads costs more than it saves. */
 const MIN_ROWS_PER_WORKER = 100_000;
 const MAX_WORKERS = 8;
+/** The most `audit verify --threads` accepts. */
+export const MAX_THREADS = 64;
+
+/** As tsc builds it: the bundled CLI runs this code from a chunk elsewhere, and the worker stays where it is. */
+const WORKER = packagePath('dist/src/audit/verify-worker.js');
 
 function verifyRange(job: RangeJob): Promise<VerifyResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./verify-worker.js', import.meta.url), { workerData: job });
+    if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing from this installation; reinstall mollie-invoice-mcp.`);
+    const worker = new Worker(WORKER, { workerData: job });
     worker.once('message', resolve);
     worker.once('error', reject);
     worker.once('exit', (code) => {
@@ -31,9 +39,16 @@ function verifyRange(job: RangeJob): Promise<VerifyResult> {
   });
 }
 
-export async function verifyLog(db: SqliteDatabase, path: string, options: { workers?: number; minRowsPerWorker?: number } = {}): Promise<VerifyResult> {
+/**
+ * `threads`: how many ranges to check at once; by default one per core, and only for logs of at least 100,000 rows per
+ * thread. Given explicitly, that many are used for any log with at least one row per thread.
+ */
+export async function verifyLog(db: SqliteDatabase, path: string, options: { threads?: number } = {}): Promise<VerifyResult> {
   const last = db.prepare<[], { last: number | null }>('SELECT max(seq) AS last FROM audit_log').get()?.last ?? 0;
-  const workers = Math.min(options.workers ?? availableParallelism(), MAX_WORKERS, Math.floor(last / (options.minRowsPerWorker ?? MIN_ROWS_PER_WORKER)));
+  const workers =
+    options.threads !== undefined
+      ? Math.min(options.threads, last)
+      : Math.min(availableParallelism(), MAX_WORKERS, Math.floor(last / MIN_ROWS_PER_WORKER));
   if (workers < 2 || path === ':memory:') return verifyChain(db);
   const size = Math.ceil(last / workers);
   const jobs: RangeJob[] = Array.from({ length: workers }, (_, i) => ({ path, fromSeq: 1 + i * size, rows: i === workers - 1 ? null : size }));
