@@ -24,8 +24,9 @@ const USAGE = `Usage: mollie-invoice-mcp <command> [options]
                         recent calls, one readable line each
   audit export --format jsonl|csv [--out FILE] [--db FILE]
                         every audit row
-  audit verify [--db FILE]
-                        recompute the hash chain; exit 1 at the first bad row
+  audit verify [--db FILE] [--threads N]
+                        recompute the hash chain; exit 1 at the first bad row (large logs are
+                        checked in ranges on N threads, by default one per core)
   token create --agent A
                         a new agent token (shown once) and its token_sha256 line
   approvals [--db FILE]  money-moving calls waiting for a person's approval
@@ -111,9 +112,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
-        const { values } = parse(rest, { db: string });
+        const { values } = parse(rest, { db: string, threads: string });
         const { auditVerify } = await import('./commands/audit.js');
-        return auditVerify(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, io);
+        return auditVerify(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, values.threads as string | undefined, io);
       }
       break;
     }

@@ -3,7 +3,7 @@ import { existsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { AUDIT_COLUMNS, AuditLog, type AuditRow } from '../audit/audit-log.js';
 import { listCalls } from '../audit/call-entries.js';
 import { formatCallTable } from '../audit/call-table.js';
-import { verifyLog } from '../audit/verify-parallel.js';
+import { MAX_THREADS, verifyLog } from '../audit/verify-parallel.js';
 import { openDatabase, type SqliteDatabase } from '../database.js';
 import { UsageError, type CommandOutput } from './output.js';
 
@@ -72,10 +72,14 @@ export function auditExport(dbPath: string, options: { format: string | undefine
   return 0;
 }
 
-export async function auditVerify(dbPath: string, io: CommandOutput): Promise<number> {
+export async function auditVerify(dbPath: string, threadsFlag: string | undefined, io: CommandOutput): Promise<number> {
+  const threads = threadsFlag === undefined ? undefined : Number(threadsFlag);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
+    throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}; got "${threadsFlag}".`);
+  }
   const db = openExisting(dbPath);
   try {
-    const result = await verifyLog(db, dbPath);
+    const result = await verifyLog(db, dbPath, threads === undefined ? {} : { threads });
     if (result.ok) {
       io.out(`Audit log intact: ${result.rows} rows, hash chain verified (last hash ${result.lastHash}).`);
       return 0;

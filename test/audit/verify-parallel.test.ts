@@ -46,7 +46,7 @@ function sequential(path: string) {
 async function parallel(path: string) {
   const db = openDatabase(path);
   try {
-    return await verifyLog(db, path, { workers: 4, minRowsPerWorker: 100 });
+    return await verifyLog(db, path, { threads: 4 });
   } finally {
     db.close();
   }
@@ -75,8 +75,31 @@ describe('audit verify in ranges, one worker thread each', () => {
     expect(await parallel(path)).toEqual(expected);
   });
 
-  it('is what `audit verify` runs', () => {
-    const path = logFile('cli', 100);
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', path], { encoding: 'utf8' })).toMatch(/Audit log intact: 200 rows/);
+  it('is what `audit verify` runs, from the bundled CLI too', () => {
+    const path = logFile('cli', 300);
+    const verify = (...args: string[]) => execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', path, ...args], { encoding: 'utf8' });
+    expect(verify()).toMatch(/Audit log intact: 600 rows/);
+    expect(verify('--threads', '3')).toBe(verify());
+    tamper(path, "UPDATE audit_log SET agent = 'mallory' WHERE seq = 450");
+    let failed: { status: number; stdout: string } | undefined;
+    try {
+      verify('--threads', '3');
+    } catch (error) {
+      failed = error as { status: number; stdout: string };
+    }
+    expect(failed?.status).toBe(1);
+    expect(failed?.stdout).toMatch(/Audit log BROKEN at row 450 \(call c224\): its contents do not match its hash.* 449 rows before it verified/);
+  });
+
+  it('refuses a thread count it cannot use', () => {
+    const path = logFile('threads', 10);
+    let failed: { status: number; stderr: string } | undefined;
+    try {
+      execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', path, '--threads', '0'], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (error) {
+      failed = error as { status: number; stderr: string };
+    }
+    expect(failed?.status).toBe(2);
+    expect(failed?.stderr).toMatch(/--threads must be a whole number from 1 to 64; got "0"/);
   });
 });
