@@ -108,7 +108,7 @@ export async function gateOverhead(iterations = 5000): Promise<{ results: Overhe
   // The real logger, writing to /dev/null: formatting a log line per call is part of the gate's cost.
   const logger = pino({ name: 'mollie-invoice-mcp', level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, pino.destination({ dest: '/dev/null', sync: true }));
   const env = workspace.env();
-  const engine = openEngine(readConfig(env, { simulator: true }), { logger, env });
+  const engine = openEngine(readConfig(env, { simulator: true }), { logger, env, serving: true });
   try {
     const created = await engine.gate.call(ORIGIN, 'create_invoice_payment', { invoice_id: 'BENCH-1', amount: '10.00' });
     const paymentId = String(created.structuredContent.payment_id);

@@ -138,7 +138,7 @@ export async function logAtScale(calls = 1_000_000, samples = 200): Promise<LogS
 
     const env = workspace.env();
     const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
-    const engine = openEngine(readConfig(env, { simulator: true }), { logger, env });
+    const engine = openEngine(readConfig(env, { simulator: true }), { logger, env, serving: true });
     const origin = { caller: { agent: 'bench-agent', token: null }, transport: 'in-process' as const, clientName: 'bench', confirm: null };
     const next = random(11);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;

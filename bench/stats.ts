@@ -5,6 +5,7 @@ export interface Summary {
   n: number;
   p50: number;
   p99: number;
+  max: number;
   mean: number;
 }
 
@@ -18,7 +19,7 @@ function percentile(sorted: readonly number[], p: number): number {
 export function summarize(samples: readonly number[]): Summary {
   const sorted = [...samples].sort((a, b) => a - b);
   const mean = sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length);
-  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean };
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN, mean };
 }
 
 export function median(values: readonly number[]): number {
