@@ -34,6 +34,28 @@ describe('the hash chain', () => {
   });
 });
 
+describe('verifying', () => {
+  it('reads the canonical form SQLite writes for any text, and it is the one the row was hashed over', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\u0000', '\u001f', '\n', '\u007f', '\u2028', '/', 'é', '😀') }));
+    fc.assert(
+      fc.property(fc.array(fc.record({ agent: text, action: text, reason_message: fc.option(text, { nil: null }), duration_ms: fc.option(fc.integer(), { nil: null }) }), { minLength: 1, maxLength: 20 }), (rows) => {
+        const log = freshLog();
+        for (const [i, row] of rows.entries()) log.append({ call_id: `c${i}`, kind: 'event', ...row });
+        const sql = (log.db as Database.Database).prepare(`SELECT json_object(${['action', 'agent', 'duration_ms', 'reason_message'].map((c) => `'${c}', ${c}`).join(', ')}) AS j, action, agent, duration_ms, reason_message FROM audit_log`);
+        for (const { j, ...stored } of sql.all() as { j: string }[]) expect(j).toBe(canonicalJson(stored));
+        expect(log.verify()).toMatchObject({ ok: true, rows: rows.length });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a row that is not well-formed text verifiable: what is hashed is what SQLite stores', () => {
+    const log = freshLog();
+    log.append({ call_id: 'c1', kind: 'event', reason_message: 'unknown argument "\ud800x": remove it', action: 'lone \udfff' });
+    expect(log.verify()).toMatchObject({ ok: true, rows: 1 });
+  });
+});
+
 describe('canonical JSON', () => {
   it('writes a row exactly as the general canonical form does, so old and new rows verify alike', () => {
     const value = fc.oneof(fc.constant(null), fc.string({ unit: 'binary' }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }));
