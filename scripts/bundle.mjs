@@ -1,23 +1,111 @@
-// Turns dist/src/cli.js (tsc's output) into one file with its pure-JavaScript dependencies (the MCP SDK, zod, yaml):
-// a stdio server then starts from one file instead of about 400 modules, which is a third of its start-up. The other
-// files in dist/ stay as tsc wrote them (the verify worker and the tests import them). Native and lazily loaded
-// packages stay outside: better-sqlite3 (a native addon) and @mollie/api-client.
+// The second half of `npm run build`, after tsc:
+// 1. dist/src/cli.js (tsc's CLI) becomes dist/src/cli.bundle.cjs: one CommonJS file with its pure-JavaScript
+//    dependencies (the MCP SDK, zod, yaml, pino). A server starts from one file instead of about 400 modules, and
+//    each command's modules are still evaluated only when that command runs. better-sqlite3 (a native addon) and
+//    @mollie/api-client (loaded on the first call to real Mollie) stay outside.
+// 2. dist/src/cli.js becomes the launcher (src/launch.ts), which compiles the bundle from V8's code cache.
+// 3. One warm-up start of `serve --simulator`, answering initialize and tools/list, writes that cache
+//    (dist/src/cli.bundle.cjs.cache) with every function a starting server compiles.
+// The rest of dist/ stays as tsc wrote it: the verify worker runs from there, and tests import modules from it.
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+
+const BUNDLE = 'dist/src/cli.bundle.cjs';
+const CACHE = `${BUNDLE}.cache`;
+const SDK_AJV = /@modelcontextprotocol\/sdk\/dist\/esm\/validation\/ajv-provider\.js$/;
+
+/**
+ * The MCP SDK imports its Ajv validator at load (Ajv, its formats and fast-uri: a quarter of the bundle) though a
+ * server uses it only to check a person's answer to an elicitation. In the bundle its module is wrapped so Ajv is
+ * loaded and built on the first validation instead; behaviour is the SDK's own.
+ */
+const deferAjv = {
+  name: 'defer-ajv',
+  setup(builder) {
+    builder.onResolve({ filter: /ajv-provider\.js$/ }, async (args) => {
+      if (args.pluginData === 'real') return undefined;
+      const found = await builder.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
+      if (found.errors.length > 0 || !SDK_AJV.test(found.path.replaceAll('\\', '/'))) return undefined;
+      return { path: found.path, namespace: 'deferred-ajv' };
+    });
+    builder.onLoad({ filter: /.*/, namespace: 'deferred-ajv' }, (args) => ({
+      loader: 'js',
+      contents: `
+        let real;
+        export class AjvJsonSchemaValidator {
+          constructor(ajv) { this.ajv = ajv; this.inner = undefined; }
+          getValidator(schema) {
+            real ??= require(${JSON.stringify(args.path)});
+            this.inner ??= new real.AjvJsonSchemaValidator(this.ajv);
+            return this.inner.getValidator(schema);
+          }
+        }`,
+    }));
+    // The wrapper's own require of the real module resolves normally.
+    builder.onResolve({ filter: SDK_AJV }, (args) => (args.namespace === 'deferred-ajv' ? { path: args.path } : undefined));
+  },
+};
 
 await build({
   entryPoints: ['dist/src/cli.js'],
-  outdir: 'dist/src',
-  // Each command (and the HTTP transport) in a chunk of its own: a stdio server does not parse the HTTP stack.
-  splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
-  allowOverwrite: true,
+  outfile: BUNDLE,
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
+  // Less to read and hold in memory at each start; names stay, so stack traces stay readable.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  charset: 'ascii',
   sourcemap: true,
   external: ['better-sqlite3', '@mollie/api-client'],
-  // CommonJS packages inside an ESM bundle still call require() for Node's own modules.
-  banner: { js: "import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);" },
+  // import('@mollie/api-client') becomes a require() of its CommonJS build: a script compiled from a code cache has
+  // no dynamic-import callback on Node 20.
+  supported: { 'dynamic-import': false },
+  // The code finds its package root from its own location (src/package-root.ts).
+  define: { 'import.meta.url': '__bundle_url' },
+  banner: { js: "var __bundle_url=require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [deferAjv],
   logLevel: 'warning',
 });
+copyFileSync('dist/src/launch.js', 'dist/src/cli.js');
+copyFileSync('dist/src/launch.js.map', 'dist/src/cli.js.map');
+
+/** Starts the server once, asks what a client asks first, and lets it stop: the launcher writes the cache at exit. */
+async function writeCodeCache() {
+  rmSync(CACHE, { force: true });
+  const dir = mkdtempSync(join(tmpdir(), 'mim-build-'));
+  try {
+    mkdirSync(join(dir, 'policies'));
+    writeFileSync(
+      join(dir, 'policies', 'warmup.yaml'),
+      'agent: warmup\ndescription: Build step that writes the code cache\nmodes: [test]\ntools:\n  create_invoice_payment:\n    limits:\n      EUR: { per_call: "1.00", per_day: "1.00", count_per_day: 1 }\n  get_payment_status: {}\n  list_logs: { scope: own }\n  refund:\n    limits:\n      EUR: { per_call: "1.00", per_day: "1.00", count_per_day: 1 }\n',
+    );
+    const env = { PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: join(dir, 'policies'), MOLLIE_MCP_DB: join(dir, 'warmup.db'), MOLLIE_MCP_AGENT: 'warmup', LOG_LEVEL: 'info', MOLLIE_MCP_WRITE_CODE_CACHE: resolve(CACHE) };
+    const child = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--simulator'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      if (stdout.includes('"id":2')) child.stdin.end();
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const requests = [
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'build', version: '1' } } },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    ];
+    child.stdin.write(requests.map((request) => `${JSON.stringify(request)}\n`).join(''));
+    const code = await new Promise((done) => child.once('exit', done));
+    if (code !== 0 || !stdout.includes('"tools"')) throw new Error(`the warm-up server did not answer tools/list (exit ${code}):\n${stderr}`);
+    if (statSync(CACHE).size === 0) throw new Error(`${CACHE} is empty`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await writeCodeCache();
