@@ -10,7 +10,7 @@ import { readConfig } from '../src/config.js';
 import { openEngine, type Engine } from '../src/engine.js';
 import { listCalls } from '../src/audit/call-entries.js';
 import { immediate } from '../src/database.js';
-import { Reservations } from '../src/policy/reservations.js';
+import { OpenReads } from '../src/open-reads.js';
 import type { ToolContext, ToolDefinition } from '../src/tool-definition.js';
 import { REDACTED_PATHS } from '../src/log.js';
 import { summarize, type Summary } from './stats.js';
@@ -82,9 +82,13 @@ async function measure(engine: Engine, name: string, argsFor: (i: number) => Rec
   return { tool: name, gate: g, direct: d, overheadP50: g.p50 - d.p50, overheadP99: g.p99 - d.p99, ratioP50: g.p50 / d.p50 };
 }
 
-/** Two BEGIN IMMEDIATE commits per call, as the gate makes them: decision row + reservation, outcome row + settle. */
+/**
+ * Two BEGIN IMMEDIATE commits per call, as the gate makes them for a call that moves no money: decision row and its
+ * open_reads mark, then outcome row and the mark's removal. Nothing else: no validation, policy, hashing of arguments
+ * or logging beyond what appending the rows needs.
+ */
 function measureWrites(engine: Engine, iterations: number): WritesFloor {
-  const reservations = new Reservations(engine.db);
+  const openReads = new OpenReads(engine.db);
   const samples: number[] = [];
   for (let i = 0; i < iterations + 500; i++) {
     const callId = randomUUID();
@@ -92,11 +96,11 @@ function measureWrites(engine: Engine, iterations: number): WritesFloor {
     const started = performance.now();
     immediate(engine.db, () => {
       engine.audit.append({ ...base, kind: 'decision', decision: 'allowed', reason: 'allowed', payment_id: 'tr_floor', arguments: '{"payment_id":"tr_floor"}' });
-      reservations.reserve({ callId, agent: 'bench-agent', tool: 'get_payment_status', money: null, at: new Date().toISOString(), instanceId: 'bench' });
+      openReads.open(callId, 'bench', new Date().toISOString());
     }, 'normal');
     immediate(engine.db, () => {
       engine.audit.append({ ...base, kind: 'outcome', outcome: 'ok', payment_id: 'tr_floor', duration_ms: 0 });
-      reservations.settle(callId, 'released');
+      openReads.close(callId);
     }, 'normal');
     if (i >= 500) samples.push((performance.now() - started) * 1000);
   }

@@ -29,7 +29,7 @@ export interface LogScaleResult {
 
 const AGENTS = Array.from({ length: 50 }, (_, i) => `agent-${String(i).padStart(2, '0')}`);
 const YEAR_MS = 365 * 24 * 3600 * 1000;
-const AUDIT_INDEXES = ['audit_call', 'audit_agent', 'audit_decision_at', 'audit_payment', 'audit_invoice', 'audit_denied'];
+const AUDIT_INDEXES = ['audit_call', 'audit_agent', 'audit_allowed', 'audit_payment', 'audit_invoice', 'audit_denied'];
 
 /** A small deterministic generator, so every run builds the same log. */
 function random(seed: number): () => number {

@@ -19,6 +19,7 @@ import { approvalFingerprint, formatUtc, type Approval, type Approvals } from '.
 import { approvalNeeded, authorize, checkCaps, type ApprovalRule, type Caller, type Decision } from './policy/decide.js';
 import type { PolicySet } from './policy/policy.js';
 import type { Reservations } from './policy/reservations.js';
+import { OpenReads } from './open-reads.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
 import { normalizeFailure, type StructuredToolError } from './tool-error.js';
 
@@ -75,13 +76,15 @@ const MAX_TOOL_NAME = 64;
 export class Gate {
   private readonly tools: ReadonlyMap<string, ToolDefinition>;
   private readonly clock: () => Date;
+  private readonly openReads: OpenReads;
 
   constructor(private readonly options: GateOptions) {
     this.tools = new Map(options.tools.map((tool) => [tool.name, tool]));
     this.clock = options.clock ?? (() => new Date());
+    this.openReads = new OpenReads(options.db);
   }
 
-  /** Marks this process's reservations, so a restart can tell its own interrupted calls from another process's live ones. */
+  /** Marks this process's open calls, so a restart can tell its own interrupted calls from another process's live ones. */
   readonly instanceId = randomUUID();
 
   /** A duplicate of a recent call with the same repeat key (same refund of the same payment), or null. */
@@ -293,7 +296,13 @@ export class Gate {
         this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
         if (!decided.allowed) finishRefused(decided, null);
         if (decided.allowed) {
-          this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString(), repeatKey: plan.repeat?.key ?? null, instanceId: this.instanceId });
+          // A call that moves no money needs no budget, only a mark that it is in flight: one small row, not a
+          // reservation and its indexes.
+          if (tool.capabilities.movesMoney) {
+            this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString(), repeatKey: plan.repeat?.key ?? null, instanceId: this.instanceId });
+          } else {
+            this.openReads.open(callId, this.instanceId, now.toISOString());
+          }
           if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
         }
         return decided;
@@ -313,7 +322,8 @@ export class Gate {
       try {
         immediate(this.options.db, () => {
           finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId, refund_id: done.refundId });
-          this.options.reservations.settle(callId, done.moneyMoved ? 'spent' : 'released');
+          if (tool.capabilities.movesMoney) this.options.reservations.settle(callId, done.moneyMoved ? 'spent' : 'released');
+          else this.openReads.close(callId);
         }, durability);
       } catch (auditError) {
         // The money has moved; failing the call now would invite a retry. The missing outcome shows as pending.
@@ -330,7 +340,8 @@ export class Gate {
         immediate(this.options.db, () => {
           finish({ outcome, error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
           // A definite failure gives the budget back; an unknown one keeps it until someone learns the truth.
-          this.options.reservations.settle(callId, outcome === 'unknown' ? 'unknown' : 'released');
+          if (tool.capabilities.movesMoney) this.options.reservations.settle(callId, outcome === 'unknown' ? 'unknown' : 'released');
+          else this.openReads.close(callId);
         }, durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the outcome row of a failed call');

@@ -1,7 +1,8 @@
 /**
  * Start-up reconciliation: calls whose decision row was written by a process that died (SIGKILL, power cut) before
  * their outcome. Each tool asks Mollie, read-only, whether the call took effect; the answer becomes the call's outcome
- * row and settles its budget reservation (spent if it happened, released if not, kept if Mollie cannot say).
+ * row and settles its budget reservation (spent if it happened, released if not, kept if Mollie cannot say). Calls
+ * that move no money are found by their open_reads row instead, and only get their outcome: nothing changed.
  */
 import type { Logger } from 'pino';
 import type { AuditLog, AuditRow } from './audit/audit-log.js';
@@ -9,6 +10,7 @@ import { immediate, type SqliteDatabase } from './database.js';
 import { normalizeFailure } from './tool-error.js';
 import type { MolliePort } from './mollie/port.js';
 import type { PaymentRecords } from './payments/payment-records.js';
+import { OpenReads } from './open-reads.js';
 import { instanceAlive } from './server-instances.js';
 import type { ToolDefinition } from './tool-definition.js';
 
@@ -34,23 +36,32 @@ export interface ReconcileSummary {
   unknown: number;
 }
 
-interface OpenReservation {
+interface OpenCall {
   call_id: string;
   instance_id: string | null;
-  reserved_at: string;
+  opened_at: string;
+  /** How it is closed: its reservation settled, or its open_reads row removed. */
+  via: 'reservation' | 'open_read';
 }
 
 export async function reconcileInterrupted(deps: ReconcileDeps): Promise<ReconcileSummary> {
   const clock = deps.clock ?? (() => new Date());
   const now = clock();
   const tools = new Map(deps.tools.map((tool) => [tool.name, tool]));
-  const open = deps.db.prepare<[], OpenReservation>("SELECT call_id, instance_id, reserved_at FROM reservations WHERE state = 'reserved' ORDER BY reserved_at").all();
+  const openReads = new OpenReads(deps.db);
+  const open: OpenCall[] = [
+    ...deps.db
+      .prepare<[], Omit<OpenCall, 'via'>>("SELECT call_id, instance_id, reserved_at AS opened_at FROM reservations WHERE state = 'reserved' ORDER BY reserved_at")
+      .all()
+      .map((call) => ({ ...call, via: 'reservation' as const })),
+    ...openReads.all().map((call) => ({ ...call, via: 'open_read' as const })),
+  ];
   const liveness = new Map<string, boolean>();
-  const interrupted = open.filter((reservation) => {
-    if (reservation.instance_id === deps.instanceId) return false;
-    if (reservation.instance_id === null) return now.getTime() - Date.parse(reservation.reserved_at) > UNOWNED_AFTER_MS;
-    if (!liveness.has(reservation.instance_id)) liveness.set(reservation.instance_id, instanceAlive(deps.db, reservation.instance_id, now));
-    return !liveness.get(reservation.instance_id);
+  const interrupted = open.filter((call) => {
+    if (call.instance_id === deps.instanceId) return false;
+    if (call.instance_id === null) return now.getTime() - Date.parse(call.opened_at) > UNOWNED_AFTER_MS;
+    if (!liveness.has(call.instance_id)) liveness.set(call.instance_id, instanceAlive(deps.db, call.instance_id, now));
+    return !liveness.get(call.instance_id);
   });
   const summary: ReconcileSummary = { interrupted: 0, happened: 0, didNotHappen: 0, unknown: 0 };
   if (interrupted.length === 0) return summary;
@@ -60,9 +71,12 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
   const stillReserved = deps.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM reservations WHERE call_id = ? AND state = 'reserved'");
   const settle = deps.db.prepare<[string, string]>("UPDATE reservations SET state = ? WHERE call_id = ? AND state = 'reserved'");
 
-  for (const reservation of interrupted) {
-    const decision = decisionOf.get(reservation.call_id);
-    if (!decision) continue;
+  for (const call of interrupted) {
+    const decision = decisionOf.get(call.call_id);
+    if (!decision) {
+      if (call.via === 'open_read') openReads.close(call.call_id);
+      continue;
+    }
     const tool = decision.tool === null ? undefined : tools.get(decision.tool);
     const base = { call_id: decision.call_id, agent: decision.agent, transport: decision.transport, client_name: decision.client_name, tool: decision.tool };
     let outcome: 'ok' | 'error' | 'unknown';
@@ -96,9 +110,17 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
     }
     const written = immediate(deps.db, () => {
       // Another process starting at the same moment may have settled it already.
-      if ((hasOutcome.get(decision.call_id)?.n ?? 0) > 0 || (stillReserved.get(decision.call_id)?.n ?? 0) === 0) return false;
+      if ((hasOutcome.get(decision.call_id)?.n ?? 0) > 0) {
+        if (call.via === 'open_read') openReads.close(decision.call_id);
+        return false;
+      }
+      if (call.via === 'open_read') {
+        if (!openReads.close(decision.call_id)) return false;
+      } else {
+        if ((stillReserved.get(decision.call_id)?.n ?? 0) === 0) return false;
+        settle.run(outcome === 'ok' ? 'spent' : outcome === 'unknown' ? 'unknown' : 'released', decision.call_id);
+      }
       deps.audit.append({ ...base, kind: 'outcome', outcome, duration_ms: null, ...fields });
-      settle.run(outcome === 'ok' ? 'spent' : outcome === 'unknown' ? 'unknown' : 'released', decision.call_id);
       return true;
     });
     if (!written) continue;

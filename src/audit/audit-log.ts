@@ -53,13 +53,6 @@ export const AUDIT_COLUMNS = [
   'idempotency_key', 'action', 'outcome', 'error_code', 'error_message', 'mollie_error', 'duration_ms', 'prev_hash', 'hash',
 ] as const;
 
-const EMPTY: Omit<AuditFields, 'call_id' | 'kind'> = {
-  agent: null, transport: null, client_name: null, tool: null, arguments: null, invoice_id: null, payment_id: null,
-  refund_id: null, amount_value: null, amount_currency: null, decision: null, reason: null, reason_message: null, rule: null,
-  policy_sha256: null, idempotency_key: null, action: null, outcome: null, error_code: null, error_message: null,
-  mollie_error: null, duration_ms: null,
-};
-
 /** The hashed columns in canonical (sorted) key order: every column but prev_hash and hash. */
 const HASHED_COLUMNS = AUDIT_COLUMNS.filter((column) => column !== 'prev_hash' && column !== 'hash').sort();
 const HASHED_KEYS = HASHED_COLUMNS.map((column) => JSON.stringify(column));
@@ -86,19 +79,13 @@ export function rowHash(row: Omit<AuditRow, 'hash'>): string {
 
 /**
  * SQLite stores text as UTF-8, where a lone surrogate (a client name decoded from "\ud800", say) becomes U+FFFD. Hashed
- * as given, such a row would no longer match its hash once stored, and `audit verify` would report it as changed. The
- * row is made well-formed first, so what is hashed is what is stored.
+ * as given, such a row would no longer match its hash once stored, and `audit verify` would report it as changed. Text
+ * is made well-formed first, so what is hashed is what is stored.
  */
-function wellFormed<T extends object>(fields: T): T {
-  let copy: Record<string, unknown> | null = null;
-  for (const [key, value] of Object.entries(fields)) {
-    const text = typeof value === 'string' ? (value as unknown as WellFormedString) : null;
-    if (text && !text.isWellFormed()) {
-      copy ??= { ...(fields as Record<string, unknown>) };
-      copy[key] = text.toWellFormed();
-    }
-  }
-  return (copy ?? fields) as T;
+function stored<T extends string | number | null>(value: T | undefined): T | null {
+  if (value === undefined) return null;
+  if (typeof value === 'string' && !(value as unknown as WellFormedString).isWellFormed()) return (value as unknown as WellFormedString).toWellFormed() as T;
+  return value;
 }
 
 /** ES2024 string methods, in Node since 20; this project's TypeScript lib is ES2022. */
@@ -138,14 +125,38 @@ export class AuditLog {
   append(fields: Partial<AuditFields> & Pick<AuditFields, 'call_id' | 'kind'>, durability: Durability = 'full'): AuditRow {
     return immediate(this.db, () => {
       const last = this.lastRow.get();
-      const unhashed: Omit<AuditRow, 'hash'> = {
-        ...EMPTY,
-        ...wellFormed(fields),
+      // One object of one shape, written out: rows are the hot path of every call.
+      const row: AuditRow = {
         seq: (last?.seq ?? 0) + 1,
+        call_id: stored(fields.call_id)!,
+        kind: fields.kind,
         at: stampAfter(this.clock().toISOString(), last?.at),
+        agent: stored(fields.agent),
+        transport: stored(fields.transport),
+        client_name: stored(fields.client_name),
+        tool: stored(fields.tool),
+        arguments: stored(fields.arguments),
+        invoice_id: stored(fields.invoice_id),
+        payment_id: stored(fields.payment_id),
+        refund_id: stored(fields.refund_id),
+        amount_value: stored(fields.amount_value),
+        amount_currency: stored(fields.amount_currency),
+        decision: fields.decision ?? null,
+        reason: stored(fields.reason),
+        reason_message: stored(fields.reason_message),
+        rule: stored(fields.rule),
+        policy_sha256: stored(fields.policy_sha256),
+        idempotency_key: stored(fields.idempotency_key),
+        action: stored(fields.action),
+        outcome: fields.outcome ?? null,
+        error_code: stored(fields.error_code),
+        error_message: stored(fields.error_message),
+        mollie_error: stored(fields.mollie_error),
+        duration_ms: fields.duration_ms ?? null,
         prev_hash: last?.hash ?? GENESIS_HASH,
+        hash: '',
       };
-      const row: AuditRow = { ...unhashed, hash: rowHash(unhashed) };
+      row.hash = rowHash(row);
       this.insertRow.run(row);
       return row;
     }, durability);

@@ -69,7 +69,7 @@ export function decodeCursor(cursor: string): number {
  * The index each filter reads, so a page costs the same on the millionth call as on the first: by payment or invoice,
  * the few calls that touched it (audit_payment, audit_invoice); by agent, that agent's decisions in seq order
  * (audit_agent); denied only, the denied decisions (audit_denied); otherwise the table itself, newest first. A time
- * range becomes a range of seq first (audit_decision_at): rows are stamped in seq order, so they are the same calls.
+ * range becomes a range of seq first (firstSeqAtOrAfter): rows are stamped in seq order, so they are the same calls.
  */
 export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } {
   const where: string[] = ["d.kind = 'decision'"];
@@ -97,12 +97,14 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   if (filter.outcome === 'pending') where.push('o.seq IS NULL');
   else if (filter.outcome !== undefined) { where.push('o.outcome = @outcome'); params.outcome = filter.outcome; }
   if (filter.since !== undefined) {
-    where.push('d.at >= @since', `d.seq >= coalesce((${FIRST_DECISION_AT_OR_AFTER('@since')}), 9223372036854775807)`);
+    where.push('d.at >= @since', 'd.seq >= @sinceSeq');
     params.since = filter.since;
+    params.sinceSeq = firstSeqAtOrAfter(db, filter.since);
   }
   if (filter.until !== undefined) {
-    where.push('d.at < @until', `d.seq < coalesce((${FIRST_DECISION_AT_OR_AFTER('@until')}), 9223372036854775807)`);
+    where.push('d.at < @until', 'd.seq < @untilSeq');
     params.until = filter.until;
+    params.untilSeq = firstSeqAtOrAfter(db, filter.until);
   }
   if (filter.excludeCallId !== undefined) { where.push('d.call_id != @exclude'); params.exclude = filter.excludeCallId; }
   if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
@@ -120,8 +122,44 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   return { entries: page.map(toEntry), nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
 }
 
-const FIRST_DECISION_AT_OR_AFTER = (at: string): string =>
-  `SELECT seq FROM audit_log INDEXED BY audit_decision_at WHERE kind = 'decision' AND at >= ${at} ORDER BY at, seq LIMIT 1`;
+interface SeqLookups {
+  bounds: Statement<[], { first: number | null; last: number | null }>;
+  atOrAfter: Statement<[number], { seq: number; at: string }>;
+}
+
+const seqLookups = new WeakMap<SqliteDatabase, SeqLookups>();
+
+/** Past every row: a time after the newest row matches nothing. */
+const NO_ROW = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The seq of the first row stamped at or after `at`, found by binary search on seq (about 21 primary-key reads on a
+ * log of two million rows). Rows are stamped in seq order (audit-log.ts), so this needs no index on the time, which
+ * would be one more page for every call to write.
+ */
+export function firstSeqAtOrAfter(db: SqliteDatabase, at: string): number {
+  let lookups = seqLookups.get(db);
+  if (!lookups) {
+    lookups = {
+      // One subquery each: SQLite answers a lone min() or max() from the primary key, but scans for both at once.
+      bounds: db.prepare('SELECT (SELECT min(seq) FROM audit_log) AS first, (SELECT max(seq) FROM audit_log) AS last'),
+      atOrAfter: db.prepare('SELECT seq, at FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT 1'),
+    };
+    seqLookups.set(db, lookups);
+  }
+  const { first, last } = lookups.bounds.get() ?? { first: null, last: null };
+  if (first === null || last === null) return NO_ROW;
+  // The smallest probe whose first row at or after it is stamped at or after `at`; last + 1 if there is none.
+  let low = first;
+  let high = last + 1;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    const row = lookups.atOrAfter.get(middle);
+    if (row === undefined || row.at >= at) high = middle;
+    else low = middle + 1;
+  }
+  return lookups.atOrAfter.get(low)?.seq ?? NO_ROW;
+}
 
 /** Prepared once per query shape and database: a filter combination is one of a few dozen shapes. */
 const prepared = new WeakMap<SqliteDatabase, Map<string, Statement<Record<string, unknown>, JoinedRow>>>();

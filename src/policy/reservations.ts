@@ -1,5 +1,5 @@
 /**
- * Budget reservations: each allowed call reserves its amount in the same BEGIN IMMEDIATE transaction that checked the
+ * Budget reservations: each allowed call that can move money reserves its amount in the same BEGIN IMMEDIATE transaction that checked the
  * caps, so no two calls (in one process or many) can both fit under the last euro of a cap. A definite failure
  * releases the reservation; an unknown outcome keeps it (the money may have moved).
  */
@@ -26,7 +26,10 @@ export class Reservations implements UsageReader {
   private readonly repeats;
 
   constructor(db: SqliteDatabase) {
-    this.countCalls = db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM reservations WHERE agent = ? AND reserved_at >= ?');
+    // Every call has its decision row, and calls that move no money have no reservation: the log is what to count.
+    this.countCalls = db.prepare<[string, string], { n: number }>(
+      "SELECT count(*) AS n FROM audit_log INDEXED BY audit_allowed WHERE kind = 'decision' AND decision = 'allowed' AND agent = ? AND at >= ?",
+    );
     this.sumReserved = db.prepare<[string, string, string, string], { minor: number | null; n: number }>(
       `SELECT sum(amount_minor) AS minor, count(*) AS n FROM reservations
        WHERE agent = ? AND tool = ? AND currency = ? AND reserved_at >= ? AND state != 'released'`,
@@ -44,7 +47,7 @@ export class Reservations implements UsageReader {
     this.setState = db.prepare<[ReservationState, string]>("UPDATE reservations SET state = ? WHERE call_id = ? AND state IN ('reserved', 'unknown')");
   }
 
-  /** Every allowed call counts towards the rate limit, whatever it moves. */
+  /** Every allowed call counts towards the rate limit, whatever it moves (the audit log's allowed decisions). */
   allowedCallsSince(agent: string, sinceIso: string): number {
     return this.countCalls.get(agent, sinceIso)?.n ?? 0;
   }

@@ -72,8 +72,9 @@ describe('list_logs filters', () => {
         outcome: fc.constantFrom('ok' as const, 'error' as const, 'pending' as const, 'unknown' as const),
         paymentId: fc.constantFrom('tr_p8', 'tr_p17', 'tr_none'),
         invoiceId: fc.constantFrom('INV-4', 'INV-29'),
-        since: fc.constantFrom(...times.filter((_, i) => i % 50 === 0)),
-        until: fc.constantFrom(...times.filter((_, i) => i % 70 === 0), '2999-01-01T00:00:00.000Z'),
+        // Times of rows (some shared by several rows), between rows, before the first and after the last.
+        since: fc.constantFrom(...times.filter((_, i) => i % 50 === 0), ...times.filter((_, i) => i % 90 === 1).map((at) => `${at}Z`), '2000-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z'),
+        until: fc.constantFrom(...times.filter((_, i) => i % 70 === 0), ...times.filter((_, i) => i % 110 === 3).map((at) => `${at}Z`), '2000-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z'),
       },
       { requiredKeys: [] },
     );

@@ -1,0 +1,54 @@
+/** The database file: indexes whose definition changed are rebuilt once when an older file is opened. */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/audit-log.js';
+import { listCalls } from '../src/audit/call-entries.js';
+import { openDatabase } from '../src/database.js';
+
+const directory = mkdtempSync(join(tmpdir(), 'mim-db-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+const indexSql = (db: Database.Database, name: string): string | undefined =>
+  (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) as { sql: string } | undefined)?.sql;
+
+describe('opening a database written by 0.3.0', () => {
+  it('rebuilds audit_agent for decision rows only, drops audit_decision_at and reservations_rate, and keeps every row', () => {
+    const path = join(directory, 'old.db');
+    const first = openDatabase(path);
+    const log = new AuditLog(first);
+    for (let i = 0; i < 4; i++) {
+      log.append({ call_id: `c${i}`, kind: 'decision', agent: i % 2 ? 'a' : 'b', tool: 'get_payment_status', decision: 'allowed' });
+      log.append({ call_id: `c${i}`, kind: 'outcome', outcome: 'ok' });
+    }
+    // The indexes as 0.3.0 defined them.
+    first.exec(`DROP INDEX audit_agent; CREATE INDEX audit_agent ON audit_log (agent, kind, seq);
+      CREATE INDEX audit_decision_at ON audit_log (kind, at);
+      CREATE INDEX reservations_rate ON reservations (agent, reserved_at);`);
+    first.close();
+
+    const reopened = openDatabase(path);
+    expect(indexSql(reopened, 'audit_agent')).toBe("CREATE INDEX audit_agent ON audit_log (agent, seq) WHERE kind = 'decision'");
+    expect(indexSql(reopened, 'audit_decision_at')).toBeUndefined();
+    expect(indexSql(reopened, 'reservations_rate')).toBeUndefined();
+    expect(listCalls(reopened, { agent: 'a' }, 10).entries.map((entry) => entry.audit_id)).toEqual(['c3', 'c1']);
+    expect(listCalls(reopened, { since: '2000-01-01T00:00:00.000Z' }, 10).entries).toHaveLength(4);
+    expect(new AuditLog(reopened).verify()).toMatchObject({ ok: true, rows: 8 });
+    reopened.close();
+  });
+
+  it('changes nothing in a file that is already current', () => {
+    const path = join(directory, 'current.db');
+    openDatabase(path).close();
+    const version = (db: Database.Database): number => db.pragma('schema_version', { simple: true }) as number;
+    const db = new Database(path);
+    const before = version(db);
+    db.close();
+    const reopened = openDatabase(path);
+    // Any DROP or CREATE would have moved the schema cookie.
+    expect(version(reopened)).toBe(before);
+    reopened.close();
+  });
+});
