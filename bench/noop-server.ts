@@ -1,6 +1,8 @@
 /**
  * The transport's ceiling: a server on the same MCP SDK that lists the same tools and answers get_payment_status at
- * once with a fixed result of the same shape, with no gate, no Mollie and no database behind it.
+ * once with a fixed result of the same shape, with no gate, no Mollie and no database behind it. With
+ * NOOP_OPEN_DATABASE set it first opens that file as the server does (better-sqlite3 and the schema): the cold-start
+ * floor of any server built from these parts.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -34,4 +36,7 @@ server.setRequestHandler(CallToolRequestSchema, () => ({
   structuredContent: result,
   isError: false,
 }));
-await server.connect(new StdioServerTransport());
+const database = process.env.NOOP_OPEN_DATABASE;
+// Imported only then, so the plain no-op does not load better-sqlite3.
+const ready = database ? import('../src/database.js').then(({ openDatabase }) => void openDatabase(database)) : Promise.resolve();
+void ready.then(() => server.connect(new StdioServerTransport()));

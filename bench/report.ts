@@ -33,6 +33,10 @@ export function writeReport(report: Report): string {
   const seqRatio = sequential('mollie-invoice-mcp').perSecond / sequential('no-op').perSecond;
   const parRatio = parallel('mollie-invoice-mcp').perSecond / parallel('no-op').perSecond;
   const read = gate.results.find((row) => row.tool === 'get_payment_status')!;
+  // Mean milliseconds per sequential call, from the rate: the figure the ratio compares.
+  const noopMean = 1000 / sequential('no-op').perSecond;
+  const boundGate = noopMean / (noopMean + read.gate.mean / 1000);
+  const boundWrites = noopMean / (noopMean + (gate.writes.latency.mean + read.direct.mean) / 1000);
   const worstP99 = Math.max(...log.queries.map((query) => query.latency.p99));
   // The log targets are for 1,000,000 calls; a smaller BENCH_CALLS run says so rather than claim them.
   const atScale = (ok: boolean): string => (log.calls >= 1_000_000 ? met(ok) : 'smaller run (BENCH_CALLS)');
@@ -52,8 +56,8 @@ export function writeReport(report: Report): string {
       [`list_logs p99 on ${int(log.calls)} calls, worst filter`, '≤ 10 ms', ms(worstP99), atScale(worstP99 <= 10)],
       [`audit verify of ${int(log.calls)} calls`, '≤ 5 s', `${log.verifySeconds.toFixed(1)} s`, atScale(log.verifySeconds <= 5)],
       [`generating ${int(log.calls)} calls`, '< 60 s', `${log.generateSeconds.toFixed(1)} s`, atScale(log.generateSeconds < 60)],
-      ['cold start, spawn to tools/list answered (median)', '≤ 100 ms', ms(cold.medianMs, 0), met(cold.medianMs <= 100)],
-      ['cold start, peak resident memory (median)', '≤ 55 MB', `${cold.medianPeakMb.toFixed(1)} MB`, met(cold.medianPeakMb <= 55)],
+      ['cold start, spawn to tools/list answered (median)', '≤ 100 ms', ms(cold.ours.medianMs, 0), met(cold.ours.medianMs <= 100)],
+      ['cold start, peak resident memory (median)', '≤ 55 MB', `${cold.ours.medianPeakMb.toFixed(1)} MB`, met(cold.ours.medianPeakMb <= 55)],
       ['`npm run bench`', '< 5 min', `${Math.round(report.totalSeconds)} s`, met(report.totalSeconds < 300)],
     ]),
     '',
@@ -77,7 +81,9 @@ export function writeReport(report: Report): string {
     '',
     table(['server', 'in flight', 'calls', 'calls/s', 'p50', 'p99'], stdio.map((row) => [row.server, String(row.inFlight), int(row.calls), int(row.perSecond), ms(row.latency.p50), ms(row.latency.p99)])),
     '',
-    `Ratio to the no-op server: ${seqRatio.toFixed(2)} sequential, ${parRatio.toFixed(2)} with 16 in flight.`,
+    `Ratio to the no-op server: ${seqRatio.toFixed(2)} sequential, ${parRatio.toFixed(2)} with 16 in flight. Both servers first answer 2,000 calls one at a time and 400 at 16 in flight, so V8 has optimised their code before anything is measured.`,
+    '',
+    `What bounds the sequential ratio: the no-op server's call takes ${ms(noopMean, 3)} on average. The same call through this server's gate, in process with no transport at all, takes ${ms(read.gate.mean / 1000, 3)} on average (section 1, WAL checkpoints included), and the gate's two commits alone ${ms(gate.writes.latency.mean / 1000, 3)}. Even if the stdio path added nothing to the gate, the ratio could be at most ${boundGate.toFixed(2)}; with a gate that did nothing but its two commits and the tool itself, at most ${boundWrites.toFixed(2)}.`,
     '',
     '## 3. Streamable HTTP',
     '',
@@ -95,14 +101,13 @@ export function writeReport(report: Report): string {
     '',
     '## 5. Cold start (stdio)',
     '',
-    `From spawning \`node dist/src/cli.js serve --simulator\` to the answer to \`tools/list\` (initialize, initialized and tools/list written at once, as a client does), and the peak resident memory (VmHWM) at that moment; ${cold.runs} runs. The floor is a bare \`node\` that answers one line on stdin, measured alternately in the same run.`,
+    `From spawning \`node dist/src/cli.js serve --simulator\` to the answer to \`tools/list\` (initialize, initialized and tools/list written at once, as a client does), and the peak resident memory (VmHWM) at that moment; ${cold.runs} runs of each, alternating, before the other benchmarks so the machine is quiet. The floors: a bare \`node\` that answers one line; the no-op server of section 2 (the same MCP SDK, zod and tool schemas, nothing else), bundled and started from its code cache exactly as this server is; and that no-op server after it has opened the database as this server does (better-sqlite3 and the schema).`,
     '',
-    table(['', 'median', 'min', 'max'], [
-      ['mollie-invoice-mcp: time', ms(cold.medianMs, 0), ms(Math.min(...cold.ms), 0), ms(Math.max(...cold.ms), 0)],
-      ['mollie-invoice-mcp: peak memory', `${cold.medianPeakMb.toFixed(1)} MB`, `${Math.min(...cold.peakMb).toFixed(1)} MB`, `${Math.max(...cold.peakMb).toFixed(1)} MB`],
-      ['bare node: time', ms(cold.medianFloorMs, 0), ms(Math.min(...cold.floorMs), 0), ms(Math.max(...cold.floorMs), 0)],
-      ['bare node: peak memory', `${cold.medianFloorPeakMb.toFixed(1)} MB`, `${Math.min(...cold.floorPeakMb).toFixed(1)} MB`, `${Math.max(...cold.floorPeakMb).toFixed(1)} MB`],
-    ]),
+    table(['', 'time median', 'min', 'max', 'peak memory median', 'min', 'max'], [cold.ours, cold.noopWithDatabase, cold.noop, cold.bareNode].map((one) => [
+      one.label, ms(one.medianMs, 0), ms(Math.min(...one.ms), 0), ms(Math.max(...one.ms), 0), `${one.medianPeakMb.toFixed(1)} MB`, `${Math.min(...one.peakMb).toFixed(1)} MB`, `${Math.max(...one.peakMb).toFixed(1)} MB`,
+    ])),
+    '',
+    `Above the no-op server with its database, this server takes ${ms(cold.ours.medianMs - cold.noopWithDatabase.medianMs, 0)} and ${(cold.ours.medianPeakMb - cold.noopWithDatabase.medianPeakMb).toFixed(1)} MB more: reading and checking the policies (yaml, zod), the logger, the simulator, its prepared statements and its first transaction. The no-op server with its database alone needs ${cold.noopWithDatabase.medianPeakMb.toFixed(1)} MB, against the 55 MB target.`,
     '',
   );
   return lines.join('\n');

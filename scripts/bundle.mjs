@@ -1,11 +1,12 @@
 // The second half of `npm run build`, after tsc:
 // 1. dist/src/cli.js (tsc's CLI) becomes dist/src/cli.bundle.cjs: one CommonJS file with its pure-JavaScript
 //    dependencies (the MCP SDK, zod, yaml, pino). A server starts from one file instead of about 400 modules, and
-//    each command's modules are still evaluated only when that command runs. better-sqlite3 (a native addon) and
+//    each command's modules are still evaluated only when that command runs. better-sqlite3's compiled addon and
 //    @mollie/api-client (loaded on the first call to real Mollie) stay outside.
 // 2. dist/src/cli.js becomes the launcher (src/launch.ts), which compiles the bundle from V8's code cache.
 // 3. One warm-up start of `serve --simulator`, answering initialize and tools/list, writes that cache
 //    (dist/src/cli.bundle.cjs.cache) with every function a starting server compiles.
+// With --bench (npm run bench) it does the same for the benchmarks' no-op server.
 // The rest of dist/ stays as tsc wrote it: the verify worker runs from there, and tests import modules from it.
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -49,35 +50,40 @@ const deferAjv = {
   },
 };
 
-await build({
-  entryPoints: ['dist/src/cli.js'],
-  outfile: BUNDLE,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  // Less to read and hold in memory at each start; names stay, so stack traces stay readable.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  legalComments: 'none',
-  charset: 'ascii',
-  sourcemap: true,
-  external: ['better-sqlite3', '@mollie/api-client'],
-  // import('@mollie/api-client') becomes a require() of its CommonJS build: a script compiled from a code cache has
-  // no dynamic-import callback on Node 20.
-  supported: { 'dynamic-import': false },
-  // The code finds its package root from its own location (src/package-root.ts).
-  define: { 'import.meta.url': '__bundle_url' },
-  banner: { js: "var __bundle_url=require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [deferAjv],
-  logLevel: 'warning',
-});
-copyFileSync('dist/src/launch.js', 'dist/src/cli.js');
-copyFileSync('dist/src/launch.js.map', 'dist/src/cli.js.map');
+/** One CommonJS file from tsc's output, for the launcher to compile from its code cache. */
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    // Less to read and hold in memory at each start; names stay, so stack traces stay readable.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    charset: 'ascii',
+    sourcemap: true,
+    // better-sqlite3's JavaScript is bundled too; its compiled addon is loaded by path (src/database.ts).
+    external: ['@mollie/api-client', '*.node'],
+    // import('@mollie/api-client') becomes a require() of its CommonJS build: a script compiled from a code cache has
+    // no dynamic-import callback on Node 20.
+    supported: { 'dynamic-import': false },
+    // The code finds its package root from its own location (src/package-root.ts).
+    define: { 'import.meta.url': '__bundle_url' },
+    banner: { js: "var __bundle_url=require('node:url').pathToFileURL(__filename).href;" },
+    plugins: [deferAjv],
+    logLevel: 'warning',
+  });
+}
 
-/** Starts the server once, asks what a client asks first, and lets it stop: the launcher writes the cache at exit. */
-async function writeCodeCache() {
-  rmSync(CACHE, { force: true });
+/**
+ * Starts `launcher` once as a stdio server, asks what a client asks first (initialize, tools/list) and closes stdin:
+ * the launcher writes the code cache of everything that start compiled when it exits.
+ */
+async function writeCodeCache(launcher, args, cache, extraEnv = {}) {
+  rmSync(cache, { force: true });
   const dir = mkdtempSync(join(tmpdir(), 'mim-build-'));
   try {
     mkdirSync(join(dir, 'policies'));
@@ -85,8 +91,8 @@ async function writeCodeCache() {
       join(dir, 'policies', 'warmup.yaml'),
       'agent: warmup\ndescription: Build step that writes the code cache\nmodes: [test]\ntools:\n  create_invoice_payment:\n    limits:\n      EUR: { per_call: "1.00", per_day: "1.00", count_per_day: 1 }\n  get_payment_status: {}\n  list_logs: { scope: own }\n  refund:\n    limits:\n      EUR: { per_call: "1.00", per_day: "1.00", count_per_day: 1 }\n',
     );
-    const env = { PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: join(dir, 'policies'), MOLLIE_MCP_DB: join(dir, 'warmup.db'), MOLLIE_MCP_AGENT: 'warmup', LOG_LEVEL: 'info', MOLLIE_MCP_WRITE_CODE_CACHE: resolve(CACHE) };
-    const child = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--simulator'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = { PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: join(dir, 'policies'), MOLLIE_MCP_DB: join(dir, 'warmup.db'), MOLLIE_MCP_AGENT: 'warmup', LOG_LEVEL: 'info', MOLLIE_MCP_WRITE_CODE_CACHE: resolve(cache), ...extraEnv };
+    const child = spawn(process.execPath, [launcher, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
@@ -102,10 +108,20 @@ async function writeCodeCache() {
     child.stdin.write(requests.map((request) => `${JSON.stringify(request)}\n`).join(''));
     const code = await new Promise((done) => child.once('exit', done));
     if (code !== 0 || !stdout.includes('"tools"')) throw new Error(`the warm-up server did not answer tools/list (exit ${code}):\n${stderr}`);
-    if (statSync(CACHE).size === 0) throw new Error(`${CACHE} is empty`);
+    if (statSync(cache).size === 0) throw new Error(`${cache} is empty`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-await writeCodeCache();
+await bundle('dist/src/cli.js', BUNDLE);
+copyFileSync('dist/src/launch.js', 'dist/src/cli.js');
+copyFileSync('dist/src/launch.js.map', 'dist/src/cli.js.map');
+await writeCodeCache('dist/src/cli.js', ['serve', '--simulator'], CACHE);
+
+// npm run bench: the no-op server of the benchmarks, bundled and started the same way, so cold starts compare alike.
+if (process.argv.includes('--bench')) {
+  await bundle('dist/bench/noop-server.js', 'dist/bench/noop-server.bundle.cjs');
+  // Warmed up with a database opened, so the cache also holds that path's functions.
+  await writeCodeCache('dist/bench/noop-launch.js', [], 'dist/bench/noop-server.bundle.cjs.cache', { NOOP_OPEN_DATABASE: ':memory:' });
+}

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -173,9 +174,32 @@ function addMissingColumns(db: SqliteDatabase): void {
   }
 }
 
+let addonPath: string | null | undefined;
+
+/**
+ * Where better-sqlite3's compiled addon is (node-gyp builds it into build/Release, or build/Debug). Named directly,
+ * better-sqlite3 neither asks the `bindings` package to try a dozen candidate paths at every start nor needs it to
+ * work from inside the bundle; null leaves the search to it.
+ */
+function nativeBinding(): string | undefined {
+  if (addonPath === undefined) {
+    const resolve = createRequire(import.meta.url).resolve;
+    addonPath = null;
+    for (const build of ['Release', 'Debug']) {
+      try {
+        addonPath = resolve(`better-sqlite3/build/${build}/better_sqlite3.node`);
+        break;
+      } catch {
+        // Not built there.
+      }
+    }
+  }
+  return addonPath ?? undefined;
+}
+
 export function openDatabase(path: string): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS, nativeBinding: nativeBinding() });
   db.pragma('journal_mode = WAL');
   // FULL: a committed audit row survives a power cut, not only a crash of this process.
   db.pragma('synchronous = FULL');

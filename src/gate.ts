@@ -4,8 +4,8 @@
  * before any money moves, in the same transaction that checks the caps and reserves the amount; if it cannot be
  * written, the call is denied.
  */
-import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { randomUUID } from './crypto-on-demand.js';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { AuditFields, AuditLog } from './audit/audit-log.js';
@@ -84,8 +84,11 @@ export class Gate {
     this.openReads = new OpenReads(options.db);
   }
 
-  /** Marks this process's open calls, so a restart can tell its own interrupted calls from another process's live ones. */
-  readonly instanceId = randomUUID();
+  /**
+   * Marks this process's open calls, so a restart can tell its own interrupted calls from another process's live ones.
+   * Unique by host, process and start time; nothing secret, so it needs no node:crypto at start (crypto-on-demand.ts).
+   */
+  readonly instanceId = `${hostname()}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 
   /** A duplicate of a recent call with the same repeat key (same refund of the same payment), or null. */
   private repeatCheck(plan: CallPlan, now: Date): Decision | null {
@@ -140,6 +143,7 @@ export class Gate {
   }
 
   private async pass(origin: CallOrigin, name: string, rawArgs: unknown): Promise<GateReply> {
+    // The global performance, not node:perf_hooks: Node loads it on first use, so a starting server does not.
     const started = performance.now();
     const callId = randomUUID();
     const elapsed = (): number => Math.round(performance.now() - started);

@@ -5,7 +5,7 @@
  * call, and expires. The table holds the current state; every step is also an audit event row (call_id = the
  * approval id), which is what an auditor trusts.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from '../crypto-on-demand.js';
 import type { AuditFields, AuditLog } from '../audit/audit-log.js';
 import { canonicalJson } from '../audit/canonical-json.js';
 import { immediate, type SqliteDatabase } from '../database.js';

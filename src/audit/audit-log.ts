@@ -3,7 +3,7 @@
  * call id, each hash-chained to the one before: hash = sha256(prev_hash || canonical JSON of the row). Appends take
  * the write lock first (BEGIN IMMEDIATE), so several processes on one file still build one unbroken chain.
  */
-import { hash as digest } from 'node:crypto';
+import { hashHex } from '../crypto-on-demand.js';
 import { immediate, type Durability, type SqliteDatabase } from '../database.js';
 import { canonicalJson } from './canonical-json.js';
 
@@ -74,7 +74,7 @@ export function canonicalRow(row: Omit<AuditRow, 'hash' | 'prev_hash'>): string 
 
 /** The hash of a row: everything but prev_hash and hash themselves, in canonical form, after the previous hash. */
 export function rowHash(row: Omit<AuditRow, 'hash'>): string {
-  return digest('sha256', row.prev_hash + canonicalRow(row), 'hex');
+  return hashHex('sha256', row.prev_hash + canonicalRow(row));
 }
 
 /**
@@ -214,7 +214,7 @@ export function verifyChain(db: SqliteDatabase, fromSeq = 1, expectedPrev = GENE
     const bad = (problem: string): VerifyResult => ({ ok: false, rows: count, firstBad: { seq, call_id: callId, problem } });
     if (seq !== expectedSeq) return bad(`row ${expectedSeq} is missing: the next row is ${seq}`);
     if (prev !== expectedPrev) return bad('its prev_hash does not match the hash of the row before it');
-    if (digest('sha256', prev + canonical, 'hex') !== hash && digest('sha256', prev + canonicalRow(oneRow.get(seq)!), 'hex') !== hash) {
+    if (hashHex('sha256', prev + canonical) !== hash && hashHex('sha256', prev + canonicalRow(oneRow.get(seq)!)) !== hash) {
       return bad('its contents do not match its hash: the row was changed after it was written');
     }
     expectedPrev = hash;

@@ -7,7 +7,7 @@
  * and amountRemaining; partial and multiple refunds; Mollie's 422s for refunds over the remainder or on unpaid
  * payments and for invalid amounts or webhook URLs; Idempotency-Key replay; an injectable clock.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../crypto-on-demand.js';
 import { errorFromMollieProblem, malformedIdError, MollieError } from './errors.js';
 import { amountToMinorUnits, formatMinorUnits, isMollieCurrency, MOLLIE_CURRENCIES, parseAmount, toAmount, type Amount } from './money.js';
 import {

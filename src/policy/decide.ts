@@ -6,7 +6,7 @@
  *   reserves the amount, so parallel calls see each other's reservations.
  * Neither knows any tool by name: tools declare their capabilities and what a call moves.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from '../crypto-on-demand.js';
 import { formatMinorUnits } from '../mollie/money.js';
 import type { ApprovalDenial } from '../approvals/approvals.js';
 import type { MollieMode } from '../mollie/port.js';

@@ -3,7 +3,7 @@
  * with the file, the line and what to write instead, and the whole set is refused: a half-understood policy would
  * grant something nobody meant to grant.
  */
-import { createHash } from 'node:crypto';
+import { createHash } from '../crypto-on-demand.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
@@ -96,7 +96,16 @@ export function loadPolicies(directory: string, tools: readonly ToolCapabilities
       problems.push({ file, line: policy.line, message: `token_sha256 is the same as agent "${sharing.agent}"'s in ${sharing.file}; give each agent its own token (\`mollie-invoice-mcp token create --agent ${policy.agent}\`).` });
       continue;
     }
-    agents.set(policy.agent, { ...policy.value, file, sha256: createHash('sha256').update(source).digest('hex') });
+    let sha256: string | undefined;
+    // Hashed when first asked for (the first call's decision row, a reload): starting a server hashes nothing.
+    agents.set(policy.agent, {
+      ...policy.value,
+      file,
+      get sha256(): string {
+        sha256 ??= createHash('sha256').update(source).digest('hex');
+        return sha256;
+      },
+    });
   }
   if (problems.length > 0) throw new PolicyError(problems);
   return { directory: absolute, agents };

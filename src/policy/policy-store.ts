@@ -3,7 +3,7 @@
  * edit keeps the last good policies in force, is logged and becomes an audit row; a removed agent file is noticed on
  * the very next call (the directory's mtime is checked on every read, the watcher covers edits in place).
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../crypto-on-demand.js';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';

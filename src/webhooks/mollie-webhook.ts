@@ -3,7 +3,7 @@
  * is fetched from Mollie and that answer is what counts. Every notification is an audit call of the actor
  * `mollie-webhook`; the answer never tells the sender whether the id meant anything.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../crypto-on-demand.js';
 import type { Logger } from 'pino';
 import type { AuditFields, AuditLog } from '../audit/audit-log.js';
 import { MollieError } from '../mollie/errors.js';
