@@ -2,7 +2,7 @@
  * Issue a pay link for an invoice. Never two open links for the same invoice and amount: an open one is reused, and
  * the Idempotency-Key is derived from the request, so two identical calls racing each other make one payment.
  */
-import { createHash } from 'node:crypto';
+import { createHash } from '../src/crypto-on-demand.js';
 import { z } from 'zod';
 import { MollieError } from '../src/mollie/errors.js';
 import { formatMinorUnits, parseAmount, toAmount } from '../src/mollie/money.js';

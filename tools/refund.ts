@@ -2,7 +2,7 @@
  * Refund a paid payment, in part or in full. Each call has its own Idempotency-Key, recorded in the decision row
  * before Mollie is asked, so the client's retries of one call can never refund twice.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../src/crypto-on-demand.js';
 import { z } from 'zod';
 import { checkAmountForAnyCurrency, formatMinorUnits, MoneyError, parseAmount, toAmount } from '../src/mollie/money.js';
 import { APPROVAL_ID } from '../src/approvals/approvals.js';
