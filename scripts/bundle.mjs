@@ -19,34 +19,35 @@ const CACHE = `${BUNDLE}.cache`;
 const SDK_AJV = /@modelcontextprotocol\/sdk\/dist\/esm\/validation\/ajv-provider\.js$/;
 
 /**
- * The MCP SDK imports its Ajv validator at load (Ajv, its formats and fast-uri: a quarter of the bundle) though a
- * server uses it only to check a person's answer to an elicitation. In the bundle its module is wrapped so Ajv is
- * loaded and built on the first validation instead; behaviour is the SDK's own.
+ * The MCP SDK imports its Ajv validator at load (Ajv, its formats and fast-uri: a fifth of the bundle) though a
+ * server uses it only to check a person's answer to an elicitation. In the bundle its module is replaced by a wrapper
+ * that loads the SDK's own CommonJS build of it, with Ajv from node_modules, on the first validation; behaviour is the
+ * SDK's own, and Ajv is neither read nor held in memory by a server that never asks a person.
  */
+const SDK_AJV_CJS = '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 const deferAjv = {
   name: 'defer-ajv',
   setup(builder) {
     builder.onResolve({ filter: /ajv-provider\.js$/ }, async (args) => {
+      if (args.namespace === 'deferred-ajv') return { path: args.path, external: true };
       if (args.pluginData === 'real') return undefined;
       const found = await builder.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
       if (found.errors.length > 0 || !SDK_AJV.test(found.path.replaceAll('\\', '/'))) return undefined;
       return { path: found.path, namespace: 'deferred-ajv' };
     });
-    builder.onLoad({ filter: /.*/, namespace: 'deferred-ajv' }, (args) => ({
+    builder.onLoad({ filter: /.*/, namespace: 'deferred-ajv' }, () => ({
       loader: 'js',
       contents: `
         let real;
         export class AjvJsonSchemaValidator {
           constructor(ajv) { this.ajv = ajv; this.inner = undefined; }
           getValidator(schema) {
-            real ??= require(${JSON.stringify(args.path)});
+            real ??= require(${JSON.stringify(SDK_AJV_CJS)});
             this.inner ??= new real.AjvJsonSchemaValidator(this.ajv);
             return this.inner.getValidator(schema);
           }
         }`,
     }));
-    // The wrapper's own require of the real module resolves normally.
-    builder.onResolve({ filter: SDK_AJV }, (args) => (args.namespace === 'deferred-ajv' ? { path: args.path } : undefined));
   },
 };
 
