@@ -22,6 +22,7 @@ import type { Reservations } from './policy/reservations.js';
 import { OpenReads } from './open-reads.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
 import { normalizeFailure, type StructuredToolError } from './tool-error.js';
+import { callLineLogger } from './log.js';
 
 export type TransportName = 'stdio' | 'http' | 'in-process';
 
@@ -77,11 +78,13 @@ export class Gate {
   private readonly tools: ReadonlyMap<string, ToolDefinition>;
   private readonly clock: () => Date;
   private readonly openReads: OpenReads;
+  private readonly callLines: Logger;
 
   constructor(private readonly options: GateOptions) {
     this.tools = new Map(options.tools.map((tool) => [tool.name, tool]));
     this.clock = options.clock ?? (() => new Date());
     this.openReads = new OpenReads(options.db);
+    this.callLines = callLineLogger(options.logger);
   }
 
   /**
@@ -154,7 +157,16 @@ export class Gate {
       client_name: origin.clientName === null ? null : origin.clientName.slice(0, 128),
       tool: name.slice(0, MAX_TOOL_NAME),
     };
-    const log = this.options.logger.child({ audit_id: callId, agent: origin.caller.agent, tool: base.tool });
+    // Problems are logged through the redacting logger, made for this call only when one happens; the call's own
+    // line, ids and codes only, through callLines.
+    let problemLog: Logger | undefined;
+    const problems = (): Logger => (problemLog ??= this.options.logger.child({ audit_id: callId, agent: origin.caller.agent, tool: base.tool }));
+    const line = { audit_id: callId, agent: origin.caller.agent, tool: base.tool };
+    const log: CallLog = {
+      info: (fields: Record<string, unknown>, message: string): void => this.callLines.info({ ...line, ...fields }, message),
+      warn: (fields: Record<string, unknown>, message: string): void => this.callLines.warn({ ...line, ...fields }, message),
+      error: (fields: Record<string, unknown>, message: string): void => problems().error(fields, message),
+    };
 
     // Rows of calls that cannot move money are not fsynced one by one (see Durability); the rest are.
     let durability: Durability = 'full';
@@ -359,7 +371,7 @@ export class Gate {
    * No prompt is possible: the call fails with an approval id a person can approve on the command line; the agent
    * repeats the exact call with it. The pending approval and both rows of this call are written together.
    */
-  private askOutOfBand(request: ApprovalRequest, origin: CallOrigin, log: Logger, elapsed: () => number): GateReply {
+  private askOutOfBand(request: ApprovalRequest, origin: CallOrigin, log: CallLog, elapsed: () => number): GateReply {
     const action = approvalAction(request);
     try {
       const approval = immediate(this.options.db, () => {
@@ -401,7 +413,7 @@ export class Gate {
    * The client can show a form: ask the person there, yes or no, before anything is decided. The question and the
    * answer are audit events of this call. Anything but a clear yes stops the call.
    */
-  private async askInClient(request: ApprovalRequest, origin: CallOrigin, confirm: ConfirmInClient, log: Logger): Promise<{ reply: GateReply; note?: never } | { reply?: never; note: string }> {
+  private async askInClient(request: ApprovalRequest, origin: CallOrigin, confirm: ConfirmInClient, log: CallLog): Promise<{ reply: GateReply; note?: never } | { reply?: never; note: string }> {
     const action = approvalAction(request);
     const where = origin.clientName ? `the person at ${origin.clientName.slice(0, 128)}` : 'the person at the client';
     const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
@@ -444,6 +456,13 @@ export class Gate {
     log.info({ decision: 'denied', reason: 'confirmation_declined', answer }, 'The person at the client did not approve the call');
     return { reply: errorReply(request.callId, { code: 'confirmation_declined', reason: answer, message, retryable: false }) };
   }
+}
+
+/** How one call logs: its own line (ids and codes) at info or warn, and its problems, redacted, at error. */
+interface CallLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
 }
 
 const AUDIT_UNAVAILABLE: StructuredToolError = {

@@ -25,3 +25,17 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
     pino.destination({ fd: 2, sync: true }),
   );
 }
+
+/**
+ * The logger for the one line each call writes ("Call completed", "Call denied", ...). Its fields are ids, codes and a
+ * duration, none of them under a redacted key, so redaction could never change that line: this second pino, on the
+ * same destination, level and name, skips the work (about 5 µs a line). Everything else, errors above all, goes
+ * through `logger` and its redaction.
+ */
+export function callLineLogger(logger: Logger): Logger {
+  const bindings = logger.bindings() as { name?: string };
+  return pino(
+    { level: logger.level, ...(bindings.name ? { name: bindings.name } : {}) },
+    (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym],
+  );
+}

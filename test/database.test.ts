@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { listCalls } from '../src/audit/call-entries.js';
-import { openDatabase } from '../src/database.js';
+import { immediate, openDatabase } from '../src/database.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'mim-db-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -50,5 +50,28 @@ describe('opening a database written by 0.3.0', () => {
     // Any DROP or CREATE would have moved the schema cookie.
     expect(version(reopened)).toBe(before);
     reopened.close();
+  });
+});
+
+describe('durability of a transaction', () => {
+  it('sets synchronous only when a transaction needs the other setting, and every full one runs at FULL', () => {
+    const db = openDatabase(join(directory, 'durability.db'));
+    const synchronous = (): number => db.pragma('synchronous', { simple: true }) as number;
+    const NORMAL = 1;
+    const FULL = 2;
+    expect(synchronous()).toBe(FULL);
+    immediate(db, () => db.prepare("INSERT INTO open_reads VALUES ('c1', 'i', 'now')").run(), 'normal');
+    // A run of read-only calls stays at NORMAL; writes outside a transaction get the durability of the call.
+    expect(synchronous()).toBe(NORMAL);
+    immediate(db, () => db.prepare("DELETE FROM open_reads WHERE call_id = 'c1'").run(), 'normal');
+    expect(synchronous()).toBe(NORMAL);
+    immediate(db, () => db.prepare("INSERT INTO open_reads VALUES ('c2', 'i', 'now')").run());
+    expect(synchronous()).toBe(FULL);
+    // After a read-only one, a full transaction sets FULL again before it begins.
+    immediate(db, () => undefined, 'normal');
+    expect(synchronous()).toBe(NORMAL);
+    immediate(db, () => db.prepare("DELETE FROM open_reads WHERE call_id = 'c2'").run());
+    expect(synchronous()).toBe(FULL);
+    db.close();
   });
 });
