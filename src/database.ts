@@ -258,9 +258,11 @@ function controlOf(db: SqliteDatabase): TransactionControl {
  * Inside a transaction already, `work` joins it: it commits or rolls back with the caller's work, all or nothing.
  *
  * The connection keeps the durability of its last transaction until one needs the other: two PRAGMA statements fewer
- * for each transaction of a run of read-only calls. A write outside any transaction (a tool refreshing its payment
- * record, a heartbeat) therefore gets the durability of the call it belongs to; a write that must survive a power cut
- * on its own goes through immediate(..., 'full'), as every money-moving row, approval and audit append does.
+ * for each transaction of a run of read-only calls. A write outside any transaction (a tool storing its payment
+ * record, a heartbeat) therefore gets the durability of the connection's last transaction. That is safe because a
+ * money-moving call writes its outcome row after it, at `full`, and that fsync takes every earlier WAL frame to disk
+ * too; a write that must survive a power cut on its own goes through immediate(..., 'full'), as every money-moving
+ * row, approval and audit append does.
  */
 export function immediate<T>(db: SqliteDatabase, work: () => T, durability: Durability = 'full'): T {
   if (db.inTransaction) return work();
