@@ -51,3 +51,14 @@ export function runBundle(file: string, compiled: CompiledBundle): void {
 export function writeCodeCacheAtExit(compiled: CompiledBundle, out: string): void {
   process.once('exit', () => writeFileSync(out, compiled.script.createCachedData()));
 }
+
+/**
+ * Compiles and runs a bundle the way the installed command does: with the server's V8 flags for `serve`, from its
+ * cache, and writing the cache at exit when the build asks for it (MOLLIE_MCP_WRITE_CODE_CACHE).
+ */
+export function launchBundle(file: string, serving: boolean): void {
+  if (serving) setServeFlags();
+  const compiled = compileBundle(file);
+  if (process.env.MOLLIE_MCP_WRITE_CODE_CACHE) writeCodeCacheAtExit(compiled, process.env.MOLLIE_MCP_WRITE_CODE_CACHE);
+  runBundle(file, compiled);
+}

@@ -56,8 +56,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
   hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_call ON audit_log (call_id, kind);
--- Decision rows only: each index a row joins is one more page its commit writes.
-CREATE INDEX IF NOT EXISTS audit_agent ON audit_log (agent, seq) WHERE kind = 'decision';
+-- audit_agent (an agent's decision rows, in seq order) is created by upgradeIndexes, as its definition changed.
 -- The rate limit: an agent's allowed calls in the last minute.
 CREATE INDEX IF NOT EXISTS audit_allowed ON audit_log (agent, at) WHERE kind = 'decision' AND decision = 'allowed';
 CREATE INDEX IF NOT EXISTS audit_payment ON audit_log (payment_id) WHERE payment_id IS NOT NULL;
@@ -148,10 +147,10 @@ CREATE INDEX IF NOT EXISTS reservations_open ON reservations (state) WHERE state
 `;
 
 /**
- * Indexes whose definition changed in 0.4.0, rebuilt when a database written by an older version is opened (a few
- * seconds on a log of a million calls, once): audit_agent now holds decision rows only. Two are gone: time ranges are
- * found by binary search on seq (audit_decision_at), and the rate limit counts the log's allowed decisions
- * (reservations_rate).
+ * Indexes whose definition changed in 0.4.0: created here on a new file, and rebuilt once when a database written by
+ * an older version is opened (a few seconds on a log of a million calls). audit_agent now holds decision rows only,
+ * since each index a row joins is one more page its commit writes. Two are gone: time ranges are found by binary
+ * search on seq (audit_decision_at), and the rate limit counts the log's allowed decisions (reservations_rate).
  */
 const CHANGED_INDEXES: readonly { name: string; definition: string }[] = [
   { name: 'audit_agent', definition: "CREATE INDEX audit_agent ON audit_log (agent, seq) WHERE kind = 'decision'" },

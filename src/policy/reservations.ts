@@ -1,7 +1,7 @@
 /**
- * Budget reservations: each allowed call that can move money reserves its amount in the same BEGIN IMMEDIATE transaction that checked the
- * caps, so no two calls (in one process or many) can both fit under the last euro of a cap. A definite failure
- * releases the reservation; an unknown outcome keeps it (the money may have moved).
+ * Budget reservations: each allowed call that can move money reserves its amount in the same BEGIN IMMEDIATE
+ * transaction that checked the caps, so no two calls (in one process or many) can both fit under the last euro of a
+ * cap. A definite failure releases the reservation; an unknown outcome keeps it (the money may have moved).
  */
 import type { SqliteDatabase } from '../database.js';
 import type { UsageReader } from './decide.js';
