@@ -95,11 +95,17 @@ export function errorFromMollieProblem(problem: MollieProblem, retryAfterSeconds
 }
 
 /** A payment id that cannot exist (wrong shape): refused before anything is sent, the same by every implementation. */
-export function malformedIdError(kind: 'payment' | 'refund', id: unknown): MollieError {
-  const prefix = kind === 'payment' ? 'tr_' : 're_';
+const ID_SHAPES = {
+  payment: { noun: 'payment', example: 'tr_WDqYK6vllg' },
+  refund: { noun: 'refund', example: 're_4qqhO89gsT' },
+  paymentLink: { noun: 'payment link', example: 'pl_4Y0eZitmBnQ6IDoMqZQKh' },
+} as const;
+
+export function malformedIdError(kind: keyof typeof ID_SHAPES, id: unknown): MollieError {
+  const { noun, example } = ID_SHAPES[kind];
   return new MollieError({
     code: 'not_found',
-    message: `There is no ${kind} ${JSON.stringify(String(id).slice(0, 80))}: Mollie ${kind} ids look like ${prefix}WDqYK6vllg.`,
+    message: `There is no ${noun} ${JSON.stringify(String(id).slice(0, 80))}: Mollie ${noun} ids look like ${example}.`,
     retryable: false,
   });
 }

@@ -21,12 +21,14 @@ import {
   isResourceId,
   PAYMENT_STATUSES,
   REFUND_STATUSES,
+  type CreatePaymentLinkRequest,
   type CreatePaymentRequest,
   type CreateRefundRequest,
   type Metadata,
   type MollieMode,
   type MolliePort,
   type Payment,
+  type PaymentLink,
   type Refund,
   type RefundStatus,
   type WriteOptions,
@@ -150,12 +152,48 @@ export function createMollieApiPort(credentials: MollieCredentials, options: Mol
         for await (const refund of api.paymentRefunds.iterate({ paymentId })) refunds.push(toRefund(refund, mode));
         return refunds;
       }),
+
+    createPaymentLink: (request: CreatePaymentLinkRequest, { idempotencyKey }: WriteOptions) =>
+      call('create payment link', 'write', async (api) => {
+        const link = await api.paymentLinks.create({
+          amount: request.amount,
+          description: request.description,
+          ...(request.expiresAt !== undefined ? { expiresAt: request.expiresAt } : {}),
+          ...(request.redirectUrl !== undefined ? { redirectUrl: request.redirectUrl } : {}),
+          ...(request.webhookUrl !== undefined ? { webhookUrl: request.webhookUrl } : {}),
+          idempotencyKey,
+        } as Parameters<MollieClient['paymentLinks']['create']>[0]);
+        return toPaymentLink(link, mode);
+      }),
+
+    getPaymentLink: (linkId: string) =>
+      requireLinkId(linkId) ?? call('get payment link', 'read', async (api) => toPaymentLink(await api.paymentLinks.get(linkId), mode)),
+
+    // The client lists a link's payments from the link object only (its self link plus /payments).
+    listPaymentLinkPayments: (linkId: string) =>
+      requireLinkId(linkId) ?? call('list payment link payments', 'read', async (api) => {
+        const link = await api.paymentLinks.get(linkId);
+        const payments: Payment[] = [];
+        for await (const payment of link.getPayments()) payments.push(toPayment(payment, mode));
+        return payments;
+      }),
+
+    // PATCH sets a state rather than adding one, so a repeat (the client's own 5xx retries included) is harmless.
+    archivePaymentLink: (linkId: string) =>
+      requireLinkId(linkId) ?? call('archive payment link', 'write', async (api) => toPaymentLink(await api.paymentLinks.update(linkId, { archived: true }), mode)),
+
+    listRecentPaymentLinks: (limit: number) =>
+      call('list payment links', 'read', async (api) => (await api.paymentLinks.page({ limit: Math.max(1, Math.min(250, limit)) })).map((link) => toPaymentLink(link, mode))),
   };
 }
 
 /** A rejected promise for an id that cannot exist, or undefined to go on. */
 function requirePaymentId(paymentId: string): Promise<never> | undefined {
   return isResourceId('payment', paymentId) ? undefined : Promise.reject(malformedIdError('payment', paymentId));
+}
+
+function requireLinkId(linkId: string): Promise<never> | undefined {
+  return isResourceId('paymentLink', linkId) ? undefined : Promise.reject(malformedIdError('paymentLink', linkId));
 }
 
 function withDeadline<T>(result: Promise<T>, remainingMs: number): Promise<T> {
@@ -336,6 +374,45 @@ function toPayment(resource: unknown, fallbackMode: MollieMode): Payment {
     expiredAt: wire.expiredAt ?? null,
     failedAt: wire.failedAt ?? null,
     expiresAt: wire.expiresAt ?? null,
+  };
+}
+
+interface WirePaymentLink {
+  id: string;
+  mode?: string;
+  description: string;
+  amount?: Amount | null;
+  archived?: boolean;
+  reusable?: boolean | null;
+  redirectUrl?: string | null;
+  webhookUrl?: string | null;
+  createdAt: string;
+  paidAt?: string | null;
+  expiresAt?: string | null;
+  // The client moves _links into a helper; getPaymentUrl() reads _links.paymentLink.
+  getPaymentUrl?: () => string;
+  _links?: { paymentLink?: { href: string } };
+}
+
+function toPaymentLink(resource: unknown, fallbackMode: MollieMode): PaymentLink {
+  const wire = resource as WirePaymentLink;
+  const url = wire._links?.paymentLink?.href ?? (typeof wire.getPaymentUrl === 'function' ? wire.getPaymentUrl() : undefined);
+  if (typeof url !== 'string') {
+    throw new MollieError({ code: 'mollie_unavailable', message: `Mollie returned payment link ${wire.id} without its URL; this server needs an update to understand it.`, retryable: false });
+  }
+  return {
+    id: wire.id,
+    mode: wire.mode === 'live' || wire.mode === 'test' ? wire.mode : fallbackMode,
+    description: wire.description,
+    amount: wire.amount ? plainAmount(wire.amount) : null,
+    archived: wire.archived === true,
+    reusable: wire.reusable === true,
+    redirectUrl: wire.redirectUrl ?? null,
+    webhookUrl: wire.webhookUrl ?? null,
+    createdAt: wire.createdAt,
+    paidAt: wire.paidAt ?? null,
+    expiresAt: wire.expiresAt ?? null,
+    url,
   };
 }
 

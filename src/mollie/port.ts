@@ -67,6 +67,38 @@ export interface CreatePaymentRequest {
   metadata?: Metadata;
 }
 
+/**
+ * A Mollie payment link (`pl_...`): stays payable until `expiresAt` (never when null) unless archived; the payment
+ * (`tr_...`) exists only once the customer starts paying through it. Mollie gives a link no status and no metadata:
+ * its status is derived from the link and its payments (src/payments/link-status.ts).
+ */
+export interface PaymentLink {
+  id: string;
+  mode: MollieMode;
+  description: string;
+  /** Null for a link where the customer chooses the amount; this server never makes one. */
+  amount: Amount | null;
+  archived: boolean;
+  /** Single-use unless true: after one paid payment the link takes no more. */
+  reusable: boolean;
+  redirectUrl: string | null;
+  webhookUrl: string | null;
+  createdAt: string;
+  paidAt: string | null;
+  expiresAt: string | null;
+  /** What the customer opens: Mollie's `_links.paymentLink`. Its host is Mollie's to choose. */
+  url: string;
+}
+
+export interface CreatePaymentLinkRequest {
+  amount: Amount;
+  description: string;
+  /** ISO 8601; absent: the link never expires. */
+  expiresAt?: string;
+  redirectUrl?: string;
+  webhookUrl?: string;
+}
+
 export interface CreateRefundRequest {
   amount: Amount;
   description?: string;
@@ -92,11 +124,21 @@ export interface MolliePort {
   listRefunds(paymentId: string): Promise<Refund[]>;
   /** The newest payments of the account, newest first, at most `limit` (1-250): one page, for finding what happened. */
   listRecentPayments(limit: number): Promise<Payment[]>;
+  createPaymentLink(request: CreatePaymentLinkRequest, options: WriteOptions): Promise<PaymentLink>;
+  getPaymentLink(linkId: string): Promise<PaymentLink>;
+  /** The payments customers started through the link (Mollie's full payment objects, without metadata). */
+  listPaymentLinkPayments(linkId: string): Promise<Payment[]>;
+  /** `PATCH archived: true`: no payment can be completed through the link any more. Archiving twice is harmless. */
+  archivePaymentLink(linkId: string): Promise<PaymentLink>;
+  /** The newest payment links of the account, newest first, at most `limit` (1-250). */
+  listRecentPaymentLinks(limit: number): Promise<PaymentLink[]>;
 }
 
-const RESOURCE_ID = { payment: /^tr_[A-Za-z0-9]{1,64}$/, refund: /^re_[A-Za-z0-9]{1,64}$/ } as const;
+const RESOURCE_ID = { payment: /^tr_[A-Za-z0-9]{1,64}$/, refund: /^re_[A-Za-z0-9]{1,64}$/, paymentLink: /^pl_[A-Za-z0-9]{1,64}$/ } as const;
+
+export type ResourceKind = keyof typeof RESOURCE_ID;
 
 /** Mollie ids have a fixed shape; anything else cannot exist, so both implementations refuse it before any request. */
-export function isResourceId(kind: keyof typeof RESOURCE_ID, id: unknown): id is string {
+export function isResourceId(kind: ResourceKind, id: unknown): id is string {
   return typeof id === 'string' && RESOURCE_ID[kind].test(id);
 }

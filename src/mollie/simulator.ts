@@ -3,9 +3,12 @@
  * Mollie account, and tests can play the customer. It is also the model behind the https test double of Mollie's
  * API, so the shared contract suite holds both implementations to one set of expectations.
  *
- * What it models: tr_/re_ ids; open payments with a checkout URL and an expiry; the final statuses; amountRefunded
- * and amountRemaining; partial and multiple refunds; Mollie's 422s for refunds over the remainder or on unpaid
- * payments and for invalid amounts or webhook URLs; Idempotency-Key replay; an injectable clock.
+ * What it models: tr_/re_/pl_ ids; open payments with a checkout URL and an expiry; the final statuses; amountRefunded
+ * and amountRemaining; partial and multiple refunds; payment links that stay payable until their expiry, create a
+ * payment (without metadata, with no pointer back to the link) when the customer pays through them, take one paid
+ * payment unless reusable, and refuse payment once archived or expired; Mollie's 422s for refunds over the remainder
+ * or on unpaid payments, invalid amounts or webhook URLs, a link expiring in the past, metadata on a link, a PATCH of a
+ * field Mollie does not let change; Idempotency-Key replay for 24 hours; an injectable clock.
  */
 import { randomBytes } from '../crypto-on-demand.js';
 import { errorFromMollieProblem, malformedIdError, MollieError } from './errors.js';
@@ -13,11 +16,13 @@ import { amountToMinorUnits, formatMinorUnits, isMollieCurrency, MOLLIE_CURRENCI
 import {
   isFinalStatus,
   isResourceId,
+  type CreatePaymentLinkRequest,
   type CreatePaymentRequest,
   type CreateRefundRequest,
   type MollieMode,
   type MolliePort,
   type Payment,
+  type PaymentLink,
   type PaymentStatus,
   type Refund,
   type RefundStatus,
@@ -26,6 +31,19 @@ import {
 
 /** What the simulated customer (or time) does to an open payment. */
 export type CustomerOutcome = 'paid' | 'failed' | 'canceled' | 'expired';
+
+/** What a customer can leave a payment made through a link in: finished, or still under way. */
+export type LinkPaymentOutcome = Exclude<CustomerOutcome, 'expired'> | 'open' | 'pending';
+
+/** Mollie keeps an Idempotency-Key's answer this long, then treats the key as new. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** What Mollie lets a PATCH of a payment link change; anything else is a 422 naming the field. */
+const LINK_UPDATABLE = new Set(['description', 'minimumAmount', 'archived', 'allowedMethods', 'lines', 'billingAddress', 'shippingAddress']);
+const LINK_CREATABLE = new Set([
+  'description', 'amount', 'minimumAmount', 'redirectUrl', 'webhookUrl', 'lines', 'billingAddress', 'shippingAddress', 'reusable',
+  'expiresAt', 'allowedMethods', 'sequenceType', 'customerId', 'applicationFee',
+]);
 
 export interface SimulatorOptions {
   mode?: MollieMode;
@@ -48,11 +66,20 @@ const MAX_DESCRIPTION = 255;
 interface StoredPayment {
   payment: Payment;
   refunds: Refund[];
+  /** The link it was paid through: known to Mollie, never shown on the payment. */
+  linkId: string | null;
+}
+
+interface StoredLink {
+  link: PaymentLink;
+  /** Payments made through it, oldest first. */
+  paymentIds: string[];
 }
 
 interface IdempotentReply {
   fingerprint: string;
-  reply: Payment | Refund;
+  reply: Payment | Refund | PaymentLink;
+  at: number;
 }
 
 export class MollieSimulator implements MolliePort {
@@ -64,6 +91,7 @@ export class MollieSimulator implements MolliePort {
   private readonly requireRedirectUrl: boolean;
   private readonly paymentMethod: string;
   private readonly payments = new Map<string, StoredPayment>();
+  private readonly links = new Map<string, StoredLink>();
   private readonly refundOwners = new Map<string, string>();
   private readonly replies = new Map<string, IdempotentReply>();
 
@@ -80,33 +108,37 @@ export class MollieSimulator implements MolliePort {
   async createPayment(request: CreatePaymentRequest, options: WriteOptions): Promise<Payment> {
     return this.idempotently(options.idempotencyKey, ['create payment', request], () => {
       this.validatePayment(request);
-      const createdAt = this.now();
-      const id = newId('tr_');
-      const payment: Payment = {
-        id,
-        mode: this.mode,
-        status: 'open',
-        isFinal: false,
-        amount: { value: request.amount.value, currency: request.amount.currency },
-        amountRefunded: null,
-        amountRemaining: null,
-        description: request.description,
-        method: null,
-        checkoutUrl: `${this.checkoutBaseUrl()}${id}`,
-        redirectUrl: request.redirectUrl ?? null,
-        webhookUrl: request.webhookUrl ?? null,
-        locale: request.locale ?? null,
-        metadata: request.metadata ? { ...request.metadata } : null,
-        createdAt: createdAt.toISOString(),
-        paidAt: null,
-        canceledAt: null,
-        expiredAt: null,
-        failedAt: null,
-        expiresAt: new Date(createdAt.getTime() + this.expiresAfterMs).toISOString(),
-      };
-      this.payments.set(id, { payment, refunds: [] });
-      return payment;
+      return this.newPayment(request, null);
     });
+  }
+
+  private newPayment(request: CreatePaymentRequest, linkId: string | null): Payment {
+    const createdAt = this.now();
+    const id = newId('tr_');
+    const payment: Payment = {
+      id,
+      mode: this.mode,
+      status: 'open',
+      isFinal: false,
+      amount: { value: request.amount.value, currency: request.amount.currency },
+      amountRefunded: null,
+      amountRemaining: null,
+      description: request.description,
+      method: null,
+      checkoutUrl: `${this.checkoutBaseUrl()}${id}`,
+      redirectUrl: request.redirectUrl ?? null,
+      webhookUrl: request.webhookUrl ?? null,
+      locale: request.locale ?? null,
+      metadata: request.metadata ? { ...request.metadata } : null,
+      createdAt: createdAt.toISOString(),
+      paidAt: null,
+      canceledAt: null,
+      expiredAt: null,
+      failedAt: null,
+      expiresAt: new Date(createdAt.getTime() + this.expiresAfterMs).toISOString(),
+    };
+    this.payments.set(id, { payment, refunds: [], linkId });
+    return payment;
   }
 
   async getPayment(paymentId: string): Promise<Payment> {
@@ -174,14 +206,146 @@ export class MollieSimulator implements MolliePort {
       .map((id) => copy(this.stored(id).payment));
   }
 
-  /** Plays the customer (or the clock): an open payment becomes paid, failed, canceled or expired. */
+  async createPaymentLink(request: CreatePaymentLinkRequest, options: WriteOptions): Promise<PaymentLink> {
+    return this.idempotently(options.idempotencyKey, ['create payment link', request], () => {
+      this.validateLink(request as unknown as Record<string, unknown>);
+      const id = newId('pl_');
+      const link: PaymentLink = {
+        id,
+        mode: this.mode,
+        description: request.description,
+        amount: { value: request.amount.value, currency: request.amount.currency },
+        archived: false,
+        reusable: (request as { reusable?: unknown }).reusable === true,
+        redirectUrl: request.redirectUrl ?? null,
+        webhookUrl: request.webhookUrl ?? null,
+        createdAt: this.now().toISOString(),
+        paidAt: null,
+        expiresAt: request.expiresAt === undefined ? null : new Date(Date.parse(request.expiresAt)).toISOString(),
+        url: `${this.checkoutBaseUrl()}${id}`,
+      };
+      this.links.set(id, { link, paymentIds: [] });
+      return link;
+    });
+  }
+
+  async getPaymentLink(linkId: string): Promise<PaymentLink> {
+    return copy(this.storedLink(linkId).link);
+  }
+
+  async listPaymentLinkPayments(linkId: string): Promise<Payment[]> {
+    // Newest first, as Mollie lists.
+    return this.storedLink(linkId).paymentIds.map((id) => copy(this.stored(id).payment)).reverse();
+  }
+
+  async archivePaymentLink(linkId: string): Promise<PaymentLink> {
+    return this.updatePaymentLink(linkId, { archived: true });
+  }
+
+  /** Mollie's PATCH /v2/payment-links/{id}: only some fields may change; amount, expiry and URLs are fixed. */
+  updatePaymentLink(linkId: string, changes: Record<string, unknown>): PaymentLink {
+    const stored = this.storedLink(linkId);
+    const fields = Object.keys(changes);
+    if (fields.length === 0) throw unprocessable('At least one body parameter must be provided.');
+    const fixed = fields.find((field) => !LINK_UPDATABLE.has(field));
+    if (fixed !== undefined) throw unprocessable(`The field ${fixed} cannot be updated on a payment link.`, fixed);
+    if (changes.archived !== undefined) {
+      if (typeof changes.archived !== 'boolean') throw unprocessable('The archived field must be a boolean.', 'archived');
+      stored.link.archived = changes.archived;
+    }
+    if (changes.description !== undefined) {
+      if (typeof changes.description !== 'string' || changes.description.trim() === '' || changes.description.length > MAX_DESCRIPTION) {
+        throw unprocessable(`The description must be 1 to ${MAX_DESCRIPTION} characters.`, 'description');
+      }
+      stored.link.description = changes.description;
+    }
+    return copy(stored.link);
+  }
+
+  /** Mollie's DELETE /v2/payment-links/{id}: only a link no payment was ever started through. */
+  deletePaymentLink(linkId: string): void {
+    const stored = this.storedLink(linkId);
+    if (stored.paymentIds.length > 0) throw unprocessable('Payment link cannot be deleted.');
+    this.links.delete(linkId);
+  }
+
+  async listRecentPaymentLinks(limit: number): Promise<PaymentLink[]> {
+    return [...this.links.values()]
+      .reverse()
+      .slice(0, Math.max(1, Math.min(250, limit)))
+      .map((stored) => copy(stored.link));
+  }
+
+  /** Whether a customer could pay through the link now, and if not, why not. */
+  linkRefusal(linkId: string): string | null {
+    const { link, paymentIds } = this.storedLink(linkId);
+    if (link.archived) return 'This payment link was withdrawn by the merchant.';
+    if (link.expiresAt !== null && this.now().getTime() >= Date.parse(link.expiresAt)) return 'This payment link has expired.';
+    const statuses = paymentIds.map((id) => this.stored(id).payment.status);
+    if (!link.reusable && statuses.includes('paid')) return 'This payment link has already been paid.';
+    if (statuses.some((status) => status === 'pending' || status === 'authorized')) return 'A payment through this link is already being processed.';
+    return null;
+  }
+
+  /**
+   * Plays the customer on the link's page: a payment is made through the link, as Mollie makes one when the customer
+   * picks a method, and left open, pending, or finished as paid, failed or canceled.
+   */
+  payThroughLink(linkId: string, outcome: LinkPaymentOutcome): Payment {
+    const refusal = this.linkRefusal(linkId);
+    if (refusal !== null) throw new Error(`${linkId}: ${refusal}`);
+    const stored = this.storedLink(linkId);
+    const { link } = stored;
+    const payment = this.newPayment(
+      {
+        amount: link.amount!,
+        description: link.description,
+        ...(link.redirectUrl !== null ? { redirectUrl: link.redirectUrl } : {}),
+        ...(link.webhookUrl !== null ? { webhookUrl: link.webhookUrl } : {}),
+      },
+      linkId,
+    );
+    stored.paymentIds.push(payment.id);
+    if (outcome === 'pending') {
+      payment.status = 'pending';
+      payment.method = this.paymentMethod;
+      payment.checkoutUrl = null;
+    } else if (outcome !== 'open') {
+      this.finish(payment, outcome);
+    }
+    return copy(payment);
+  }
+
+  /** Time runs out for the link: its expiry is now. */
+  expireLink(linkId: string): PaymentLink {
+    const { link } = this.storedLink(linkId);
+    link.expiresAt = this.now().toISOString();
+    return copy(link);
+  }
+
+  /** The link a payment was made through (Mollie knows; its API does not say), for the simulator's own pages. */
+  linkOf(paymentId: string): string | null {
+    return this.payments.get(paymentId)?.linkId ?? null;
+  }
+
+  /** Plays the customer (or the clock): an open or pending payment becomes paid, failed, canceled or expired. */
   simulate(paymentId: string, outcome: CustomerOutcome): Payment {
     const stored = this.stored(paymentId);
-    if (stored.payment.status !== 'open') {
-      throw new Error(`Payment ${paymentId} is ${stored.payment.status}, not open: only an open payment can become ${outcome}.`);
+    const { status } = stored.payment;
+    if (status !== 'open' && status !== 'pending' && status !== 'authorized') {
+      throw new Error(`Payment ${paymentId} is ${status}, not open: only an open or pending payment can become ${outcome}.`);
     }
-    this.settle(stored.payment, outcome);
+    this.finish(stored.payment, outcome);
     return copy(stored.payment);
+  }
+
+  private finish(payment: Payment, outcome: CustomerOutcome): void {
+    this.settle(payment, outcome);
+    const linkId = this.payments.get(payment.id)?.linkId ?? null;
+    if (outcome === 'paid' && linkId !== null) {
+      const { link } = this.storedLink(linkId);
+      link.paidAt ??= payment.paidAt;
+    }
   }
 
   /** Mollie settles a refund later: it is refunded, or it fails and the money counts as refundable again. */
@@ -199,6 +363,15 @@ export class MollieSimulator implements MolliePort {
   }
 
   // ---- internals
+
+  private storedLink(linkId: string): StoredLink {
+    if (!isResourceId('paymentLink', linkId)) throw malformedIdError('paymentLink', linkId);
+    const stored = this.links.get(linkId);
+    if (!stored) {
+      throw errorFromMollieProblem({ status: 404, title: 'Not Found', detail: `No payment link exists with token ${linkId}.`, field: null });
+    }
+    return stored;
+  }
 
   /** The stored payment, with the clock applied: an open payment past its expiry is expired. */
   private stored(paymentId: string): StoredPayment {
@@ -246,7 +419,7 @@ export class MollieSimulator implements MolliePort {
     payment.amountRemaining = toAmount(amountToMinorUnits(payment.amount) - refunded, currency);
   }
 
-  private validatePayment(request: CreatePaymentRequest): void {
+  private validatePayment(request: CreatePaymentRequest, redirectRequired = this.requireRedirectUrl): void {
     validAmount(request.amount, 'amount');
     if (typeof request.description !== 'string' || request.description.trim() === '') {
       throw unprocessable('The description is required.', 'description');
@@ -255,7 +428,7 @@ export class MollieSimulator implements MolliePort {
       throw unprocessable(`The description must be at most ${MAX_DESCRIPTION} characters.`, 'description');
     }
     if (request.redirectUrl === undefined) {
-      if (this.requireRedirectUrl) throw unprocessable('The redirect URL is required for this payment.', 'redirectUrl');
+      if (redirectRequired) throw unprocessable('The redirect URL is required for this payment.', 'redirectUrl');
     } else if (!isPublicUrl(request.redirectUrl, { allowLocal: true })) {
       throw unprocessable('The redirect URL is invalid.', 'redirectUrl');
     }
@@ -264,24 +437,42 @@ export class MollieSimulator implements MolliePort {
     }
   }
 
+  /** A link request as Mollie checks it: what it accepts, a real amount, an expiry in the future, reachable URLs. */
+  private validateLink(request: Record<string, unknown>): void {
+    const unknown = Object.keys(request).find((field) => !LINK_CREATABLE.has(field));
+    if (unknown !== undefined) throw unprocessable(`The field ${unknown} is not supported for payment links.`, unknown);
+    if (request.amount === undefined || request.amount === null) {
+      // Mollie lets the customer choose the amount then; the simulator models only links with an amount.
+      throw unprocessable('The simulator only models payment links with an amount.', 'amount');
+    }
+    // Unlike a payment, a link needs no redirect URL: Mollie shows the customer its own page after paying.
+    this.validatePayment(request as unknown as CreatePaymentRequest, false);
+    if (request.expiresAt !== undefined && request.expiresAt !== null) {
+      const at = typeof request.expiresAt === 'string' ? Date.parse(request.expiresAt) : Number.NaN;
+      if (Number.isNaN(at)) throw unprocessable('The expiry date is invalid.', 'expiresAt');
+      if (at <= this.now().getTime()) throw unprocessable('The expiry date must be in the future.', 'expiresAt');
+    }
+  }
+
   /**
    * Mollie's Idempotency-Key semantics: the same key with the same request replays the first answer (not the
-   * current state); the same key with a different request is refused.
+   * current state) for 24 hours, after which the key is new again; the same key with a different request is refused.
    */
-  private idempotently<T extends Payment | Refund>(key: string, request: unknown[], run: () => T): T {
+  private idempotently<T extends Payment | Refund | PaymentLink>(key: string, request: unknown[], run: () => T): T {
     if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
       throw new Error('Every write to the simulator needs an idempotency key of 1 to 255 characters.');
     }
     const fingerprint = JSON.stringify(request);
+    const now = this.now().getTime();
     const earlier = this.replies.get(key);
-    if (earlier) {
+    if (earlier && now - earlier.at < IDEMPOTENCY_WINDOW_MS) {
       if (earlier.fingerprint !== fingerprint) {
         throw unprocessable('The Idempotency-Key was already used for a different request.', null);
       }
       return copy(earlier.reply) as T;
     }
     const reply = copy(run());
-    this.replies.set(key, { fingerprint, reply });
+    this.replies.set(key, { fingerprint, reply, at: now });
     return copy(reply);
   }
 }
@@ -324,7 +515,7 @@ function unprocessable(detail: string, field: string | null = null): MollieError
   return errorFromMollieProblem({ status: 422, title: 'Unprocessable Entity', detail, field });
 }
 
-function newId(prefix: 'tr_' | 're_'): string {
+function newId(prefix: 'tr_' | 're_' | 'pl_'): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   const bytes = randomBytes(10);
   let id = prefix;

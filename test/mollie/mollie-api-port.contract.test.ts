@@ -11,6 +11,7 @@ describeMolliePortContract('real adapter on @mollie/api-client, over https to th
   return {
     port,
     customer: (paymentId, outcome) => void double.simulator.simulate(paymentId, outcome),
+    throughLink: (linkId, outcome) => double.simulator.payThroughLink(linkId, outcome).id,
     advanceClock: (ms) => {
       now += ms;
     },

@@ -8,7 +8,8 @@ import { MollieError } from '../../src/mollie/errors.js';
 import { createMollieApiPort, type MollieApiPortOptions } from '../../src/mollie/mollie-api-port.js';
 import type { MolliePort } from '../../src/mollie/port.js';
 import { startMollieApiDouble, trustTestCertificates, type MollieApiDouble } from '../support/mollie-api-double.js';
-import { invoicePayment, rejection as expectRejection } from './port-contract.js';
+import { request as httpsRequest } from 'node:https';
+import { invoiceLink, invoicePayment, rejection as expectRejection } from './port-contract.js';
 
 trustTestCertificates();
 
@@ -80,6 +81,75 @@ describe('the request the adapter sends', () => {
   it('refuses a malformed payment id without sending anything', async () => {
     const error = await rejection(adapter().getPayment('tr_x/../../refunds'));
     expect(error.code).toBe('not_found');
+    expect(double.requests).toHaveLength(0);
+  });
+});
+
+/** A request straight to the double, as any HTTP client would send it: what Mollie itself accepts or refuses. */
+function raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const url = new URL(path, double.url);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, rejectUnauthorized: false, headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+describe('payment links on the wire', () => {
+  it('creates a link with POST /v2/payment-links: amount, description, expiry and URLs, single-use, our Idempotency-Key', async () => {
+    const link = await adapter().createPaymentLink(invoiceLink(), { idempotencyKey: 'link-key-2026-114' });
+    const [request] = created(/^\/v2\/payment-links$/);
+    expect(request!.headers['idempotency-key']).toBe('link-key-2026-114');
+    expect(request!.body).toEqual({
+      amount: { value: '120.50', currency: 'EUR' },
+      description: 'Invoice 2026-114',
+      expiresAt: '2026-12-21T23:59:59.000Z',
+      redirectUrl: 'https://pay.example.com/thanks/2026-114',
+      webhookUrl: 'https://hooks.example.com/webhooks/mollie',
+    });
+    // The URL is whatever Mollie's _links.paymentLink says, not a host of our own choosing.
+    expect(link.url).toBe((await double.simulator.getPaymentLink(link.id)).url);
+  });
+
+  it('archives with PATCH archived: true and nothing else, and lists payments on the link\'s own path', async () => {
+    const port = adapter();
+    const link = await port.createPaymentLink(invoiceLink(), { idempotencyKey: 'link-archive' });
+    double.simulator.payThroughLink(link.id, 'failed');
+    expect(await port.listPaymentLinkPayments(link.id)).toHaveLength(1);
+    await port.archivePaymentLink(link.id);
+    const patches = double.requests.filter((request) => request.method === 'PATCH');
+    expect(patches.map((request) => [request.path, request.body])).toEqual([[`/v2/payment-links/${link.id}`, { archived: true }]]);
+    expect(double.requests.some((request) => request.method === 'GET' && request.path === `/v2/payment-links/${link.id}/payments`)).toBe(true);
+  });
+
+  it('is refused by Mollie for what a link cannot have: a changed amount or expiry, metadata, a past expiry', async () => {
+    const link = await adapter().createPaymentLink(invoiceLink(), { idempotencyKey: 'link-refusals' });
+    for (const field of ['amount', 'expiresAt', 'webhookUrl', 'redirectUrl']) {
+      const answer = await raw('PATCH', `payment-links/${link.id}`, { [field]: field === 'amount' ? { value: '1.00', currency: 'EUR' } : 'https://example.com/x' });
+      expect(answer).toMatchObject({ status: 422, body: { status: 422, title: 'Unprocessable Entity', field } });
+    }
+    expect(await raw('PATCH', `payment-links/${link.id}`, {})).toMatchObject({ status: 422 });
+    expect(await raw('POST', 'payment-links', { ...invoiceLink(), metadata: { invoice_id: '2026-114' } })).toMatchObject({ status: 422, body: { field: 'metadata' } });
+    expect(await raw('POST', 'payment-links', { ...invoiceLink(), expiresAt: '2001-01-01T00:00:00Z' })).toMatchObject({ status: 422, body: { field: 'expiresAt' } });
+    expect((await double.simulator.getPaymentLink(link.id)).amount).toEqual({ value: '120.50', currency: 'EUR' });
+  });
+
+  it('deletes a link only before any payment, as Mollie does', async () => {
+    const port = adapter();
+    const unused = await port.createPaymentLink(invoiceLink(), { idempotencyKey: 'link-delete-1' });
+    expect((await raw('DELETE', `payment-links/${unused.id}`)).status).toBe(204);
+    expect((await rejection(port.getPaymentLink(unused.id))).code).toBe('not_found');
+    const used = await port.createPaymentLink(invoiceLink(), { idempotencyKey: 'link-delete-2' });
+    double.simulator.payThroughLink(used.id, 'canceled');
+    expect(await raw('DELETE', `payment-links/${used.id}`)).toMatchObject({ status: 422, body: { detail: 'Payment link cannot be deleted.' } });
+  });
+
+  it('refuses a malformed link id without sending anything', async () => {
+    expect((await rejection(adapter().getPaymentLink('pl_x/../../payments'))).code).toBe('not_found');
     expect(double.requests).toHaveLength(0);
   });
 });

@@ -4,13 +4,15 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MollieError } from '../../src/mollie/errors.js';
-import type { CreatePaymentRequest, MolliePort } from '../../src/mollie/port.js';
-import type { CustomerOutcome } from '../../src/mollie/simulator.js';
+import type { CreatePaymentLinkRequest, CreatePaymentRequest, MolliePort } from '../../src/mollie/port.js';
+import type { CustomerOutcome, LinkPaymentOutcome } from '../../src/mollie/simulator.js';
 
 export interface PortHarness {
   port: MolliePort;
   /** The customer acts on the checkout page (or Mollie's clock runs out). */
   customer(paymentId: string, outcome: CustomerOutcome): void;
+  /** The customer opens a payment link and pays (or fails, or leaves the payment under way); the payment's id. */
+  throughLink(linkId: string, outcome: LinkPaymentOutcome): string;
   /** Moves Mollie's clock forward. */
   advanceClock(ms: number): void;
   settleRefund(refundId: string, status: 'refunded' | 'failed'): void;
@@ -26,6 +28,15 @@ export const invoicePayment = (overrides: Partial<CreatePaymentRequest> = {}): C
   redirectUrl: 'https://pay.example.com/thanks/2026-114',
   webhookUrl: 'https://hooks.example.com/webhooks/mollie',
   metadata: { invoice_id: '2026-114' },
+  ...overrides,
+});
+
+export const invoiceLink = (overrides: Partial<CreatePaymentLinkRequest> = {}): CreatePaymentLinkRequest => ({
+  amount: { value: '120.50', currency: 'EUR' },
+  description: 'Invoice 2026-114',
+  expiresAt: '2026-12-21T23:59:59.000Z',
+  redirectUrl: 'https://pay.example.com/thanks/2026-114',
+  webhookUrl: 'https://hooks.example.com/webhooks/mollie',
   ...overrides,
 });
 
@@ -219,6 +230,100 @@ export function describeMolliePortContract(name: string, setup: () => Promise<Po
       expect(again.id).toBe(first.id);
       expect(await port.listRefunds(id)).toHaveLength(1);
       expect((await port.getPayment(id)).amountRemaining?.value).toBe('75.00');
+    });
+
+    describe('payment links', () => {
+      it('creates a single-use link that stays payable until its expiry, with no status and no metadata', async () => {
+        const link = await port.createPaymentLink(invoiceLink(), { idempotencyKey: key('link') });
+        expect(link.id).toMatch(/^pl_[A-Za-z0-9]+$/);
+        expect(link).toEqual({
+          id: link.id,
+          mode: 'test',
+          description: 'Invoice 2026-114',
+          amount: { value: '120.50', currency: 'EUR' },
+          archived: false,
+          reusable: false,
+          redirectUrl: 'https://pay.example.com/thanks/2026-114',
+          webhookUrl: 'https://hooks.example.com/webhooks/mollie',
+          createdAt: link.createdAt,
+          paidAt: null,
+          expiresAt: '2026-12-21T23:59:59.000Z',
+          url: link.url,
+        });
+        expect(link.url).toMatch(/^https?:\/\//);
+        expect(link).not.toHaveProperty('status');
+        expect(await port.getPaymentLink(link.id)).toEqual(link);
+        expect(await port.listPaymentLinkPayments(link.id)).toEqual([]);
+      });
+
+      it('makes a payment without metadata when the customer pays through it, and marks the link paid', async () => {
+        const link = await port.createPaymentLink(invoiceLink({ amount: { value: '80.00', currency: 'EUR' } }), { idempotencyKey: key('link-pay') });
+        const paymentId = harness.throughLink(link.id, 'paid');
+        const [payment, ...others] = await port.listPaymentLinkPayments(link.id);
+        expect(others).toEqual([]);
+        expect(payment).toMatchObject({ id: paymentId, status: 'paid', amount: { value: '80.00', currency: 'EUR' }, metadata: null, description: 'Invoice 2026-114', amountRemaining: { value: '80.00', currency: 'EUR' } });
+        expect((await port.getPaymentLink(link.id)).paidAt).toBe(payment!.paidAt);
+        // The payment is an ordinary one: it can be read and refunded like any other.
+        expect(await port.getPayment(paymentId)).toEqual(payment);
+        const refund = await port.createRefund(paymentId, { amount: { value: '10.00', currency: 'EUR' } }, { idempotencyKey: key('link-refund') });
+        expect(refund.paymentId).toBe(paymentId);
+      });
+
+      it('keeps a link payable after a failed attempt, and lists every attempt newest first', async () => {
+        const link = await port.createPaymentLink(invoiceLink(), { idempotencyKey: key('link-retry') });
+        const failed = harness.throughLink(link.id, 'failed');
+        const paid = harness.throughLink(link.id, 'paid');
+        expect((await port.listPaymentLinkPayments(link.id)).map((payment) => [payment.id, payment.status])).toEqual([[paid, 'paid'], [failed, 'failed']]);
+        expect(() => harness.throughLink(link.id, 'paid')).toThrow(/already been paid/);
+      });
+
+      it('archives a link so nobody can pay through it, and archiving again is harmless', async () => {
+        const link = await port.createPaymentLink(invoiceLink(), { idempotencyKey: key('link-archive') });
+        expect((await port.archivePaymentLink(link.id)).archived).toBe(true);
+        expect((await port.archivePaymentLink(link.id)).archived).toBe(true);
+        expect((await port.getPaymentLink(link.id)).archived).toBe(true);
+        expect(() => harness.throughLink(link.id, 'paid')).toThrow(/withdrawn/);
+      });
+
+      it('stops taking payments at its expiry', async () => {
+        const link = await port.createPaymentLink(invoiceLink({ expiresAt: new Date(Date.parse('2026-11-21T14:00:00Z') + 2 * 3_600_000).toISOString() }), { idempotencyKey: key('link-expiry') });
+        harness.advanceClock(3 * 3_600_000);
+        expect(() => harness.throughLink(link.id, 'paid')).toThrow(/expired/);
+        expect(await port.getPaymentLink(link.id)).toMatchObject({ archived: false, paidAt: null });
+      });
+
+      it('refuses an expiry in the past with the 422 Mollie sends, naming expiresAt', async () => {
+        const error = await rejection(port.createPaymentLink(invoiceLink({ expiresAt: '2020-01-01T00:00:00Z' }), { idempotencyKey: key('link-past') }));
+        expect(error).toMatchObject({ code: 'mollie_rejected', retryable: false });
+        expect(error.mollie).toMatchObject({ status: 422, field: 'expiresAt' });
+      });
+
+      it('replays a repeated Idempotency-Key, refuses it for another request, and forgets it after 24 hours', async () => {
+        const idempotencyKey = key('link-replay');
+        const first = await port.createPaymentLink(invoiceLink(), { idempotencyKey });
+        expect((await port.createPaymentLink(invoiceLink(), { idempotencyKey })).id).toBe(first.id);
+        const other = await rejection(port.createPaymentLink(invoiceLink({ amount: { value: '99.00', currency: 'EUR' } }), { idempotencyKey }));
+        expect(other.mollie?.status).toBe(422);
+        harness.advanceClock(24 * 3_600_000 + 1_000);
+        expect((await port.createPaymentLink(invoiceLink({ expiresAt: undefined }), { idempotencyKey })).id).not.toBe(first.id);
+      });
+
+      it('lists the newest links first', async () => {
+        const older = await port.createPaymentLink(invoiceLink({ description: 'Invoice LINKS-1' }), { idempotencyKey: key('links-1') });
+        const newer = await port.createPaymentLink(invoiceLink({ description: 'Invoice LINKS-2' }), { idempotencyKey: key('links-2') });
+        const ids = (await port.listRecentPaymentLinks(250)).map((link) => link.id);
+        expect(ids.indexOf(newer.id)).toBeLessThan(ids.indexOf(older.id));
+        expect(ids.indexOf(older.id)).toBeGreaterThanOrEqual(0);
+        expect(await port.listRecentPaymentLinks(1)).toHaveLength(1);
+      });
+
+      it('reports an unknown or malformed link id as not_found', async () => {
+        expect(await rejection(port.getPaymentLink('pl_doesNotExist1'))).toMatchObject({ code: 'not_found', retryable: false });
+        const malformed = await rejection(port.listPaymentLinkPayments('../payments'));
+        expect(malformed.code).toBe('not_found');
+        expect(malformed.message).toMatch(/pl_/);
+        expect((await rejection(port.archivePaymentLink('tr_notALink1'))).code).toBe('not_found');
+      });
     });
 
     it('counts a failed refund as refundable again', async () => {

@@ -8,6 +8,7 @@ describeMolliePortContract('simulator', async () => {
   return {
     port: simulator,
     customer: (paymentId, outcome) => void simulator.simulate(paymentId, outcome),
+    throughLink: (linkId, outcome) => simulator.payThroughLink(linkId, outcome).id,
     advanceClock: (ms) => {
       now += ms;
     },
@@ -22,7 +23,7 @@ describe('simulator, playing the customer', () => {
     const payment = await simulator.createPayment(invoicePayment(), { idempotencyKey: 'k1' });
     simulator.simulate(payment.id, 'paid');
     expect(() => simulator.simulate(payment.id, 'paid')).toThrow(/paid, not open/);
-    expect(() => simulator.simulate(payment.id, 'failed')).toThrow(/only an open payment/);
+    expect(() => simulator.simulate(payment.id, 'failed')).toThrow(/only an open or pending payment/);
   });
 
   it('stays usable without a redirect URL, for the offline demo', async () => {

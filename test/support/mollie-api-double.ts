@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { MollieError } from '../../src/mollie/errors.js';
-import type { Payment, Refund } from '../../src/mollie/port.js';
+import type { Payment, PaymentLink, Refund } from '../../src/mollie/port.js';
 import { MollieSimulator, type SimulatorOptions } from '../../src/mollie/simulator.js';
 
 export type Fault =
@@ -150,6 +150,26 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
         if (method === 'GET') return { status: 200, body: paymentResource(await simulator.getPayment(match[1]!)) };
         if (method === 'DELETE') return { status: 200, body: paymentResource(await simulator.cancelPayment(match[1]!, { idempotencyKey })) };
       }
+      if (method === 'POST' && path === '/v2/payment-links') {
+        return { status: 201, body: paymentLinkResource(await simulator.createPaymentLink(input as never, { idempotencyKey })) };
+      }
+      if (method === 'GET' && path === '/v2/payment-links') {
+        const limit = Number(new URL(request.url ?? '/', 'https://double.invalid').searchParams.get('limit') ?? '50');
+        return { status: 200, body: halList('payment_links', (await simulator.listRecentPaymentLinks(limit)).map(paymentLinkResource), 'payment-links') };
+      }
+      if ((match = /^\/v2\/payment-links\/([^/]+)$/.exec(path))) {
+        const linkId = match[1]!;
+        if (method === 'GET') return { status: 200, body: paymentLinkResource(await simulator.getPaymentLink(linkId)) };
+        if (method === 'PATCH') return { status: 200, body: paymentLinkResource(simulator.updatePaymentLink(linkId, (input ?? {}) as Record<string, unknown>)) };
+        if (method === 'DELETE') {
+          simulator.deletePaymentLink(linkId);
+          return { status: 204, body: undefined };
+        }
+      }
+      if ((match = /^\/v2\/payment-links\/([^/]+)\/payments$/.exec(path)) && method === 'GET') {
+        const linkId = match[1]!;
+        return { status: 200, body: halList('payments', (await simulator.listPaymentLinkPayments(linkId)).map(paymentResource), `payment-links/${linkId}/payments`) };
+      }
       if ((match = /^\/v2\/payments\/([^/]+)\/refunds$/.exec(path))) {
         const paymentId = match[1]!;
         if (method === 'POST') {
@@ -210,6 +230,34 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
     });
   }
 
+  /** Mollie's payment link: no status and no metadata; `paidAt` and `expiresAt` are null when not set. */
+  function paymentLinkResource(paymentLink: PaymentLink) {
+    return {
+      resource: 'payment-link',
+      id: paymentLink.id,
+      mode: paymentLink.mode,
+      description: paymentLink.description,
+      amount: paymentLink.amount,
+      archived: paymentLink.archived,
+      redirectUrl: paymentLink.redirectUrl,
+      webhookUrl: paymentLink.webhookUrl,
+      profileId: 'pfl_QkEhN94Ba',
+      createdAt: paymentLink.createdAt,
+      paidAt: paymentLink.paidAt,
+      updatedAt: null,
+      expiresAt: paymentLink.expiresAt,
+      reusable: paymentLink.reusable,
+      allowedMethods: null,
+      sequenceType: 'oneoff',
+      customerId: null,
+      _links: {
+        self: link(`payment-links/${paymentLink.id}`),
+        paymentLink: { href: paymentLink.url, type: 'text/html' },
+        documentation: { href: 'https://docs.mollie.com/reference/get-payment-link', type: 'text/html' },
+      },
+    };
+  }
+
   function refundResource(refund: Refund) {
     return withoutNulls({
       resource: 'refund',
@@ -265,8 +313,11 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
 }
 
 function send(response: ServerResponse, record: RecordedRequest, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { 'content-type': 'application/hal+json', ...headers });
-  response.end(JSON.stringify(body));
+  if (status === 204) response.writeHead(204, headers).end();
+  else {
+    response.writeHead(status, { 'content-type': 'application/hal+json', ...headers });
+    response.end(JSON.stringify(body));
+  }
   record.answered = true;
 }
 
