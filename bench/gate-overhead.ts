@@ -45,10 +45,12 @@ async function measure(engine: Engine, name: string, argsFor: (i: number) => Rec
   const context = (callId: string): ToolContext => ({
     mollie: engine.mollie,
     payments: engine.payments,
+    locks: engine.gate.locks,
+    clock: () => new Date(),
     auditCalls: { list: (filter, limit, beforeSeq) => listCalls(engine.db, filter, limit, beforeSeq) },
     caller: { agent: 'bench-agent', logScope: 'all' },
     callId,
-    settings: { redirectUrl: null, webhookUrl: null },
+    settings: { redirectUrl: null, webhookUrl: null, linkValidDays: 30 },
   });
   const viaGate = async (i: number): Promise<number> => {
     const started = performance.now();

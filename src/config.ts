@@ -16,6 +16,8 @@ export interface Config {
   token: string | null;
   redirectUrl: string | null;
   webhookUrl: string | null;
+  /** How long a new payment link stays payable when the call gives no expires_at (MOLLIE_MCP_LINK_VALID_DAYS). */
+  linkValidDays: number;
   simulator: boolean;
   logLevel: string;
   http: HttpConfig;
@@ -119,6 +121,14 @@ function readSeconds(name: string, value: string | null, fallback: number): numb
   return Number(value) * 1000;
 }
 
+function readLinkValidDays(value: string | null): number {
+  if (value === null) return 30;
+  if (!/^[0-9]{1,3}$/.test(value) || Number(value) < 1 || Number(value) > 365) {
+    throw new ConfigError(`MOLLIE_MCP_LINK_VALID_DAYS must be a whole number of days from 1 to 365 (how long a new pay link stays payable); got "${value}".`);
+  }
+  return Number(value);
+}
+
 function readSwitch(name: string, value: string | null, fallback: boolean): boolean {
   if (value === null) return fallback;
   if (value !== '0' && value !== '1') throw new ConfigError(`${name} must be 1 or 0; got "${value}".`);
@@ -138,6 +148,7 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     token: nonEmpty(env.MOLLIE_MCP_TOKEN),
     redirectUrl: checkUrl('MOLLIE_MCP_REDIRECT_URL', nonEmpty(env.MOLLIE_MCP_REDIRECT_URL), { httpsOnly: false, publicHost: false }),
     webhookUrl: checkUrl('MOLLIE_MCP_WEBHOOK_URL', nonEmpty(env.MOLLIE_MCP_WEBHOOK_URL), { httpsOnly: true, publicHost: true }),
+    linkValidDays: readLinkValidDays(nonEmpty(env.MOLLIE_MCP_LINK_VALID_DAYS)),
     simulator,
     logLevel,
     http: {

@@ -105,6 +105,50 @@ CREATE TABLE IF NOT EXISTS payments (
 );
 CREATE INDEX IF NOT EXISTS payments_invoice ON payments (invoice_id, created_at);
 
+-- The payment links this server made for invoices (0.5). Mollie gives a link no status: status is the one derived
+-- from the link and its payments when last read (src/payments/link-status.ts); payment_id the payment that paid it,
+-- or the latest attempt. Payments made through a link are rows of payments with its link_id.
+CREATE TABLE IF NOT EXISTS payment_links (
+  link_id TEXT PRIMARY KEY,
+  invoice_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  amount_value TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  url TEXT NOT NULL,
+  expires_at TEXT,
+  archived INTEGER NOT NULL DEFAULT 0,
+  archived_at TEXT,
+  paid_at TEXT,
+  payment_id TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payment_links_invoice ON payment_links (invoice_id, created_at);
+
+-- One call at a time changes what an invoice can be paid with (create_invoice_payment, cancel_invoice_payment), in
+-- any process: the row is the lock. A creation sent to Mollie whose answer is not yet recorded keeps its key and exact
+-- request here, so whoever comes next repeats it with the same key instead of making a second link (0.5).
+CREATE TABLE IF NOT EXISTS invoice_locks (
+  invoice_id TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  call_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  taken_at TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('held', 'left')),
+  -- The creation waiting to be completed, and the call whose decision allowed it.
+  creation_call_id TEXT,
+  creation_agent TEXT,
+  kind TEXT,
+  idempotency_key TEXT,
+  request TEXT,
+  sent_at TEXT,
+  PRIMARY KEY (invoice_id, mode)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS server_instances (
   instance_id TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,
@@ -139,11 +183,14 @@ CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
 const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] = [
   { table: 'reservations', column: 'repeat_key', type: 'TEXT' },
   { table: 'reservations', column: 'instance_id', type: 'TEXT' },
+  // 0.5: a payment made through one of this server's payment links.
+  { table: 'payments', column: 'link_id', type: 'TEXT' },
 ];
 
 const INDEXES_ON_ADDED_COLUMNS = `
 CREATE INDEX IF NOT EXISTS reservations_repeat ON reservations (repeat_key, reserved_at) WHERE repeat_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (state) WHERE state = 'reserved';
+CREATE INDEX IF NOT EXISTS payments_link ON payments (link_id) WHERE link_id IS NOT NULL;
 `;
 
 /**
@@ -288,7 +335,7 @@ export function defaultDatabasePath(
   platform: NodeJS.Platform = process.platform,
 ): string {
   const home = env.HOME ?? homedir();
-  // The simulator's payments vanish when it stops; its records must not mix with those of real Mollie payments.
+  // The simulator's payments are not Mollie's; its records must not mix with those of real Mollie payments.
   const file = simulator ? 'mollie-invoice-mcp-simulator.db' : 'mollie-invoice-mcp.db';
   if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'mollie-invoice-mcp', file);
   if (platform === 'win32') return join(env.LOCALAPPDATA ?? join(home, 'AppData', 'Local'), 'mollie-invoice-mcp', file);

@@ -72,7 +72,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     payments,
     mollie,
     policies: () => policyStore.current(),
-    settings: { redirectUrl: config.redirectUrl, webhookUrl: config.webhookUrl },
+    settings: { redirectUrl: config.redirectUrl, webhookUrl: config.webhookUrl, linkValidDays: config.linkValidDays },
     tools: TOOLS,
     logger: options.logger,
     clock,
@@ -88,7 +88,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     get policies() {
       return policyStore.current();
     },
-    reconcile: () => reconcileInterrupted({ db, audit, mollie, payments, tools: TOOLS, logger: options.logger, instanceId: gate.instanceId, clock }),
+    reconcile: () => reconcileInterrupted({ db, audit, mollie, payments, locks: gate.locks, tools: TOOLS, logger: options.logger, instanceId: gate.instanceId, clock }),
     close: () => {
       policyStore.close();
       instance?.close();

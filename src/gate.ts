@@ -20,6 +20,7 @@ import { approvalNeeded, authorize, checkCaps, type ApprovalRule, type Caller, t
 import type { PolicySet } from './policy/policy.js';
 import type { Reservations } from './policy/reservations.js';
 import { OpenReads } from './open-reads.js';
+import { InvoiceLocks } from './payments/invoice-locks.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
 import { normalizeFailure, type StructuredToolError } from './tool-error.js';
 import { callLineLogger } from './log.js';
@@ -79,11 +80,13 @@ export class Gate {
   private readonly clock: () => Date;
   private readonly openReads: OpenReads;
   private readonly callLines: Logger;
+  readonly locks: InvoiceLocks;
 
   constructor(private readonly options: GateOptions) {
     this.tools = new Map(options.tools.map((tool) => [tool.name, tool]));
     this.clock = options.clock ?? (() => new Date());
     this.openReads = new OpenReads(options.db);
+    this.locks = new InvoiceLocks(options.db, this.instanceId, this.clock);
     this.callLines = callLineLogger(options.logger);
   }
 
@@ -168,7 +171,7 @@ export class Gate {
       error: (fields: Record<string, unknown>, message: string): void => problems().error(fields, message),
     };
 
-    // Rows of calls that cannot move money are not fsynced one by one (see Durability); the rest are.
+    // Rows of calls that only read are not fsynced one by one (see Durability); the rest are.
     let durability: Durability = 'full';
     const refuse = (decisionFields: Partial<AuditFields>, error: StructuredToolError): GateReply => {
       try {
@@ -187,7 +190,7 @@ export class Gate {
         { code: 'invalid_input', message: `There is no tool "${base.tool}"; the tools are ${[...this.tools.keys()].join(', ')}.`, retryable: false, field: null },
       );
     }
-    if (!tool.capabilities.movesMoney) durability = 'normal';
+    if (tool.annotations.readOnlyHint) durability = 'normal';
     const parsed = tool.input.safeParse(rawArgs ?? {});
     if (!parsed.success) {
       const problem = describeInvalidInput(parsed.error, rawArgs);
@@ -214,6 +217,8 @@ export class Gate {
     const context: ToolContext = {
       mollie: this.options.mollie,
       payments: this.options.payments,
+      locks: this.locks,
+      clock: this.clock,
       auditCalls: { list: (filter, limit, beforeSeq) => listCalls(this.options.db, { ...filter, excludeCallId: callId }, limit, beforeSeq) },
       caller: { agent, logScope: toolPolicy.scope },
       callId,
@@ -233,7 +238,7 @@ export class Gate {
       if (failure.unexpected) log.error({ err: error }, 'Preparing the call failed unexpectedly');
       try {
         immediate(this.options.db, () => {
-          this.options.audit.append({ ...base, ...decisionBase, ...decisionColumns(authorized.decision), kind: 'decision', decision: 'allowed', invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') });
+          this.options.audit.append({ ...base, ...decisionBase, ...decisionColumns(authorized.decision), kind: 'decision', decision: 'allowed', invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') ?? stringArg(args, 'payment_link_id') });
           finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
         }, durability);
       } catch (auditError) {
@@ -251,7 +256,7 @@ export class Gate {
       ...decisionBase,
       ...moneyColumns,
       invoice_id: plan.invoiceId,
-      payment_id: plan.paymentId,
+      payment_id: plan.paymentId ?? plan.paymentLinkId ?? null,
       idempotency_key: plan.idempotencyKey,
     };
 
@@ -337,7 +342,7 @@ export class Gate {
       const done = await tool.run(plan, context);
       try {
         immediate(this.options.db, () => {
-          finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId, refund_id: done.refundId });
+          finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId ?? done.paymentLinkId ?? null, refund_id: done.refundId });
           if (tool.capabilities.movesMoney) this.options.reservations.settle(callId, done.moneyMoved ? 'spent' : 'released');
           else this.openReads.close(callId);
         }, durability);

@@ -9,6 +9,7 @@ import type { AuditLog, AuditRow } from './audit/audit-log.js';
 import { immediate, type SqliteDatabase } from './database.js';
 import { normalizeFailure } from './tool-error.js';
 import type { MolliePort } from './mollie/port.js';
+import type { InvoiceLocks } from './payments/invoice-locks.js';
 import type { PaymentRecords } from './payments/payment-records.js';
 import { OpenReads } from './open-reads.js';
 import { instanceAlive } from './server-instances.js';
@@ -22,6 +23,7 @@ export interface ReconcileDeps {
   audit: AuditLog;
   mollie: MolliePort;
   payments: PaymentRecords;
+  locks: InvoiceLocks;
   tools: readonly ToolDefinition[];
   logger: Logger;
   /** This process: its own calls are never reconciled. */
@@ -96,7 +98,7 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
             idempotencyKey: decision.idempotency_key,
             decidedAt: decision.at,
           },
-          { mollie: deps.mollie, payments: deps.payments },
+          { mollie: deps.mollie, payments: deps.payments, locks: deps.locks, clock },
         );
         outcome = found.happened ? 'ok' : 'error';
         fields = found.happened

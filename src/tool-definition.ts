@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { CallFilter, CallEntry } from './audit/call-entries.js';
 import type { MolliePort } from './mollie/port.js';
+import type { InvoiceLocks } from './payments/invoice-locks.js';
 import type { PaymentRecords } from './payments/payment-records.js';
 import type { LogScope, ToolCapabilities } from './policy/policy.js';
 
@@ -20,11 +21,16 @@ export interface ToolAnnotations {
 export interface ServerSettings {
   redirectUrl: string | null;
   webhookUrl: string | null;
+  /** How long a new payment link stays payable when the call gives no expires_at (MOLLIE_MCP_LINK_VALID_DAYS). */
+  linkValidDays: number;
 }
 
 export interface ToolContext {
   mollie: MolliePort;
   payments: PaymentRecords;
+  /** One call at a time changes what an invoice can be paid with, in every process on the database. */
+  locks: InvoiceLocks;
+  clock: () => Date;
   auditCalls: { list(filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } };
   caller: { agent: string; logScope: LogScope };
   /** This call's id in the audit log, for the records it leaves at Mollie (refund metadata). */
@@ -44,6 +50,8 @@ export interface CallPlan {
   readsAgent?: string | null;
   invoiceId: string | null;
   paymentId: string | null;
+  /** The payment link the call is about (pl_...); the decision row names it where there is no payment. */
+  paymentLinkId?: string | null;
   /** Written into the decision row, so a retry after a crash can be matched to what Mollie saw. */
   idempotencyKey: string | null;
   /**
@@ -61,6 +69,8 @@ export interface CallResult<Result> {
   done: string;
   invoiceId: string | null;
   paymentId: string | null;
+  /** The payment link the call ended up about, when it has no payment (yet) to name. */
+  paymentLinkId?: string | null;
   refundId: string | null;
 }
 
@@ -102,7 +112,7 @@ export interface ToolDefinition<Args = unknown, Plan extends CallPlan = CallPlan
    * Asks Mollie, read-only, whether an interrupted call of this tool took effect (start-up reconciliation). Tools that
    * only read have none: an interrupted read changed nothing.
    */
-  reconcile?(call: InterruptedCall, context: Pick<ToolContext, 'mollie' | 'payments'>): Promise<Reconciled>;
+  reconcile?(call: InterruptedCall, context: Pick<ToolContext, 'mollie' | 'payments' | 'locks' | 'clock'>): Promise<Reconciled>;
 }
 
 /** Keeps each tool's own types while letting the registry hold them side by side. */

@@ -1,16 +1,24 @@
 /**
- * Issue a pay link for an invoice. Never two open links for the same invoice and amount: an open one is reused, and
- * the Idempotency-Key is derived from the request, so two identical calls racing each other make one payment.
+ * Issue a way to pay an invoice: a Mollie payment link by default (payable for days, until its expiry), or a checkout
+ * for a customer ready to pay now. One payable thing per invoice: the same invoice, amount and kind get the one that
+ * already exists; a different amount first makes the old one unpayable (link archived, checkout canceled), so a
+ * customer can never pay an old amount; a payment paid or under way stops everything. Calls on one invoice take turns
+ * (invoice-locks.ts), and a creation whose answer was lost is repeated with its own Idempotency-Key before anything else.
  */
 import { createHash } from '../src/crypto-on-demand.js';
 import { z } from 'zod';
 import { MollieError } from '../src/mollie/errors.js';
 import { formatMinorUnits, parseAmount, toAmount } from '../src/mollie/money.js';
-import { isFinalStatus, type Payment } from '../src/mollie/port.js';
-import type { PaymentRecord } from '../src/payments/payment-records.js';
-import { defineTool, type CallPlan } from '../src/tool-definition.js';
+import type { CreatePaymentLinkRequest, CreatePaymentRequest } from '../src/mollie/port.js';
+import type { PaymentKind } from '../src/payments/invoice-locks.js';
+import { completeCreation, describeItem, isPayable, isUnderWay, readInvoice, readLink, recordedInvoice, withdraw, type InvoicePayment } from '../src/payments/invoice-payments.js';
+import { defineTool, type CallPlan, type ToolContext } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
-import { amountOut, checkAmount, currency, decimalAmount, description, invoiceId, isoTime, paymentStatus } from './fields.js';
+import { amountOut, checkAmount, currency, decimalAmount, description, expiryDate, invoiceId, isoTime, paymentKind, paymentStatus } from './fields.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const MAX_LINK_DAYS = 365;
 
 const input = z
   .strictObject({
@@ -27,11 +35,17 @@ const input = z
       .refine(isHttpsUrl, 'redirect_url must be an https URL such as "https://pay.example.com/thanks"')
       .optional()
       .describe("Where Mollie sends the customer after paying; https, and its host must be in this agent's redirect_hosts. Default: the server's configured URL."),
+    kind: paymentKind
+      .default('payment_link')
+      .describe('"payment_link" (the default): a pay link for an invoice sent by e-mail or chat, payable until expires_at. "checkout": a checkout for a customer paying right now; it expires in about 15 minutes.'),
+    expires_at: expiryDate
+      .optional()
+      .describe('Payment links only: when the link stops being payable, a date ("2027-01-31", the end of that day UTC) or a date-time with offset; 1 hour to 365 days ahead. Default: the server\'s MOLLIE_MCP_LINK_VALID_DAYS (30) days from now.'),
     locale: z
       .string()
       .regex(/^[a-z]{2}_[A-Z]{2}$/, 'locale must look like "nl_NL" or "en_US"')
       .optional()
-      .describe("Language of Mollie's checkout, e.g. nl_NL."),
+      .describe("Checkouts only: the language of Mollie's checkout, e.g. nl_NL (payment links have none)."),
   })
   .superRefine((args, context) => {
     const total = checkAmount(context, 'amount', args.amount, args.currency);
@@ -43,31 +57,45 @@ const input = z
         message: `amount_already_paid (${args.amount_already_paid}) must be less than amount (${args.amount}): nothing would be left to pay.`,
       });
     }
+    if (args.kind === 'checkout' && args.expires_at !== undefined) {
+      context.addIssue({ code: 'custom', path: ['expires_at'], message: 'expires_at is for payment links only: a checkout (kind "checkout") expires on its own in about 15 minutes; leave expires_at out, or use kind "payment_link"' });
+    }
+    if (args.kind === 'payment_link' && args.locale !== undefined) {
+      context.addIssue({ code: 'custom', path: ['locale'], message: 'locale is for checkouts only (kind "checkout"): Mollie\'s payment links have no locale; leave it out' });
+    }
   });
 type Args = z.output<typeof input>;
 
 const output = z.strictObject({
-  payment_id: z.string(),
   invoice_id: z.string(),
+  kind: paymentKind,
+  payment_link_id: z.string().nullable().describe('The payment link ("pl_..."); null for a checkout.'),
+  payment_id: z.string().nullable().describe('The payment ("tr_..."): a checkout\'s own; for a link, the payment made through it, null until the customer starts paying.'),
   status: paymentStatus,
   amount: amountOut,
-  checkout_url: z.string().nullable().describe('The pay link to send to the customer; null once the payment is no longer open.'),
+  checkout_url: z.string().nullable().describe('What to send the customer: the payment link, or the checkout URL; null once it can no longer be paid.'),
   expires_at: isoTime.nullable(),
   mode: z.enum(['test', 'live']),
-  reused: z.boolean().describe('True when an open payment for the same invoice and amount already existed and is returned instead of a new one.'),
+  reused: z.boolean().describe('True when a payable link or checkout for the same invoice, amount and kind already existed and is returned instead of a new one.'),
+  replaced: z.array(z.string()).describe('Links and checkouts of this invoice for another amount that this call made unpayable first (archived or canceled).'),
 });
 type Result = z.output<typeof output>;
 
 interface Plan extends CallPlan {
   invoiceId: string;
+  kind: PaymentKind;
+  totalMinor: number;
+  alreadyPaidMinor: number;
   amountMinor: number;
   currency: string;
   idempotencyKey: string;
-  reuse: PaymentRecord | null;
-  description: string;
-  redirectUrl: string | null;
-  mollieRedirectUrl: string | undefined;
-  locale: string | undefined;
+  /** The invoice's links and checkouts as Mollie showed them when the call was decided. */
+  items: InvoicePayment[];
+  /** What this server had recorded of them then: a change since means another call acted on the invoice. */
+  recorded: string;
+  /** A payable one of the same kind and amount. */
+  reuse: InvoicePayment | null;
+  request: CreatePaymentLinkRequest | CreatePaymentRequest;
 }
 
 function isHttpsUrl(text: string): boolean {
@@ -79,32 +107,70 @@ function isHttpsUrl(text: string): boolean {
   }
 }
 
-/** Same invoice, amount, currency and mode, and as many earlier links ended: the same payment at Mollie. */
-export function paymentIdempotencyKey(invoice: string, minor: number, currencyCode: string, mode: string, ended: number): string {
-  const digest = createHash('sha256').update(JSON.stringify(['invoice-payment', invoice, minor, currencyCode, mode, ended])).digest('hex');
-  return `mim-pay-${digest.slice(0, 48)}`;
+/**
+ * Same invoice, amount, currency, mode and kind, and as many earlier links and checkouts: the same creation at Mollie.
+ * Two identical calls racing each other therefore make one; after the invoice's earlier ones ended, a new key.
+ */
+export function paymentIdempotencyKey(kind: PaymentKind, invoice: string, minor: number, currencyCode: string, mode: string, earlier: number): string {
+  const label = kind === 'checkout' ? 'invoice-payment' : 'invoice-link';
+  const digest = createHash('sha256').update(JSON.stringify([label, invoice, minor, currencyCode, mode, earlier])).digest('hex');
+  return `${kind === 'checkout' ? 'mim-pay' : 'mim-link'}-${digest.slice(0, 48)}`;
 }
 
-function resultFrom(payment: Pick<Payment, 'id' | 'status' | 'amount' | 'checkoutUrl' | 'expiresAt' | 'mode'>, invoice: string, reused: boolean): Result {
+/** "2027-01-31": the end of that day UTC; a date-time with offset as given. */
+export function expiryInstant(text: string): number {
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T23:59:59Z`) : Date.parse(text);
+}
+
+/** What this server has recorded of an invoice, to tell whether another call changed it. */
+function recordedState(context: ToolContext, invoice: string): string {
+  return JSON.stringify(recordedInvoice(context.payments, invoice, context.mollie.mode).map((item) => [item.linkId ?? item.paymentId, item.status, item.paymentId]));
+}
+
+function sameAmount(item: InvoicePayment, minor: number, currencyCode: string): boolean {
+  return item.amount.currency === currencyCode && parseAmount(item.amount.value, currencyCode) === minor;
+}
+
+function resultFrom(item: InvoicePayment, mode: 'test' | 'live', reused: boolean, replaced: string[]): Result {
   return {
-    payment_id: payment.id,
-    invoice_id: invoice,
-    status: payment.status,
-    amount: payment.amount,
-    checkout_url: payment.checkoutUrl,
-    expires_at: payment.expiresAt,
-    mode: payment.mode,
+    invoice_id: item.invoiceId,
+    kind: item.kind,
+    payment_link_id: item.linkId,
+    payment_id: item.paymentId,
+    status: item.status,
+    amount: item.amount,
+    checkout_url: item.url,
+    expires_at: item.expiresAt,
+    mode,
     reused,
+    replaced,
   };
+}
+
+/** The item's id as a person refers to it: the link's, or the checkout's. */
+function itemId(item: InvoicePayment): string {
+  return item.linkId ?? item.paymentId!;
+}
+
+/** Withdrawing an old link only changes what exists already: when it fails, nothing new was made. */
+async function withdrawBeforeCreating(context: ToolContext, item: InvoicePayment): Promise<void> {
+  try {
+    await withdraw(context, item);
+  } catch (error) {
+    if (!(error instanceof MollieError)) throw error;
+    throw new ToolError(error.code, `Could not make ${describeItem(item)} unpayable first (${error.message}); nothing new was created. Try again.`, { retryable: error.retryable, field: 'invoice_id' });
+  }
 }
 
 export const createInvoicePayment = defineTool<Args, Plan, Result>({
   name: 'create_invoice_payment',
   title: 'Create a pay link for an invoice',
   description:
-    'Creates a Mollie payment for an invoice and returns its checkout URL (the pay link to send to the customer). ' +
-    'Safe to repeat: if this server already holds an open payment for the same invoice and amount, that one is returned with reused: true. ' +
-    'When part of the invoice was already paid, pass amount_already_paid and the link asks only for the rest. Amounts are decimal strings such as "120.00".',
+    'Creates a Mollie pay link for an invoice and returns checkout_url, the link to send to the customer. By default a payment link that stays payable ' +
+    'until expires_at (default 30 days), for an invoice sent by e-mail or chat; kind "checkout" makes a checkout for a customer paying right now (it expires in about 15 minutes). ' +
+    'Safe to repeat: if the invoice already has a payable one for the same amount and kind, that one is returned with reused: true. ' +
+    'When part of the invoice was already paid, pass amount_already_paid and the link asks only for the rest; the invoice\'s old link for another amount is made unpayable first and listed in replaced. ' +
+    'Amounts are decimal strings such as "120.00".',
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
@@ -112,7 +178,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
 
   describe(args) {
     const paid = args.amount_already_paid ? ` (${args.amount_already_paid} already paid)` : '';
-    return `create a pay link for invoice ${args.invoice_id} of ${args.amount} ${args.currency}${paid}`;
+    return `create a ${args.kind === 'checkout' ? 'checkout' : 'pay link'} for invoice ${args.invoice_id} of ${args.amount} ${args.currency}${paid}`;
   },
 
   async prepare(args, context) {
@@ -120,122 +186,210 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
     const alreadyPaid = args.amount_already_paid === undefined ? 0 : parseAmount(args.amount_already_paid, args.currency, { allowZero: true });
     const asked = total - alreadyPaid;
     const mode = context.mollie.mode;
+    const now = context.clock().getTime();
 
-    // Local statuses are a cache: bring the invoice's unfinished payments up to date before judging them.
-    const records: PaymentRecord[] = [];
-    for (const record of context.payments.forInvoice(args.invoice_id, mode)) {
-      if (isFinalStatus(record.status)) {
-        records.push(record);
-        continue;
-      }
-      let fresh: Payment;
-      try {
-        fresh = await context.mollie.getPayment(record.paymentId);
-      } catch (error) {
-        // Mollie no longer knows it (a simulator restarted, another account): it can be neither paid nor reused.
-        if (error instanceof MollieError && error.code === 'not_found') {
-          records.push({ ...record, status: 'expired' });
-          continue;
-        }
-        throw error;
-      }
-      context.payments.refresh(fresh);
-      records.push({ ...record, status: fresh.status, checkoutUrl: fresh.checkoutUrl, expiresAt: fresh.expiresAt, paidAt: fresh.paidAt });
+    let expiresAt: string | undefined;
+    if (args.kind === 'payment_link') {
+      const at = args.expires_at === undefined ? now + context.settings.linkValidDays * DAY_MS : expiryInstant(args.expires_at);
+      if (at < now + HOUR_MS) throw new ToolError('invalid_input', `expires_at ${args.expires_at} is less than an hour from now (${new Date(now).toISOString().slice(0, 16)}Z): give a later date, at most ${MAX_LINK_DAYS} days ahead.`, { field: 'expires_at' });
+      if (at > now + MAX_LINK_DAYS * DAY_MS) throw new ToolError('invalid_input', `expires_at ${args.expires_at} is more than ${MAX_LINK_DAYS} days ahead: give a date before ${new Date(now + MAX_LINK_DAYS * DAY_MS).toISOString().slice(0, 10)}.`, { field: 'expires_at' });
+      // Whole seconds, as Mollie writes its own times.
+      expiresAt = new Date(Math.floor(at / 1000) * 1000).toISOString().replace('.000Z', 'Z');
     }
 
-    const paidHere = records.filter((record) => record.status === 'paid' && record.amount.currency === args.currency);
-    const paidMinor = paidHere.reduce((sum, record) => sum + parseAmount(record.amount.value, record.amount.currency), 0);
-    if (paidMinor > alreadyPaid) {
-      const paidText = `${formatMinorUnits(paidMinor, args.currency)} ${args.currency}`;
-      const left = total - paidMinor;
-      throw new ToolError(
-        'conflict',
-        left > 0
-          ? `Invoice ${args.invoice_id} already has ${paidText} paid through this server (${paidHere.map((record) => record.paymentId).join(', ')}). Pass amount_already_paid "${formatMinorUnits(paidMinor, args.currency)}" to ask only for the remaining ${formatMinorUnits(left, args.currency)} ${args.currency}.`
-          : `Invoice ${args.invoice_id} is already paid in full through this server (${paidHere.map((record) => record.paymentId).join(', ')}); no new pay link was created.`,
-        { field: 'amount_already_paid' },
-      );
-    }
+    // Local statuses are a cache: the invoice's links and checkouts that could still change are read from Mollie.
+    const items = await readInvoice(context, args.invoice_id);
+    refuseIfPaid(items, args, total, alreadyPaid);
+    const reuse = items.find((item) => item.kind === args.kind && (isPayable(item) || isUnderWay(item)) && sameAmount(item, asked, args.currency)) ?? null;
 
-    const reuse =
-      records.find(
-        (record) =>
-          (record.status === 'open' || record.status === 'pending') &&
-          record.amount.currency === args.currency &&
-          parseAmount(record.amount.value, record.amount.currency) === asked,
-      ) ?? null;
-    const ended = records.filter((record) => isFinalStatus(record.status)).length;
     const mollieRedirectUrl = args.redirect_url ?? context.settings.redirectUrl ?? undefined;
-    if (mollieRedirectUrl === undefined && context.mollie.kind === 'mollie' && reuse === null) {
+    if (args.kind === 'checkout' && mollieRedirectUrl === undefined && context.mollie.kind === 'mollie' && reuse === null) {
       throw new ToolError(
         'invalid_input',
-        'Mollie needs a redirect URL for the customer after paying: pass redirect_url, or have the operator set MOLLIE_MCP_REDIRECT_URL.',
+        'Mollie needs a redirect URL for a checkout, for the customer after paying: pass redirect_url, or have the operator set MOLLIE_MCP_REDIRECT_URL.',
         { field: 'redirect_url' },
       );
     }
+    const amount = toAmount(asked, args.currency);
+    const descriptionText = args.description ?? `Invoice ${args.invoice_id}`;
+    const urls = {
+      ...(mollieRedirectUrl !== undefined ? { redirectUrl: mollieRedirectUrl } : {}),
+      ...(context.settings.webhookUrl !== null ? { webhookUrl: context.settings.webhookUrl } : {}),
+    };
+    const request: CreatePaymentLinkRequest | CreatePaymentRequest =
+      args.kind === 'payment_link'
+        ? { amount, description: descriptionText, expiresAt: expiresAt!, ...urls }
+        : { amount, description: descriptionText, ...urls, ...(args.locale !== undefined ? { locale: args.locale } : {}), metadata: { invoice_id: args.invoice_id } };
     return {
       money: { minor: asked, currency: args.currency, ...(reuse ? { reuse: true } : {}) },
       redirectUrl: args.redirect_url ?? null,
       invoiceId: args.invoice_id,
       paymentId: reuse?.paymentId ?? null,
-      idempotencyKey: paymentIdempotencyKey(args.invoice_id, asked, args.currency, mode, ended),
+      paymentLinkId: reuse?.linkId ?? null,
+      idempotencyKey: paymentIdempotencyKey(args.kind, args.invoice_id, asked, args.currency, mode, items.length),
+      kind: args.kind,
+      totalMinor: total,
+      alreadyPaidMinor: alreadyPaid,
       amountMinor: asked,
       currency: args.currency,
+      items,
+      recorded: recordedState(context, args.invoice_id),
       reuse,
-      description: args.description ?? `Invoice ${args.invoice_id}`,
-      mollieRedirectUrl,
-      locale: args.locale,
+      request,
     };
-  },
-
-  async reconcile(call, context) {
-    if (call.invoiceId === null || call.amount === null) return { happened: false, done: 'the decision names no invoice and amount, so no payment can be matched', paymentId: null, refundId: null };
-    // Mollie cannot be asked by idempotency key; the payment carries the invoice id in its metadata, and it is recent.
-    const since = Date.parse(call.decidedAt) - 60_000;
-    const found = (await context.mollie.listRecentPayments(250)).find(
-      (payment) =>
-        payment.metadata?.invoice_id === call.invoiceId &&
-        payment.amount.value === call.amount!.value &&
-        payment.amount.currency === call.amount!.currency &&
-        Date.parse(payment.createdAt) >= since,
-    );
-    if (!found) return { happened: false, done: `Mollie has no payment for invoice ${call.invoiceId} of ${call.amount.value} ${call.amount.currency} made since the call: it did not happen`, paymentId: null, refundId: null };
-    context.payments.add(found, call.invoiceId, call.agent, call.idempotencyKey ?? `reconciled-${call.callId}`);
-    return { happened: true, done: `created payment ${found.id} (${found.status}; found at Mollie after a restart)`, paymentId: found.id, refundId: null };
   },
 
   async run(plan, context) {
-    if (plan.reuse) {
-      const record = plan.reuse;
+    const mode = context.mollie.mode;
+    const lock = await context.locks.acquire(plan.invoiceId, mode, context.callId, context.caller.agent);
+    let sent = false;
+    try {
+      if (lock.leftover) {
+        await completeCreation(context, plan.invoiceId, lock.leftover);
+        lock.creationSettled();
+      }
+      // Every change this server makes to an invoice is recorded under its lock: if the records are as they were when
+      // the call was decided, what Mollie said then still holds; otherwise another call acted, and Mollie is asked again.
+      const changed = recordedState(context, plan.invoiceId) !== plan.recorded;
+      const items = changed ? await readInvoice(context, plan.invoiceId) : plan.items;
+      if (changed) refuseIfPaid(items, { invoice_id: plan.invoiceId, currency: plan.currency }, plan.totalMinor, plan.alreadyPaidMinor);
+
+      const same = items.find((item) => item.kind === plan.kind && (isPayable(item) || isUnderWay(item)) && sameAmount(item, plan.amountMinor, plan.currency));
+      if (same) {
+        return {
+          result: resultFrom(same, mode, true, []),
+          moneyMoved: false,
+          done: `reused the ${isPayable(same) ? 'payable' : same.status} ${describeItem(same)}`,
+          invoiceId: plan.invoiceId,
+          paymentId: same.paymentId,
+          paymentLinkId: same.linkId,
+          refundId: null,
+        };
+      }
+      if (plan.reuse) {
+        throw new ToolError('conflict', `The ${describeItem(plan.reuse)} of invoice ${plan.invoiceId} stopped being payable just now (${items.find((item) => itemId(item) === itemId(plan.reuse!))?.status ?? 'gone'}); nothing was created. Call again to make a new one.`, { retryable: true, field: 'invoice_id' });
+      }
+      const underWay = items.find(isUnderWay);
+      if (underWay) {
+        throw new ToolError('conflict', `A payment through ${describeItem(underWay)} of invoice ${plan.invoiceId} (${underWay.amount.value} ${underWay.amount.currency}) is under way (${underWay.status}); nothing new was made, so the customer cannot pay twice. Check again with get_payment_status once it has settled.`, { retryable: true, field: 'invoice_id' });
+      }
+      if (items.length !== plan.items.length) {
+        throw new ToolError('conflict', `Invoice ${plan.invoiceId} changed while this call waited for its turn (another call made or withdrew a pay link); nothing was done. Call again.`, { retryable: true, field: 'invoice_id' });
+      }
+
+      const replaced: string[] = [];
+      for (const item of items.filter(isPayable)) {
+        await withdrawBeforeCreating(context, item);
+        replaced.push(itemId(item));
+      }
+
+      lock.recordCreation(plan.kind, plan.idempotencyKey, plan.request);
+      sent = true;
+      const created = await create(plan, context);
+      lock.creationSettled();
+      const what = created.kind === 'payment_link' ? `payment link ${created.linkId}` : `checkout ${created.paymentId}`;
       return {
-        result: resultFrom({ id: record.paymentId, status: record.status, amount: record.amount, checkoutUrl: record.checkoutUrl, expiresAt: record.expiresAt, mode: record.mode }, plan.invoiceId, true),
-        moneyMoved: false,
-        done: `reused the open payment ${record.paymentId}`,
+        result: resultFrom(created, mode, false, replaced),
+        moneyMoved: true,
+        done: `created ${what} (${created.status}${created.expiresAt ? `, payable until ${created.expiresAt}` : ''})${replaced.length > 0 ? `, after making ${replaced.join(', ')} unpayable` : ''}`,
         invoiceId: plan.invoiceId,
-        paymentId: record.paymentId,
+        paymentId: created.paymentId,
+        paymentLinkId: created.linkId,
         refundId: null,
       };
+    } catch (error) {
+      // Mollie certainly made nothing: nothing is left to repeat. An unknown answer stays with the lock.
+      if (sent && !((error instanceof MollieError || error instanceof ToolError) && error.effect === 'unknown')) lock.creationSettled();
+      throw error;
+    } finally {
+      lock.release();
     }
-    const payment = await context.mollie.createPayment(
-      {
-        amount: toAmount(plan.amountMinor, plan.currency),
-        description: plan.description,
-        ...(plan.mollieRedirectUrl !== undefined ? { redirectUrl: plan.mollieRedirectUrl } : {}),
-        ...(context.settings.webhookUrl !== null ? { webhookUrl: context.settings.webhookUrl } : {}),
-        ...(plan.locale !== undefined ? { locale: plan.locale } : {}),
-        metadata: { invoice_id: plan.invoiceId },
-      },
-      { idempotencyKey: plan.idempotencyKey },
-    );
-    // A twin call with the same key may have recorded this payment a moment ago: then this call moved nothing new.
-    const recordedNow = context.payments.add(payment, plan.invoiceId, context.caller.agent, plan.idempotencyKey);
-    return {
-      result: resultFrom(payment, plan.invoiceId, !recordedNow),
-      moneyMoved: recordedNow,
-      done: recordedNow ? `created payment ${payment.id} (${payment.status})` : `returned payment ${payment.id}, created a moment earlier by an identical call`,
-      invoiceId: plan.invoiceId,
-      paymentId: payment.id,
-      refundId: null,
-    };
+  },
+
+  async reconcile(call, context) {
+    const key = call.idempotencyKey;
+    if (call.invoiceId === null || key === null) {
+      return { happened: false, done: 'the decision names no invoice or key, so nothing can be matched', paymentId: null, refundId: null };
+    }
+    const invoice = call.invoiceId;
+    const link = context.payments.linkWithKey(key);
+    if (link) return reconciled({ linkId: link.linkId, paymentId: null }, 'recorded before the server stopped');
+    const checkout = context.payments.checkoutWithKey(key);
+    if (checkout) return reconciled({ linkId: null, paymentId: checkout.paymentId }, 'recorded before the server stopped');
+    // The creation was sent and its answer lost: take the invoice's lock and complete it with its own key.
+    let lock;
+    try {
+      lock = await context.locks.acquire(invoice, context.mollie.mode, `reconcile-${call.callId}`, call.agent, 0);
+    } catch {
+      throw new ToolError('conflict', `invoice ${invoice} is held by a running call; its creation is completed there`, { retryable: true, effect: 'unknown' });
+    }
+    try {
+      const creation = lock.leftover;
+      if (creation === null || creation.callId !== call.callId) {
+        return { happened: false, done: `nothing was sent to Mollie for invoice ${invoice}: it did not happen`, paymentId: null, refundId: null };
+      }
+      const made = await completeCreation(context, invoice, creation);
+      lock.creationSettled();
+      if (made === null) return { happened: false, done: `Mollie has no ${creation.kind === 'checkout' ? 'checkout' : 'payment link'} from this call for invoice ${invoice}: it did not happen`, paymentId: null, refundId: null };
+      return reconciled(made, 'completed with its own Idempotency-Key after the server stopped');
+    } finally {
+      lock.release();
+    }
   },
 });
+
+function reconciled({ linkId, paymentId }: { linkId: string | null; paymentId: string | null }, how: string) {
+  return {
+    happened: true,
+    done: `created ${linkId !== null ? `payment link ${linkId}` : `checkout ${paymentId}`} (${how})`,
+    paymentId: linkId ?? paymentId,
+    refundId: null,
+  };
+}
+
+/** Paid through this server already: more than the caller says was paid means the invoice is done, or needs less. */
+function refuseIfPaid(items: InvoicePayment[], args: { invoice_id: string; currency: string }, total: number, alreadyPaid: number): void {
+  const paidHere = items.filter((item) => item.status === 'paid' && item.amount.currency === args.currency);
+  const paidMinor = paidHere.reduce((sum, item) => sum + parseAmount(item.amount.value, item.amount.currency), 0);
+  if (paidMinor <= alreadyPaid) return;
+  const paidText = `${formatMinorUnits(paidMinor, args.currency)} ${args.currency}`;
+  const left = total - paidMinor;
+  const which = paidHere.map((item) => item.paymentId ?? item.linkId).join(', ');
+  throw new ToolError(
+    'conflict',
+    left > 0
+      ? `Invoice ${args.invoice_id} already has ${paidText} paid through this server (${which}). Pass amount_already_paid "${formatMinorUnits(paidMinor, args.currency)}" to ask only for the remaining ${formatMinorUnits(left, args.currency)} ${args.currency}.`
+      : `Invoice ${args.invoice_id} is already paid in full through this server (${which}); no new pay link was created.`,
+    { field: 'amount_already_paid' },
+  );
+}
+
+async function create(plan: Plan, context: ToolContext): Promise<InvoicePayment> {
+  if (plan.kind === 'payment_link') {
+    const link = await context.mollie.createPaymentLink(plan.request as CreatePaymentLinkRequest, { idempotencyKey: plan.idempotencyKey });
+    context.payments.addLink(link, plan.invoiceId, context.caller.agent, plan.idempotencyKey, link.archived ? 'canceled' : 'open');
+    const record = context.payments.getLink(link.id)!;
+    if (record.idempotencyKey !== plan.idempotencyKey || link.archived) {
+      // Mollie answered with a link this key made earlier and that has ended since: never hand that out as new.
+      const reading = await readLink(context, link.id);
+      throw new ToolError('conflict', `Mollie returned payment link ${link.id} (${reading.state.status}), made earlier for this invoice and amount; nothing new was created. Call again.`, { retryable: true, field: 'invoice_id' });
+    }
+    return { kind: 'payment_link', linkId: link.id, paymentId: null, amount: link.amount!, status: 'open', url: link.url, expiresAt: link.expiresAt, paidAt: null, createdAt: link.createdAt, invoiceId: plan.invoiceId };
+  }
+  const payment = await context.mollie.createPayment(plan.request as CreatePaymentRequest, { idempotencyKey: plan.idempotencyKey });
+  if (!context.payments.add(payment, plan.invoiceId, context.caller.agent, plan.idempotencyKey)) {
+    throw new ToolError('conflict', `Mollie returned checkout ${payment.id} (${payment.status}), made earlier for this invoice and amount; nothing new was created. Call again.`, { retryable: true, field: 'invoice_id' });
+  }
+  return {
+    kind: 'checkout',
+    linkId: null,
+    paymentId: payment.id,
+    amount: payment.amount,
+    status: payment.status,
+    url: payment.status === 'open' ? payment.checkoutUrl : null,
+    expiresAt: payment.expiresAt,
+    paidAt: payment.paidAt,
+    createdAt: payment.createdAt,
+    invoiceId: plan.invoiceId,
+  };
+}

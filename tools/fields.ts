@@ -55,6 +55,30 @@ export function checkAmount(
 
 export const amountOut = z.strictObject({ value: z.string(), currency: z.string() }).describe('Mollie\'s format: a string with exactly the currency\'s decimals.');
 
+export const paymentLinkId = z
+  .string({ error: 'payment_link_id must be a string such as "pl_4Y0eZitmBnQ6IDoMqZQKh"' })
+  .regex(/^pl_[A-Za-z0-9]{1,64}$/, 'payment_link_id must be a Mollie payment link id: "pl_" followed by letters and digits')
+  .describe('The Mollie payment link id, "pl_..."');
+
+export const paymentKind = z.enum(['payment_link', 'checkout'], {
+  error: 'kind must be "payment_link" (a pay link that stays payable for days) or "checkout" (a checkout that expires in about 15 minutes)',
+});
+
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+const EXPIRY = /^(\d{4})-(\d{2})-(\d{2})(?:T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d))?$/;
+
+/** A date ("2027-01-31") or a date-time with an offset; whether it is far enough ahead is checked against the clock. */
+export const expiryDate = z
+  .string({ error: 'expires_at must be a string such as "2027-01-31"' })
+  .max(40, 'expires_at must be a date such as "2027-01-31" or a date-time with offset such as "2027-01-31T17:00:00+01:00"')
+  .refine((text) => {
+    const match = EXPIRY.exec(text);
+    return match !== null && isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3])) && (match[4] === undefined || match[7] !== undefined);
+  }, 'expires_at must be a date such as "2027-01-31" (the end of that day, UTC) or a date-time with offset such as "2027-01-31T17:00:00+01:00"');
+
 export const paymentStatus = z.enum(PAYMENT_STATUSES);
 export const refundStatus = z.enum(REFUND_STATUSES);
 export const isoTime = z.string().describe('ISO 8601, UTC');

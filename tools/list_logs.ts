@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CursorError, decodeCursor } from '../src/audit/call-entries.js';
 import { defineTool, type CallPlan } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
-import { amountOut, invoiceId, isoTime, paymentId } from './fields.js';
+import { amountOut, invoiceId, isoTime, paymentId, paymentLinkId } from './fields.js';
 
 const isoInstant = (name: string) =>
   z
@@ -19,12 +19,13 @@ const input = z.strictObject({
   decision: z.enum(['allowed', 'denied']).optional(),
   outcome: z.enum(['ok', 'error', 'pending', 'unknown']).optional().describe('pending: no outcome recorded yet; unknown: Mollie may or may not have acted.'),
   payment_id: paymentId.optional(),
+  payment_link_id: paymentLinkId.optional().describe('Only calls about this payment link ("pl_...").'),
   invoice_id: invoiceId.optional(),
   since: isoInstant('since').optional().describe('Calls at or after this time (ISO 8601).'),
   until: isoInstant('until').optional().describe('Calls before this time (ISO 8601).'),
   limit: z.number({ error: 'limit must be a whole number from 1 to 200' }).int('limit must be a whole number from 1 to 200').min(1, 'limit must be at least 1').max(200, 'limit is at most 200').default(50),
   cursor: z.string().max(64).optional().describe('next_cursor from the previous page.'),
-});
+}).refine((args) => args.payment_id === undefined || args.payment_link_id === undefined, { path: ['payment_link_id'], message: 'give payment_id or payment_link_id, not both' });
 type Args = z.output<typeof input>;
 
 const entry = z.strictObject({
@@ -37,6 +38,7 @@ const entry = z.strictObject({
   outcome: z.enum(['ok', 'error', 'pending', 'unknown']),
   invoice_id: z.string().nullable(),
   payment_id: z.string().nullable(),
+  payment_link_id: z.string().nullable(),
   refund_id: z.string().nullable(),
   amount: amountOut.nullable(),
   summary: z.string(),
@@ -63,7 +65,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
   title: 'List the audit log',
   description:
     'Lists recorded tool calls, newest first: who called what, for which invoice or payment, whether the policy allowed it and how it ended, ' +
-    'each with a one-sentence summary. Filter by agent, tool, decision, outcome, payment_id, invoice_id, since/until; page with cursor.',
+    'each with a one-sentence summary. Filter by agent, tool, decision, outcome, payment_id, payment_link_id, invoice_id, since/until; page with cursor.',
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
@@ -90,6 +92,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
       readsAgent: args.agent ?? (context.caller.logScope === 'own' ? context.caller.agent : null),
       invoiceId: args.invoice_id ?? null,
       paymentId: args.payment_id ?? null,
+      paymentLinkId: args.payment_link_id ?? null,
       idempotencyKey: null,
       args,
       beforeSeq,
@@ -104,7 +107,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
         tool: args.tool,
         decision: args.decision,
         outcome: args.outcome,
-        paymentId: args.payment_id,
+        paymentId: args.payment_id ?? args.payment_link_id,
         invoiceId: args.invoice_id,
         since: instant(args.since),
         until: instant(args.until),
@@ -124,6 +127,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
           outcome: item.outcome,
           invoice_id: item.invoice_id,
           payment_id: item.payment_id,
+          payment_link_id: item.payment_link_id,
           refund_id: item.refund_id,
           amount: item.amount,
           summary: item.summary,

@@ -34,6 +34,8 @@ export interface CallEntry {
   outcome: CallOutcome;
   invoice_id: string | null;
   payment_id: string | null;
+  /** The payment link the call was about (the payment_id column holds a pl_ id for calls about a link). */
+  payment_link_id: string | null;
   refund_id: string | null;
   amount: { value: string; currency: string } | null;
   error_code: string | null;
@@ -43,8 +45,10 @@ export interface CallEntry {
 }
 
 /** A decision row joined with its outcome row, before it becomes a CallEntry. */
-interface JoinedRow extends Omit<CallEntry, 'audit_id' | 'outcome' | 'amount' | 'summary'> {
+interface JoinedRow extends Omit<CallEntry, 'audit_id' | 'outcome' | 'amount' | 'summary' | 'payment_id' | 'payment_link_id'> {
   call_id: string;
+  decision_payment_id: string | null;
+  outcome_payment_id: string | null;
   amount_value: string | null;
   amount_currency: string | null;
   action: string | null;
@@ -110,7 +114,7 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
   const rows = statement(db,
     `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule,
-            COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, COALESCE(o.payment_id, d.payment_id) AS payment_id,
+            COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, d.payment_id AS decision_payment_id, o.payment_id AS outcome_payment_id,
             o.refund_id, d.amount_value, d.amount_currency, d.action, o.action AS outcome_action, o.outcome,
             o.error_code, o.error_message, o.duration_ms
      FROM ${source} LEFT JOIN audit_log o INDEXED BY audit_call ON o.call_id = d.call_id AND o.kind = 'outcome'
@@ -193,7 +197,8 @@ function toEntry(row: JoinedRow): CallEntry {
     rule: row.rule,
     outcome,
     invoice_id: row.invoice_id,
-    payment_id: row.payment_id,
+    payment_id: firstWithPrefix('tr_', row.outcome_payment_id, row.decision_payment_id),
+    payment_link_id: firstWithPrefix('pl_', row.outcome_payment_id, row.decision_payment_id),
     refund_id: row.refund_id,
     amount: row.amount_value !== null && row.amount_currency !== null ? { value: row.amount_value, currency: row.amount_currency } : null,
     error_code: row.error_code,
@@ -201,6 +206,11 @@ function toEntry(row: JoinedRow): CallEntry {
     duration_ms: row.duration_ms,
     summary: summarize(row, outcome),
   };
+}
+
+/** A call's rows name a payment, a payment link or both in their payment_id column: the outcome's first. */
+function firstWithPrefix(prefix: 'tr_' | 'pl_', ...ids: (string | null)[]): string | null {
+  return ids.find((id) => id !== null && id.startsWith(prefix)) ?? null;
 }
 
 /** "billing-bot asked to refund 20.00 EUR of payment tr_x: allowed; refund re_y is pending." */

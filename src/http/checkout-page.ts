@@ -1,12 +1,14 @@
 /**
  * The simulator's checkout page, like Mollie's own test-mode checkout: it shows what the customer is asked to pay and
- * lets whoever tries the server choose what the "customer" does. Choosing runs the same path as a real webhook, so
- * get_payment_status and list_logs change exactly as they would with Mollie. Served only with --simulator.
+ * lets whoever tries the server choose what the "customer" does, for a checkout (`/checkout/tr_...`) or a payment link
+ * (`/checkout/pl_...`). Choosing runs the same path as a real webhook, so get_payment_status and list_logs change
+ * exactly as they would with Mollie. Served only with --simulator.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MollieError } from '../mollie/errors.js';
-import type { Payment } from '../mollie/port.js';
+import type { Payment, PaymentLink } from '../mollie/port.js';
 import type { CustomerOutcome, MollieSimulator } from '../mollie/simulator.js';
+import { deriveLinkState } from '../payments/link-status.js';
 import type { PaymentRecords } from '../payments/payment-records.js';
 import type { MollieWebhook } from '../webhooks/mollie-webhook.js';
 
@@ -57,62 +59,118 @@ ${body}
 `;
 }
 
+function details(rows: [string, string][]): string {
+  return rows.map(([term, value]) => `<dt>${escapeHtml(term)}</dt><dd data-field="${escapeHtml(term.toLowerCase())}">${escapeHtml(value)}</dd>`).join('\n');
+}
+
+function buttons(id: string): string {
+  return `<form method="post" action="${CHECKOUT_PATH}${encodeURIComponent(id)}">
+${OUTCOMES.map(({ outcome, label }) => `<button type="submit" name="outcome" value="${outcome}">${label}</button>`).join('\n')}
+</form>`;
+}
+
+function amountLine(value: string, currency: string): string {
+  return `<p class="amount" data-field="amount">${escapeHtml(value)} ${escapeHtml(currency)}</p>`;
+}
+
+function backToShop(redirectUrl: string | null): string {
+  return redirectUrl ? ` <a href="${escapeHtml(redirectUrl)}">Back to the shop</a>` : '';
+}
+
 function paymentPage(payment: Payment, invoiceId: string | null): string {
-  const rows = [
+  const rows = details([
     ['Invoice', invoiceId ?? '(unknown)'],
     ['Description', payment.description],
     ['Payment', payment.id],
     ['Status', payment.status],
-  ]
-    .map(([term, value]) => `<dt>${escapeHtml(term!)}</dt><dd data-field="${escapeHtml(term!.toLowerCase())}">${escapeHtml(value!)}</dd>`)
-    .join('\n');
-  const amount = `<p class="amount" data-field="amount">${escapeHtml(payment.amount.value)} ${escapeHtml(payment.amount.currency)}</p>`;
+  ]);
   const actions =
     payment.status === 'open'
-      ? `<form method="post" action="${CHECKOUT_PATH}${encodeURIComponent(payment.id)}">
-${OUTCOMES.map(({ outcome, label }) => `<button type="submit" name="outcome" value="${outcome}">${label}</button>`).join('\n')}
-</form>`
-      : `<p data-field="result">This payment is ${escapeHtml(payment.status)}.${
-          payment.redirectUrl ? ` <a href="${escapeHtml(payment.redirectUrl)}">Back to the shop</a>` : ''
-        }</p>`;
-  return page(`Pay ${payment.amount.value} ${payment.amount.currency}`, `<h1>Test checkout</h1>\n${amount}\n<dl>\n${rows}\n</dl>\n${actions}`);
+      ? buttons(payment.id)
+      : `<p data-field="result">This payment is ${escapeHtml(payment.status)}.${backToShop(payment.redirectUrl)}</p>`;
+  return page(`Pay ${payment.amount.value} ${payment.amount.currency}`, `<h1>Test checkout</h1>\n${amountLine(payment.amount.value, payment.amount.currency)}\n<dl>\n${rows}\n</dl>\n${actions}`);
+}
+
+function linkPage(link: PaymentLink, payments: Payment[], refusal: string | null, invoiceId: string | null, now: Date): string {
+  const { status, payment } = deriveLinkState(link, payments, now);
+  const amount = link.amount ?? { value: '?', currency: '' };
+  const rows = details([
+    ['Invoice', invoiceId ?? '(unknown)'],
+    ['Description', link.description],
+    ['Payment link', link.id],
+    ['Status', status],
+    ['Payable until', link.expiresAt ? `${new Date(link.expiresAt).toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'no expiry'],
+    ...(payment ? ([['Last payment', `${payment.id} (${payment.status})`]] as [string, string][]) : []),
+  ]);
+  const actions =
+    refusal === null
+      ? buttons(link.id)
+      : `<p data-field="result">${escapeHtml(refusal)}${status === 'paid' ? backToShop(link.redirectUrl) : ''}</p>`;
+  return page(`Pay ${amount.value} ${amount.currency}`, `<h1>Test payment link</h1>\n${amountLine(amount.value, amount.currency)}\n<dl>\n${rows}\n</dl>\n${actions}`);
 }
 
 function send(res: ServerResponse, status: number, html: string): void {
   res.writeHead(status, HEADERS).end(html);
 }
 
+const NOT_FOUND = page('No such payment', '<h1>No such payment</h1><p>This checkout link does not belong to a payment or payment link of this simulator.</p>');
+
 export class CheckoutPage {
   constructor(private readonly deps: CheckoutDeps) {}
 
-  /** GET /checkout/:id and POST /checkout/:id with `outcome=paid|failed|canceled|expired`. */
-  async handle(req: IncomingMessage, res: ServerResponse, paymentId: string, form: URLSearchParams | null): Promise<void> {
+  /** GET /checkout/:id and POST /checkout/:id with `outcome=paid|failed|canceled|expired`; :id is a tr_ or a pl_. */
+  async handle(req: IncomingMessage, res: ServerResponse, id: string, form: URLSearchParams | null): Promise<void> {
+    if (id.startsWith('pl_')) return this.handleLink(req, res, id, form);
     let payment: Payment;
     try {
-      payment = await this.deps.simulator.getPayment(paymentId);
+      payment = await this.deps.simulator.getPayment(id);
     } catch (error) {
-      if (error instanceof MollieError) {
-        send(res, 404, page('No such payment', '<h1>No such payment</h1><p>This checkout link does not belong to a payment of this simulator. Payments are forgotten when the server restarts.</p>'));
-        return;
-      }
+      if (error instanceof MollieError) return send(res, 404, NOT_FOUND);
       throw error;
     }
-    const invoiceId = this.deps.payments.get(paymentId)?.invoiceId ?? (typeof payment.metadata?.invoice_id === 'string' ? payment.metadata.invoice_id : null);
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      send(res, 200, paymentPage(payment, invoiceId));
-      return;
-    }
-    const outcome = OUTCOMES.find((candidate) => candidate.outcome === form?.get('outcome'))?.outcome;
-    if (!outcome) {
-      send(res, 400, page('Choose an outcome', '<h1>Choose an outcome</h1><p>Send outcome=paid, failed, canceled or expired.</p>'));
-      return;
-    }
-    if (payment.status !== 'open') {
-      send(res, 409, paymentPage(payment, invoiceId));
-      return;
-    }
-    this.deps.simulator.simulate(paymentId, outcome);
-    await this.deps.webhook.receive(paymentId, 'simulator checkout');
-    res.writeHead(303, { Location: `${CHECKOUT_PATH}${encodeURIComponent(paymentId)}`, 'Cache-Control': 'no-store' }).end();
+    const invoiceId = this.deps.payments.get(id)?.invoiceId ?? (typeof payment.metadata?.invoice_id === 'string' ? payment.metadata.invoice_id : null);
+    if (req.method === 'GET' || req.method === 'HEAD') return send(res, 200, paymentPage(payment, invoiceId));
+    const outcome = chosen(form);
+    if (!outcome) return send(res, 400, CHOOSE);
+    if (payment.status !== 'open') return send(res, 409, paymentPage(payment, invoiceId));
+    this.deps.simulator.simulate(id, outcome);
+    await this.deps.webhook.receive(id, 'simulator checkout');
+    seeOther(res, id);
   }
+
+  private async handleLink(req: IncomingMessage, res: ServerResponse, linkId: string, form: URLSearchParams | null): Promise<void> {
+    const { simulator } = this.deps;
+    let link: PaymentLink;
+    try {
+      link = await simulator.getPaymentLink(linkId);
+    } catch (error) {
+      if (error instanceof MollieError) return send(res, 404, NOT_FOUND);
+      throw error;
+    }
+    const invoiceId = this.deps.payments.getLink(linkId)?.invoiceId ?? null;
+    const show = async (status: number): Promise<void> =>
+      send(res, status, linkPage(await simulator.getPaymentLink(linkId), await simulator.listPaymentLinkPayments(linkId), simulator.linkRefusal(linkId), invoiceId, simulator.currentTime()));
+    if (req.method === 'GET' || req.method === 'HEAD') return show(200);
+    const outcome = chosen(form);
+    if (!outcome) return send(res, 400, CHOOSE);
+    if (simulator.linkRefusal(link.id) !== null) return show(409);
+    if (outcome === 'expired') {
+      simulator.expireLink(linkId);
+    } else {
+      // As at Mollie: the customer's attempt is a new payment, and the link's webhook is told its tr_ id.
+      const payment = simulator.payThroughLink(linkId, outcome);
+      await this.deps.webhook.receive(payment.id, 'simulator checkout');
+    }
+    seeOther(res, linkId);
+  }
+}
+
+const CHOOSE = page('Choose an outcome', '<h1>Choose an outcome</h1><p>Send outcome=paid, failed, canceled or expired.</p>');
+
+function chosen(form: URLSearchParams | null): CustomerOutcome | undefined {
+  return OUTCOMES.find((candidate) => candidate.outcome === form?.get('outcome'))?.outcome;
+}
+
+function seeOther(res: ServerResponse, id: string): void {
+  res.writeHead(303, { Location: `${CHECKOUT_PATH}${encodeURIComponent(id)}`, 'Cache-Control': 'no-store' }).end();
 }

@@ -276,6 +276,11 @@ export class MollieSimulator implements MolliePort {
       .map((stored) => copy(stored.link));
   }
 
+  /** The simulator's clock, for pages that show its links as their customer sees them. */
+  currentTime(): Date {
+    return this.now();
+  }
+
   /** Whether a customer could pay through the link now, and if not, why not. */
   linkRefusal(linkId: string): string | null {
     const { link, paymentIds } = this.storedLink(linkId);

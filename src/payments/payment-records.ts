@@ -1,11 +1,13 @@
 /**
- * The payments this server created, linked to their invoices. Mollie knows payments, not our invoices; this table is
- * how "has invoice 2026-114 been paid?" is answered and how a second pay link for the same invoice is avoided.
- * Statuses here are a cache of Mollie's, refreshed whenever a tool reads a payment.
+ * What this server made for invoices: checkouts (Payments API payments) and payment links, and the payments customers
+ * made through those links. Mollie knows payments and links, not our invoices; these tables are how "has invoice
+ * 2026-114 been paid?" is answered and how a second payable link for the same invoice is avoided. Statuses here are a
+ * cache of Mollie's, refreshed whenever a tool reads from Mollie.
  */
 import type { SqliteDatabase } from '../database.js';
 import type { Amount } from '../mollie/money.js';
-import type { MollieMode, Payment, PaymentStatus } from '../mollie/port.js';
+import type { MollieMode, Payment, PaymentLink, PaymentStatus } from '../mollie/port.js';
+import type { LinkStatus } from './link-status.js';
 
 export interface PaymentRecord {
   paymentId: string;
@@ -19,9 +21,38 @@ export interface PaymentRecord {
   paidAt: string | null;
   createdAt: string;
   idempotencyKey: string;
+  /** The payment link it was made through; null for a checkout this server created. */
+  linkId: string | null;
 }
 
-interface Row {
+export interface LinkRecord {
+  linkId: string;
+  invoiceId: string;
+  agent: string;
+  mode: MollieMode;
+  amount: Amount;
+  /** Derived when last read from Mollie (link-status.ts). */
+  status: LinkStatus;
+  url: string;
+  expiresAt: string | null;
+  archived: boolean;
+  /** When this server archived it; null when it did not, or does not know. */
+  archivedAt: string | null;
+  paidAt: string | null;
+  /** The payment that paid it, or the latest attempt; null until the customer starts paying. */
+  paymentId: string | null;
+  createdAt: string;
+  idempotencyKey: string;
+}
+
+/** What a read of a link from Mollie concluded, written back to its record. */
+export interface LinkState {
+  status: LinkStatus;
+  paymentId: string | null;
+  paidAt: string | null;
+}
+
+interface PaymentRow {
   payment_id: string;
   invoice_id: string;
   agent: string;
@@ -34,9 +65,28 @@ interface Row {
   paid_at: string | null;
   created_at: string;
   idempotency_key: string;
+  link_id: string | null;
 }
 
-function fromRow(row: Row): PaymentRecord {
+interface LinkRow {
+  link_id: string;
+  invoice_id: string;
+  agent: string;
+  mode: MollieMode;
+  amount_value: string;
+  currency: string;
+  status: LinkStatus;
+  url: string;
+  expires_at: string | null;
+  archived: number;
+  archived_at: string | null;
+  paid_at: string | null;
+  payment_id: string | null;
+  created_at: string;
+  idempotency_key: string;
+}
+
+function fromPaymentRow(row: PaymentRow): PaymentRecord {
   return {
     paymentId: row.payment_id,
     invoiceId: row.invoice_id,
@@ -49,43 +99,96 @@ function fromRow(row: Row): PaymentRecord {
     paidAt: row.paid_at,
     createdAt: row.created_at,
     idempotencyKey: row.idempotency_key,
+    linkId: row.link_id,
+  };
+}
+
+function fromLinkRow(row: LinkRow): LinkRecord {
+  return {
+    linkId: row.link_id,
+    invoiceId: row.invoice_id,
+    agent: row.agent,
+    mode: row.mode,
+    amount: { value: row.amount_value, currency: row.currency },
+    status: row.status,
+    url: row.url,
+    expiresAt: row.expires_at,
+    archived: row.archived === 1,
+    archivedAt: row.archived_at,
+    paidAt: row.paid_at,
+    paymentId: row.payment_id,
+    createdAt: row.created_at,
+    idempotencyKey: row.idempotency_key,
   };
 }
 
 export class PaymentRecords {
-  private readonly byInvoice;
-  private readonly byId;
-  private readonly insertRow;
-  private readonly updateRow;
+  private readonly checkoutsOfInvoice;
+  private readonly paymentById;
+  private readonly checkoutByKey;
+  private readonly insertPayment;
+  private readonly updatePayment;
+  private readonly linksOfInvoice;
+  private readonly linkById;
+  private readonly linkByKey;
+  private readonly openLinksWithAmount;
+  private readonly insertLink;
+  private readonly updateLink;
+  private readonly markArchived;
 
   constructor(db: SqliteDatabase, private readonly clock: () => Date = () => new Date()) {
-    this.byInvoice = db.prepare<[string, string], Row>('SELECT * FROM payments WHERE invoice_id = ? AND mode = ? ORDER BY created_at, rowid');
-    this.byId = db.prepare<[string], Row>('SELECT * FROM payments WHERE payment_id = ?');
-    this.insertRow = db.prepare(
-      `INSERT INTO payments (payment_id, invoice_id, agent, mode, amount_value, currency, status, checkout_url, expires_at, paid_at, created_at, updated_at, idempotency_key)
-       VALUES (@payment_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @checkout_url, @expires_at, @paid_at, @created_at, @updated_at, @idempotency_key)
+    this.checkoutsOfInvoice = db.prepare<[string, string], PaymentRow>('SELECT * FROM payments WHERE invoice_id = ? AND mode = ? AND link_id IS NULL ORDER BY created_at, rowid');
+    this.paymentById = db.prepare<[string], PaymentRow>('SELECT * FROM payments WHERE payment_id = ?');
+    this.checkoutByKey = db.prepare<[string], PaymentRow>('SELECT * FROM payments WHERE idempotency_key = ? AND link_id IS NULL ORDER BY created_at DESC LIMIT 1');
+    this.insertPayment = db.prepare(
+      `INSERT INTO payments (payment_id, invoice_id, agent, mode, amount_value, currency, status, checkout_url, expires_at, paid_at, created_at, updated_at, idempotency_key, link_id)
+       VALUES (@payment_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @checkout_url, @expires_at, @paid_at, @created_at, @updated_at, @idempotency_key, @link_id)
        ON CONFLICT (payment_id) DO NOTHING`,
     );
-    this.updateRow = db.prepare(
+    this.updatePayment = db.prepare(
       // Only when something changed: a status check of an unchanged payment writes nothing (no commit, no fsync).
       `UPDATE payments SET status = @status, checkout_url = @checkout_url, expires_at = @expires_at, paid_at = @paid_at, updated_at = @updated_at
        WHERE payment_id = @payment_id
          AND (status IS NOT @status OR checkout_url IS NOT @checkout_url OR expires_at IS NOT @expires_at OR paid_at IS NOT @paid_at)`,
     );
+    this.linksOfInvoice = db.prepare<[string, string], LinkRow>('SELECT * FROM payment_links WHERE invoice_id = ? AND mode = ? ORDER BY created_at, rowid');
+    this.linkById = db.prepare<[string], LinkRow>('SELECT * FROM payment_links WHERE link_id = ?');
+    this.linkByKey = db.prepare<[string], LinkRow>('SELECT * FROM payment_links WHERE idempotency_key = ? ORDER BY created_at DESC LIMIT 1');
+    this.openLinksWithAmount = db.prepare<[string, string, string], LinkRow>(
+      "SELECT * FROM payment_links WHERE mode = ? AND amount_value = ? AND currency = ? AND status IN ('open', 'pending') ORDER BY created_at DESC LIMIT 50",
+    );
+    this.insertLink = db.prepare(
+      `INSERT INTO payment_links (link_id, invoice_id, agent, mode, amount_value, currency, status, url, expires_at, archived, archived_at, paid_at, payment_id, created_at, updated_at, idempotency_key)
+       VALUES (@link_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @url, @expires_at, @archived, NULL, @paid_at, NULL, @created_at, @updated_at, @idempotency_key)
+       ON CONFLICT (link_id) DO NOTHING`,
+    );
+    this.updateLink = db.prepare(
+      `UPDATE payment_links SET status = @status, archived = @archived, paid_at = @paid_at, payment_id = @payment_id, updated_at = @updated_at
+       WHERE link_id = @link_id
+         AND (status IS NOT @status OR archived IS NOT @archived OR paid_at IS NOT @paid_at OR payment_id IS NOT @payment_id)`,
+    );
+    this.markArchived = db.prepare<[string, string]>('UPDATE payment_links SET archived_at = ? WHERE link_id = ? AND archived_at IS NULL');
   }
 
+  /** The checkouts this server created for an invoice, oldest first (payments through links are not among them). */
   forInvoice(invoiceId: string, mode: MollieMode): PaymentRecord[] {
-    return this.byInvoice.all(invoiceId, mode).map(fromRow);
+    return this.checkoutsOfInvoice.all(invoiceId, mode).map(fromPaymentRow);
   }
 
   get(paymentId: string): PaymentRecord | null {
-    const row = this.byId.get(paymentId);
-    return row ? fromRow(row) : null;
+    const row = this.paymentById.get(paymentId);
+    return row ? fromPaymentRow(row) : null;
+  }
+
+  /** The checkout a creation with this Idempotency-Key made, if it was recorded. */
+  checkoutWithKey(idempotencyKey: string): PaymentRecord | null {
+    const row = this.checkoutByKey.get(idempotencyKey);
+    return row ? fromPaymentRow(row) : null;
   }
 
   /** Records a payment Mollie created for an invoice; false when it was already recorded (an idempotent replay). */
-  add(payment: Payment, invoiceId: string, agent: string, idempotencyKey: string): boolean {
-    const result = this.insertRow.run({
+  add(payment: Payment, invoiceId: string, agent: string, idempotencyKey: string, linkId: string | null = null): boolean {
+    const result = this.insertPayment.run({
       payment_id: payment.id,
       invoice_id: invoiceId,
       agent,
@@ -99,13 +202,14 @@ export class PaymentRecords {
       created_at: payment.createdAt,
       updated_at: this.clock().toISOString(),
       idempotency_key: idempotencyKey,
+      link_id: linkId,
     });
     return result.changes === 1;
   }
 
   /** Brings a recorded payment up to date with what Mollie just said (updated_at: when it last changed); payments this server did not make are ignored. */
   refresh(payment: Payment): void {
-    this.updateRow.run({
+    this.updatePayment.run({
       payment_id: payment.id,
       status: payment.status,
       checkout_url: payment.checkoutUrl,
@@ -113,5 +217,68 @@ export class PaymentRecords {
       paid_at: payment.paidAt,
       updated_at: this.clock().toISOString(),
     });
+  }
+
+  linksForInvoice(invoiceId: string, mode: MollieMode): LinkRecord[] {
+    return this.linksOfInvoice.all(invoiceId, mode).map(fromLinkRow);
+  }
+
+  getLink(linkId: string): LinkRecord | null {
+    const row = this.linkById.get(linkId);
+    return row ? fromLinkRow(row) : null;
+  }
+
+  /** The link a creation with this Idempotency-Key made, if it was recorded. */
+  linkWithKey(idempotencyKey: string): LinkRecord | null {
+    const row = this.linkByKey.get(idempotencyKey);
+    return row ? fromLinkRow(row) : null;
+  }
+
+  /** Links still taking payments for this amount, newest first: where an unknown payment of that amount may have come from. */
+  payableLinksFor(amount: Amount, mode: MollieMode): LinkRecord[] {
+    return this.openLinksWithAmount.all(mode, amount.value, amount.currency).map(fromLinkRow);
+  }
+
+  /** Records a link Mollie created for an invoice; false when it was already recorded. */
+  addLink(link: PaymentLink, invoiceId: string, agent: string, idempotencyKey: string, status: LinkStatus): boolean {
+    if (link.amount === null) throw new Error(`Payment link ${link.id} has no amount; this server makes none like that.`);
+    return (
+      this.insertLink.run({
+        link_id: link.id,
+        invoice_id: invoiceId,
+        agent,
+        mode: link.mode,
+        amount_value: link.amount.value,
+        currency: link.amount.currency,
+        status,
+        url: link.url,
+        expires_at: link.expiresAt,
+        archived: link.archived ? 1 : 0,
+        paid_at: link.paidAt,
+        created_at: link.createdAt,
+        updated_at: this.clock().toISOString(),
+        idempotency_key: idempotencyKey,
+      }).changes === 1
+    );
+  }
+
+  /** Brings a recorded link and the payments made through it up to date with what Mollie just said. */
+  refreshLink(record: LinkRecord, link: PaymentLink, payments: readonly Payment[], state: LinkState): void {
+    this.updateLink.run({
+      link_id: record.linkId,
+      status: state.status,
+      archived: link.archived ? 1 : 0,
+      paid_at: state.paidAt,
+      payment_id: state.paymentId,
+      updated_at: this.clock().toISOString(),
+    });
+    for (const payment of payments) {
+      if (!this.add(payment, record.invoiceId, record.agent, `link:${record.linkId}`, record.linkId)) this.refresh(payment);
+    }
+  }
+
+  /** Notes when this server archived a link: Mollie does not say. */
+  archived(linkId: string): void {
+    this.markArchived.run(this.clock().toISOString(), linkId);
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Mollie's webhook: a POST with nothing but `id=tr_...`. Anyone can send one, so the body is only a hint: the payment
- * is fetched from Mollie and that answer is what counts. Every notification is an audit call of the actor
+ * is fetched from Mollie and that answer is what counts. A payment made through one of this server's payment links
+ * carries no metadata and no pointer back to the link: its link, and so its invoice, is found by asking Mollie for the
+ * payments of this server's links, never from the request. Every notification is an audit call of the actor
  * `mollie-webhook`; the answer never tells the sender whether the id meant anything.
  */
 import { randomUUID } from '../crypto-on-demand.js';
@@ -8,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AuditFields, AuditLog } from '../audit/audit-log.js';
 import { MollieError } from '../mollie/errors.js';
 import { isResourceId, type MolliePort } from '../mollie/port.js';
+import { findLinkOf, readLink } from '../payments/invoice-payments.js';
 import type { PaymentRecords } from '../payments/payment-records.js';
 
 export const WEBHOOK_ACTOR = 'mollie-webhook';
@@ -18,6 +21,7 @@ export interface WebhookDeps {
   payments: PaymentRecords;
   audit: AuditLog;
   logger: Logger;
+  clock?: () => Date;
 }
 
 /** 200: handled (whatever the id was); 503: Mollie could not be asked or the log not written, so Mollie should retry. */
@@ -74,21 +78,32 @@ export class MollieWebhook {
 
     try {
       const payment = await this.deps.mollie.getPayment(id);
-      const record = this.deps.payments.get(id);
+      const context = { mollie: this.deps.mollie, payments: this.deps.payments, clock: this.deps.clock ?? (() => new Date()) };
+      let record = this.deps.payments.get(id);
+      const was = record?.status ?? null;
+      const link = record?.linkId ? this.deps.payments.getLink(record.linkId) : record ? null : await findLinkOf(context, payment);
+      if (link) {
+        // Reading the link records the payment under it (and its invoice) and derives the link's status anew.
+        await readLink(context, link.linkId);
+        record = this.deps.payments.get(id);
+      }
       if (!record) {
-        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server; nothing changed.`, payment_id: id });
+        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, nor through one of its payment links; nothing changed.`, payment_id: id });
         log.info({ payment_id: id }, 'Webhook for a payment this server did not make; ignored');
         return { status: 200, auditId: callId };
       }
       this.deps.payments.refresh(payment);
-      const change = record.status === payment.status ? `is still ${payment.status}` : `is now ${payment.status} (was ${record.status})`;
+      const change = was === payment.status ? `is still ${payment.status}` : was === null ? `is ${payment.status}` : `is now ${payment.status} (was ${was})`;
+      const linkStatus = link ? this.deps.payments.getLink(link.linkId)?.status : undefined;
+      const through = link ? ` through payment link ${link.linkId}${linkStatus ? ` (now ${linkStatus})` : ''}` : '';
       outcome({
         outcome: 'ok',
-        action: `payment ${id} of invoice ${record.invoiceId} (${payment.amount.value} ${payment.amount.currency}) ${change}`,
-        payment_id: id,
+        action: `payment ${id}${through} of invoice ${record.invoiceId} (${payment.amount.value} ${payment.amount.currency}) ${change}`,
+        // The payment was named in the decision row; the link, where there is one, is named here.
+        payment_id: link ? link.linkId : id,
         invoice_id: record.invoiceId,
       });
-      log.info({ payment_id: id, invoice_id: record.invoiceId, status: payment.status, was: record.status }, 'Payment status from webhook');
+      log.info({ payment_id: id, payment_link_id: link?.linkId, invoice_id: record.invoiceId, status: payment.status, was }, 'Payment status from webhook');
       return { status: 200, auditId: callId };
     } catch (error) {
       const known = error instanceof MollieError;

@@ -398,7 +398,7 @@ describe('trying it on the simulator with the default database', () => {
     const server = await spawnHttpServer({ workspace: sandbox, env: { MOLLIE_MCP_DB: '' } });
     try {
       const shop = await server.connect(token.token);
-      const created = await shop.call('create_invoice_payment', { invoice_id: 'TRY-1', amount: '50.00' });
+      const created = await shop.call('create_invoice_payment', { invoice_id: 'TRY-1', amount: '50.00', kind: 'checkout' });
       const checkout = String(created.structuredContent.checkout_url);
       const { rawRequest } = await import('../support/http-server.js');
       expect((await rawRequest(checkout, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'outcome=paid' })).status).toBe(303);

@@ -22,8 +22,8 @@ describe('the WAL while serving', () => {
     const server = await spawnServer({ agent: 'clerk', workspace });
     try {
       const created = await server.call('create_invoice_payment', { invoice_id: 'INV-CP', amount: '10.00' });
-      const paymentId = String(created.structuredContent.payment_id);
-      for (let i = 0; i < 600; i++) expect((await server.call('get_payment_status', { payment_id: paymentId })).isError).toBe(false);
+      const linkId = String(created.structuredContent.payment_link_id);
+      for (let i = 0; i < 600; i++) expect((await server.call('get_payment_status', { payment_link_id: linkId })).isError).toBe(false);
       await new Promise((resolve) => setTimeout(resolve, 600));
       // 600 calls write about 10,000 WAL pages (40 MiB) in all; checkpointed every 4000 pages, the file is reused from its start.
       const wal = statSync(`${workspace.db}-wal`).size;

@@ -63,15 +63,16 @@ describe('SIGKILL with 32 writes in flight', () => {
       double.simulator.simulate(payment.id, 'paid');
       paid.push(payment.id);
     }
-    // Mollie takes its time: payments and half the refunds are done at Mollie but not yet answered when the server
-    // dies; the other half of the refunds are lost on the way and never happen.
-    double.inject({ fault: { kind: 'delay', ms: 60_000 }, method: 'POST', path: /^\/v2\/payments$/, times: 16 });
+    // Mollie takes its time: pay links (8 payment links, 8 checkouts) and half the refunds are done at Mollie but not
+    // yet answered when the server dies; the other half of the refunds are lost on the way and never happen.
+    double.inject({ fault: { kind: 'delay', ms: 60_000 }, method: 'POST', path: /^\/v2\/payments$/, times: 8 });
+    double.inject({ fault: { kind: 'delay', ms: 60_000 }, method: 'POST', path: /^\/v2\/payment-links$/, times: 8 });
     for (const id of paid.slice(0, 8)) double.inject({ fault: { kind: 'delay', ms: 60_000 }, method: 'POST', path: new RegExp(`^/v2/payments/${id}/refunds$`) });
     for (const id of paid.slice(8)) double.inject({ fault: { kind: 'hang' }, method: 'POST', path: new RegExp(`^/v2/payments/${id}/refunds$`) });
 
     const victim = await spawnServer({ agent: 'busy', workspace, env: mollieDoubleEnv(double.url) });
     const calls = [
-      ...Array.from({ length: 16 }, (_, i) => victim.call('create_invoice_payment', { invoice_id: `KILL-${i}`, amount: '10.00' })),
+      ...Array.from({ length: 16 }, (_, i) => victim.call('create_invoice_payment', { invoice_id: `KILL-${i}`, amount: '10.00', kind: i % 2 === 0 ? 'payment_link' : 'checkout' })),
       ...paid.map((id, i) => victim.call('refund', { payment_id: id, amount: `${i + 1}.00` })),
     ].map((call) => call.then(() => 'answered', () => 'lost'));
     const posts = () => double.requests.filter((request) => request.method === 'POST');
@@ -114,9 +115,15 @@ describe('SIGKILL with 32 writes in flight', () => {
       { state: 'spent', n: 24, minor: 16 * 1000 + (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8) * 100 },
     ]);
 
-    // The payments found at Mollie are this server's records again: the invoice answers by its id.
+    // The links and checkouts found at Mollie are this server's records again: the invoice answers by its id, and
+    // asking again reuses what the dead server's call made instead of making a second one.
     const status = await restarted.call('get_payment_status', { invoice_id: 'KILL-3' });
-    expect(status.structuredContent).toMatchObject({ invoice_id: 'KILL-3', status: 'open' });
+    expect(status.structuredContent).toMatchObject({ invoice_id: 'KILL-3', kind: 'checkout', status: 'open' });
+    const link = await restarted.call('get_payment_status', { invoice_id: 'KILL-2' });
+    expect(link.structuredContent).toMatchObject({ invoice_id: 'KILL-2', kind: 'payment_link', status: 'open' });
+    const again = await restarted.call('create_invoice_payment', { invoice_id: 'KILL-2', amount: '10.00' });
+    expect(again.structuredContent).toMatchObject({ reused: true, payment_link_id: link.structuredContent.payment_link_id });
+    expect((await double.simulator.listRecentPaymentLinks(250)).filter((made) => made.description === 'Invoice KILL-2')).toHaveLength(1);
     expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact: \d+ rows/);
   });
 });

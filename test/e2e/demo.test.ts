@@ -12,18 +12,22 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     expect(existsSync(CLI), 'run `npm run build` first (npm ci and npm test do)').toBe(true);
   });
 
-  it('walks agents through the gate: pay link, payment, status, partial payment, refund, denials, the verified log', async () => {
+  it('walks agents through the gate: pay link, paid days later, status, a link replaced for the rest, a withdrawn link, refund, denials, the verified log', async () => {
     // No credential and no network in the environment: the demo must not need either.
     const { stdout, stderr } = await run(process.execPath, [CLI, 'demo'], { env: { PATH: process.env.PATH ?? '' }, timeout: 20_000 });
     expect(stderr).toBe('');
+    const [linkId] = /pl_[A-Za-z0-9]+/.exec(stdout) ?? [];
     const [paymentId] = /tr_[A-Za-z0-9]+/.exec(stdout) ?? [];
-    expect(paymentId).toBeDefined();
-    expect(stdout).toContain('billing-bot sees: create_invoice_payment, get_payment_status, list_logs');
+    expect(linkId).toBeDefined();
+    expect(stdout).toContain('billing-bot sees: create_invoice_payment, get_payment_status, list_logs, cancel_invoice_payment');
     expect(stdout).toContain('mallory (no policy) sees: none');
-    expect(stdout).toContain(`payment ${paymentId} is open; pay link https://`);
-    expect(stdout).toContain(`${paymentId}, reused: true (no second payment)`);
-    expect(stdout).toMatch(/paid: Paid on \d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC; refundable 450\.00 EUR/);
-    expect(stdout).toMatch(/payment tr_\w+ asks only for the rest: 200\.00 EUR/);
+    expect(stdout).toMatch(new RegExp(`payment link ${linkId} is open, payable until \\d{4}-\\d{2}-\\d{2} \\(30 days\\); pay link https://`));
+    expect(stdout).toContain(`${linkId}, reused: true (no second link)`);
+    expect(stdout).toContain(`72 hours after it was made (a Payments API checkout would have expired after about 15 minutes): payment ${paymentId} is paid`);
+    expect(stdout).toMatch(/paid: Paid on \d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC through its pay link; payment tr_\w+, refundable 450\.00 EUR/);
+    const [, oldLink] = /payment link (pl_\w+) asks for 300\.00 EUR/.exec(stdout) ?? [];
+    expect(stdout).toMatch(new RegExp(`payment link pl_\\w+ asks only for the rest: 200\\.00 EUR; replaced \\(archived first, so the old amount can no longer be paid\\): ${oldLink}`));
+    expect(stdout).toMatch(/payment link pl_\w+ is now canceled: a customer opening it can no longer pay/);
     expect(stdout).toMatch(/refund re_\w+ is pending for 20\.00 EUR/);
     expect(stdout).toMatch(/denied before reaching Mollie: policy_denied \(per_call_exceeded\): 150\.00 EUR is over agent "refund-desk"'s per-call limit of 100\.00 EUR/);
     expect(stdout).toMatch(/denied: policy_denied \(unknown_agent\): Agent "mallory" has no policy/);
@@ -33,7 +37,7 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     expect(stdout).toMatch(/finance-lead runs `mollie-invoice-mcp approve ap_\w{24}`: approved/);
     expect(stdout).toMatch(/repeated with approval_id: refund re_\w+ is pending for 80\.00 EUR/);
     expect(stdout).toMatch(/repeated once more, as an agent retrying might: conflict \(duplicate_call\): Mollie already has a refund of 80\.00 EUR on payment tr_\w+, made at \d\d:\d\d UTC \(refund re_\w+, pending\)/);
-    expect(stdout).toMatch(/intact: 27 rows \(two per call, and one for each step of the approval\)/);
+    expect(stdout).toMatch(/intact: 33 rows \(two per call, and one for each step of the approval\)/);
   });
 
   it('says what it can do when asked for a command it does not have', async () => {

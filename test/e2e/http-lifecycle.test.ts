@@ -76,8 +76,8 @@ describe('SIGTERM with calls in flight', () => {
     const workspace = workspaceFor();
     const server = await serverFor(workspace, mollieDoubleEnv(double.url));
     const client = await server.connect(CLERK.token);
-    // Mollie takes 1.5 s to answer each of these four payments.
-    double.inject({ fault: { kind: 'delay', ms: 1500 }, method: 'POST', path: /\/v2\/payments$/, times: 4 });
+    // Mollie takes 1.5 s to answer each of these four pay links.
+    double.inject({ fault: { kind: 'delay', ms: 1500 }, method: 'POST', path: /\/v2\/payment-links$/, times: 4 });
     const calls = [1, 2, 3, 4].map((n) => client.call('create_invoice_payment', { invoice_id: `TERM-${n}`, amount: '10.00', currency: 'EUR' }));
     while (double.requests.filter((request) => request.method === 'POST').length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
 

@@ -285,10 +285,10 @@ describe('one HTTP server, many agents', () => {
 });
 
 describe('Mollie webhooks', () => {
-  it('a webhook for a paid payment updates the status and the log, fetching the payment from Mollie', async () => {
+  it('a webhook for a paid checkout updates the status and the log, fetching the payment from Mollie', async () => {
     const billing = await connect(BILLING.token);
     const auditor = await connect(AUDITOR.token);
-    const created = await billing.call('create_invoice_payment', { invoice_id: 'HOOK-1', amount: '25.00', currency: 'EUR' });
+    const created = await billing.call('create_invoice_payment', { invoice_id: 'HOOK-1', amount: '25.00', currency: 'EUR', kind: 'checkout' });
     expect(created.isError).toBe(false);
     const paymentId = String(created.structuredContent.payment_id);
     const creation = double.requests.find((request) => request.method === 'POST' && (request.body as { metadata?: { invoice_id?: string } }).metadata?.invoice_id === 'HOOK-1');
@@ -350,7 +350,7 @@ describe('under load', () => {
     const seconds = (performance.now() - started) / 1000;
     console.log(`50 concurrent create_invoice_payment calls over HTTP (5 clients, 2 agents): ${seconds.toFixed(2)} s, ${(50 / seconds).toFixed(0)} calls/s`);
     expect(results.filter((result) => result.isError).map((result) => errorOf(result))).toEqual([]);
-    expect(new Set(results.map((result) => result.structuredContent.payment_id)).size).toBe(50);
+    expect(new Set(results.map((result) => result.structuredContent.payment_link_id)).size).toBe(50);
     expect(double.requests.filter((request) => request.method === 'POST').length - postsBefore).toBe(50);
 
     // Exactly 300.00 and 200.00 used: one more cent is over the cap, for each agent.

@@ -81,7 +81,7 @@ describe('MCP Inspector CLI against the built server (simulator)', () => {
     'tools/list for billing-bot shows exactly its three tools, with schemas and annotations',
     async () => {
       const tools = toolsOf(await inspector('billing-bot', ['--method', 'tools/list']));
-      expect(tools.map((tool) => tool.name).sort()).toEqual(['create_invoice_payment', 'get_payment_status', 'list_logs']);
+      expect(tools.map((tool) => tool.name).sort()).toEqual(['cancel_invoice_payment', 'create_invoice_payment', 'get_payment_status', 'list_logs']);
       for (const tool of tools) {
         expect(tool.inputSchema, `${tool.name} inputSchema`).toMatchObject({ type: 'object' });
         expect(tool.outputSchema, `${tool.name} outputSchema`).toMatchObject({ type: 'object' });
@@ -101,7 +101,7 @@ describe('MCP Inspector CLI against the built server (simulator)', () => {
   );
 
   it(
-    'tools/call create_invoice_payment returns the payment as structuredContent',
+    'tools/call create_invoice_payment returns the pay link as structuredContent',
     async () => {
       // amount stays the string "120.00": the Inspector converts --tool-arg values by the tool's inputSchema type.
       const result = await inspector('billing-bot', [
@@ -114,11 +114,14 @@ describe('MCP Inspector CLI against the built server (simulator)', () => {
       const payment = result.structuredContent as Record<string, unknown>;
       expect(payment).toMatchObject({
         invoice_id: 'INV-1',
+        kind: 'payment_link',
         status: 'open',
         amount: { value: '120.00', currency: 'EUR' },
         reused: false,
+        replaced: [],
+        payment_id: null,
       });
-      expect(payment.payment_id).toMatch(/^tr_/);
+      expect(payment.payment_link_id).toMatch(/^pl_/);
       expect(payment.audit_id).toEqual(expect.any(String));
       expect(payment.audit_id).not.toBe('');
     },

@@ -12,7 +12,7 @@ beforeAll(() => {
 afterAll(() => workspace.remove());
 
 describe('a restarted simulator server', () => {
-  it('treats a payment the simulator no longer knows as ended, creates a new one, and reports the invoice by it', async () => {
+  it('treats a pay link the simulator no longer knows as ended, creates a new one, and reports the invoice by it', async () => {
     const options = { agent: 'billing-bot', workspace: { ...workspace, policies: EXAMPLE_POLICIES } };
     const first = await spawnServer(options);
     const before = await first.call('create_invoice_payment', { invoice_id: 'R-1', amount: '50.00' });
@@ -23,9 +23,9 @@ describe('a restarted simulator server', () => {
       const after = await second.call('create_invoice_payment', { invoice_id: 'R-1', amount: '50.00' });
       expect(after.isError).toBeFalsy();
       expect(after.structuredContent).toMatchObject({ status: 'open', reused: false });
-      expect(after.structuredContent.payment_id).not.toBe(before.structuredContent.payment_id);
+      expect(after.structuredContent.payment_link_id).not.toBe(before.structuredContent.payment_link_id);
       const status = await second.call('get_payment_status', { invoice_id: 'R-1' });
-      expect(status.structuredContent).toMatchObject({ payment_id: after.structuredContent.payment_id, status: 'open' });
+      expect(status.structuredContent).toMatchObject({ payment_link_id: after.structuredContent.payment_link_id, status: 'open' });
     } finally {
       await second.close();
     }

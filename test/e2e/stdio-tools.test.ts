@@ -120,11 +120,11 @@ describe('tools/list shows each agent only what its policy allows', () => {
 });
 
 describe('create_invoice_payment', () => {
-  it('creates one payment with the invoice in metadata and the default description, and reuses it when asked again', async () => {
-    const first = await requestsDuring(() => clerk.call('create_invoice_payment', { invoice_id: 'INV-100', amount: '120.5' }));
+  it('creates one checkout with the invoice in metadata and the default description, and reuses it when asked again', async () => {
+    const first = await requestsDuring(() => clerk.call('create_invoice_payment', { invoice_id: 'INV-100', amount: '120.5', kind: 'checkout' }));
     expect(first.result.isError).toBeFalsy();
     const created = first.result.structuredContent;
-    expect(created).toMatchObject({ invoice_id: 'INV-100', status: 'open', amount: { value: '120.50', currency: 'EUR' }, mode: 'test', reused: false });
+    expect(created).toMatchObject({ invoice_id: 'INV-100', kind: 'checkout', payment_link_id: null, status: 'open', amount: { value: '120.50', currency: 'EUR' }, mode: 'test', reused: false, replaced: [] });
     expect(created.payment_id).toMatch(/^tr_/);
     expect(created.checkout_url).toMatch(/^https:\/\//);
     expect(created.audit_id).toMatch(/^[0-9a-f-]{36}$/);
@@ -132,35 +132,36 @@ describe('create_invoice_payment', () => {
     expect(post.body).toMatchObject({ amount: { value: '120.50', currency: 'EUR' }, description: 'Invoice INV-100', metadata: { invoice_id: 'INV-100' }, redirectUrl: 'https://shop.example.com/thanks' });
     expect(post.headers['idempotency-key']).toMatch(/^mim-pay-[0-9a-f]{48}$/);
 
-    const again = await clerk.call('create_invoice_payment', { invoice_id: 'INV-100', amount: '120.50' });
+    const again = await clerk.call('create_invoice_payment', { invoice_id: 'INV-100', amount: '120.50', kind: 'checkout' });
     expect(again.structuredContent).toMatchObject({ payment_id: created.payment_id, reused: true });
     expect(double.requests.filter((request) => request.method === 'POST' && request.path === '/v2/payments' && (request.body as { metadata?: { invoice_id?: string } })?.metadata?.invoice_id === 'INV-100')).toHaveLength(1);
     expect(auditRows(String(again.structuredContent.audit_id)).map((row) => [row.kind, row.decision ?? row.outcome])).toEqual([['decision', 'allowed'], ['outcome', 'ok']]);
   });
 
-  it('two identical requests racing each other make one payment', async () => {
+  it('two identical requests racing each other make one payment link', async () => {
     const [a, b] = await Promise.all([
       clerk.call('create_invoice_payment', { invoice_id: 'INV-RACE', amount: '75.00' }),
       clerk.call('create_invoice_payment', { invoice_id: 'INV-RACE', amount: '75.00' }),
     ]);
-    expect(a.structuredContent.payment_id).toBe(b.structuredContent.payment_id);
+    expect(a.structuredContent.payment_link_id).toMatch(/^pl_/);
+    expect(a.structuredContent.payment_link_id).toBe(b.structuredContent.payment_link_id);
     expect([a.structuredContent.reused, b.structuredContent.reused].sort()).toEqual([false, true]);
   });
 
-  it('makes a new payment after the last one expired, with a new Idempotency-Key', async () => {
-    const first = await clerk.call('create_invoice_payment', { invoice_id: 'INV-EXP', amount: '40.00' });
+  it('makes a new checkout after the last one expired, with a new Idempotency-Key', async () => {
+    const first = await clerk.call('create_invoice_payment', { invoice_id: 'INV-EXP', amount: '40.00', kind: 'checkout' });
     double.simulator.simulate(String(first.structuredContent.payment_id), 'expired');
-    const second = await clerk.call('create_invoice_payment', { invoice_id: 'INV-EXP', amount: '40.00' });
+    const second = await clerk.call('create_invoice_payment', { invoice_id: 'INV-EXP', amount: '40.00', kind: 'checkout' });
     expect(second.isError).toBeFalsy();
     expect(second.structuredContent.payment_id).not.toBe(first.structuredContent.payment_id);
     expect(second.structuredContent.reused).toBe(false);
   });
 
   it('asks only for the remainder when part was paid, and refuses a new link that ignores a payment this server saw', async () => {
-    const partial = await clerk.call('create_invoice_payment', { invoice_id: 'INV-PART', amount: '300.00', amount_already_paid: '100.00' });
+    const partial = await clerk.call('create_invoice_payment', { invoice_id: 'INV-PART', amount: '300.00', amount_already_paid: '100.00', kind: 'checkout' });
     expect(partial.structuredContent.amount).toEqual({ value: '200.00', currency: 'EUR' });
     double.simulator.simulate(String(partial.structuredContent.payment_id), 'paid');
-    const ignoring = await requestsDuring(() => clerk.call('create_invoice_payment', { invoice_id: 'INV-PART', amount: '300.00', amount_already_paid: '100.00' }));
+    const ignoring = await requestsDuring(() => clerk.call('create_invoice_payment', { invoice_id: 'INV-PART', amount: '300.00', amount_already_paid: '100.00', kind: 'checkout' }));
     expect(ignoring.result.isError).toBe(true);
     expect(errorOf(ignoring.result)).toMatchObject({ code: 'conflict', field: 'amount_already_paid' });
     expect(errorOf(ignoring.result).message).toMatch(/already has 200\.00 EUR paid/);
@@ -172,7 +173,7 @@ describe('create_invoice_payment', () => {
     const first = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG', amount: '600.00' });
     const again = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG', amount: '600.00' });
     expect(again.isError).toBeFalsy();
-    expect(again.structuredContent).toMatchObject({ payment_id: first.structuredContent.payment_id, reused: true });
+    expect(again.structuredContent).toMatchObject({ payment_link_id: first.structuredContent.payment_link_id, reused: true });
     const next = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG-2', amount: '400.00' });
     expect(next.isError).toBeFalsy();
     const over = await bigticket.call('create_invoice_payment', { invoice_id: 'INV-BIG-3', amount: '0.01' });
@@ -188,18 +189,18 @@ describe('create_invoice_payment', () => {
 
 describe('get_payment_status', () => {
   it('reads a payment by id and an invoice with all its payments, with a readable label', async () => {
-    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-200', amount: '80.00' });
+    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-200', amount: '80.00', kind: 'checkout' });
     const paymentId = String(created.structuredContent.payment_id);
     const open = await clerk.call('get_payment_status', { payment_id: paymentId });
-    expect(open.structuredContent).toMatchObject({ status: 'open', is_final: false, invoice_id: 'INV-200', amount_refunded: null, amount_remaining: null, refunds: [] });
-    expect(open.structuredContent.status_label).toMatch(/^Open: waiting for the customer to pay; the link expires on /);
+    expect(open.structuredContent).toMatchObject({ kind: 'checkout', payment_link_id: null, status: 'open', is_final: false, invoice_id: 'INV-200', amount_refunded: null, amount_remaining: null, refunds: [] });
+    expect(open.structuredContent.status_label).toMatch(/^Open: waiting for the customer to pay; the checkout expires on /);
     expect(open.structuredContent.checkout_url).toMatch(/^https:/);
 
     double.simulator.simulate(paymentId, 'paid');
     const paid = await clerk.call('get_payment_status', { invoice_id: 'INV-200' });
     expect(paid.structuredContent).toMatchObject({ payment_id: paymentId, status: 'paid', is_final: true, checkout_url: null, amount_remaining: { value: '80.00', currency: 'EUR' } });
     expect(paid.structuredContent.status_label).toMatch(/^Paid on \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC$/);
-    expect(paid.structuredContent.payments).toEqual([expect.objectContaining({ payment_id: paymentId, status: 'paid' })]);
+    expect(paid.structuredContent.payments).toEqual([expect.objectContaining({ kind: 'checkout', payment_link_id: null, payment_id: paymentId, status: 'paid' })]);
   });
 
   it('says not_found for an invoice it never saw and for a payment Mollie does not have', async () => {
@@ -213,7 +214,7 @@ describe('get_payment_status', () => {
 describe('refund', () => {
   let paymentId: string;
   beforeAll(async () => {
-    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-300', amount: '250.00' });
+    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-300', amount: '250.00', kind: 'checkout' });
     paymentId = String(created.structuredContent.payment_id);
     double.simulator.simulate(paymentId, 'paid');
   });
@@ -234,7 +235,7 @@ describe('refund', () => {
     const over = await requestsDuring(() => clerk.call('refund', { payment_id: paymentId, amount: '240.00' }));
     expect(errorOf(over.result)).toMatchObject({ code: 'conflict', field: 'amount' });
     expect(errorOf(over.result).message).toMatch(/more than the 230\.00 EUR that can still be refunded/);
-    const open = await clerk.call('create_invoice_payment', { invoice_id: 'INV-301', amount: '10.00' });
+    const open = await clerk.call('create_invoice_payment', { invoice_id: 'INV-301', amount: '10.00', kind: 'checkout' });
     const unpaid = await requestsDuring(() => clerk.call('refund', { payment_id: String(open.structuredContent.payment_id) }));
     expect(errorOf(unpaid.result)).toMatchObject({ code: 'conflict' });
     expect(errorOf(unpaid.result).message).toMatch(/is open, not paid/);
@@ -242,7 +243,7 @@ describe('refund', () => {
   });
 
   it('refunds the full remainder by default', async () => {
-    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-302', amount: '45.00' });
+    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-302', amount: '45.00', kind: 'checkout' });
     const id = String(created.structuredContent.payment_id);
     double.simulator.simulate(id, 'paid');
     const refunded = await clerk.call('refund', { payment_id: id });
@@ -280,7 +281,7 @@ describe('every denial reason, each with its audit rows and nothing sent to Moll
   });
 
   it('the rolling 24-hour total and count, and the per-minute rate', async () => {
-    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-CAP', amount: '500.00' });
+    const created = await clerk.call('create_invoice_payment', { invoice_id: 'INV-CAP', amount: '500.00', kind: 'checkout' });
     const id = String(created.structuredContent.payment_id);
     double.simulator.simulate(id, 'paid');
     // clerk's refund caps: 150.00 EUR a day; earlier tests in this file refunded 20.00 and 45.00.
@@ -315,7 +316,7 @@ describe('bad input: a clear error naming the field, nothing sent to Mollie, and
     ['an http redirect', 'create_invoice_payment', { invoice_id: 'B-8', amount: '10.00', redirect_url: 'http://pay.example.com/' }, 'redirect_url', /https URL/],
     ['an unknown argument', 'create_invoice_payment', { invoice_id: 'B-9', amount: '10.00', amount_paid: '5.00' }, 'amount_paid', /unknown argument "amount_paid"/],
     ['a missing argument', 'create_invoice_payment', { amount: '10.00' }, 'invoice_id', /invoice_id is required/],
-    ['both payment and invoice', 'get_payment_status', { payment_id: 'tr_abc12345', invoice_id: 'B-10' }, 'invoice_id', /exactly one of payment_id or invoice_id/],
+    ['both payment and invoice', 'get_payment_status', { payment_id: 'tr_abc12345', invoice_id: 'B-10' }, 'invoice_id', /exactly one of payment_id, payment_link_id or invoice_id/],
     ['a malformed payment id', 'refund', { payment_id: 'tr_../../v2/refunds' }, 'payment_id', /"tr_" followed by letters and digits/],
     ['a refund with three decimals', 'refund', { payment_id: 'tr_abc12345', amount: '10.001' }, 'amount', /3 decimals, but no currency Mollie accepts has more than 2/],
     ['a zero refund', 'refund', { payment_id: 'tr_abc12345', amount: '0.00' }, 'amount', /is zero/],

@@ -23,7 +23,7 @@ describe('tools/list snapshots', () => {
     }
   });
 
-  it('declares honest annotations: only refund is destructive, only reads are read-only', async () => {
+  it('declares honest annotations: refund and cancel_invoice_payment are destructive, only reads are read-only', async () => {
     const server = await spawnServer({ agent: 'billing-bot', workspace: { ...workspace, policies: EXAMPLE_POLICIES } });
     const refundDesk = await spawnServer({ agent: 'refund-desk', workspace: { ...workspace, policies: EXAMPLE_POLICIES } });
     try {
@@ -33,6 +33,7 @@ describe('tools/list snapshots', () => {
       expect(byName.get('get_payment_status')).toMatchObject({ readOnlyHint: true, openWorldHint: true });
       expect(byName.get('refund')).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true });
       expect(byName.get('list_logs')).toMatchObject({ readOnlyHint: true, openWorldHint: false });
+      expect(byName.get('cancel_invoice_payment')).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true });
       for (const tool of tools) expect(tool.outputSchema?.type).toBe('object');
     } finally {
       await server.close();

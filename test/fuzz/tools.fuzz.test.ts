@@ -34,11 +34,14 @@ tools:
     limits:
       EUR: { per_call: "1000000.00" }
   list_logs: { scope: all }
+  cancel_invoice_payment: {}
 `;
 
 let directory: string;
 const mollieCalls: string[] = [];
 const paidPayments: string[] = [];
+/** Payment links made through the gate, so cancel and status cases reach links this server knows. */
+const links: string[] = [];
 const engines: Engine[] = [];
 
 /** The simulator behind a counter: every request that would have reached Mollie is noted. */
@@ -79,6 +82,11 @@ async function freshEngine(): Promise<Engine> {
   const config = readConfig({ MOLLIE_MCP_POLICIES: directory, MOLLIE_MCP_DB: ':memory:' });
   const engine = openEngine(config, { logger: pino({ level: 'silent' }), env: {}, mollie: counted(simulator) });
   engines.push(engine);
+  links.length = 0;
+  for (let i = 0; i < 3; i += 1) {
+    const made = await engine.gate.call({ caller: { agent: 'fuzzer', token: null }, transport: 'in-process', clientName: 'fuzz' }, 'create_invoice_payment', { invoice_id: `LINK-${i}`, amount: '25.00' });
+    links.push(String(made.structuredContent.payment_link_id));
+  }
   return engine;
 }
 
@@ -119,6 +127,15 @@ const fieldValues: Record<string, fc.Arbitrary<unknown>> = {
   description: fc.oneof(fc.string({ maxLength: 300 }), nasty, anyValue),
   redirect_url: fc.oneof(fc.constantFrom('https://pay.example.com/thanks', 'http://pay.example.com/', 'https://evil.example/', 'javascript:alert(1)'), nasty, anyValue),
   locale: fc.oneof(fc.constantFrom('nl_NL', 'en_US', 'xx', 'nl-NL'), nasty, anyValue),
+  kind: fc.oneof(fc.constantFrom('payment_link', 'checkout', 'link', 'PAYMENT_LINK', ''), nasty, anyValue),
+  expires_at: fc.oneof(
+    fc.constantFrom('2027-01-31', '2027-02-30', '2027-13-01', '2026-01-01', '2099-12-31', '2027-01-31T17:00:00+01:00', '2027-01-31T17:00:00', '2027-01-31T25:00:00Z', 'tomorrow', ''),
+    fc.integer({ min: -400, max: 400 }).map((days) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10)),
+    fc.integer({ min: -120, max: 120 }).map((minutes) => new Date(Date.now() + minutes * 60_000).toISOString()),
+    nasty,
+    anyValue,
+  ),
+  payment_link_id: fc.oneof(fc.nat({ max: 2 }).map((index) => links[index] ?? 'pl_missing'), fc.constantFrom('pl_doesNotExist', 'pl_', 'tr_abc', 'pl_' + 'a'.repeat(65)), nasty, anyValue),
   payment_id: fc.oneof(fc.nat({ max: 4 }).map((index) => paidPayments[index] ?? 'tr_missing'), fc.constantFrom('tr_doesNotExist', 'tr_', 're_abc', 'tr_' + 'a'.repeat(65)), nasty, anyValue),
   approval_id: fc.oneof(fc.constantFrom('ap_AAAAAAAAAAAAAAAAAAAAAAAA', 'ap_short'), nasty, anyValue),
   allow_repeat: fc.oneof(fc.boolean(), anyValue),
@@ -144,14 +161,27 @@ const VALID: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
       currency: fc.constant('EUR'),
       description: fc.stringMatching(/^[^\u0000-\u001f\u007f]{1,255}$/),
       redirect_url: fc.constantFrom('https://pay.example.com/thanks', 'https://pay.example.com/'),
-      locale: fc.constantFrom('nl_NL', 'en_US', 'de_DE'),
     },
     { requiredKeys: ['invoice_id', 'amount'] },
+  ).chain((base) =>
+    fc.oneof(
+      fc.record({ expires_at: fc.integer({ min: 2, max: 364 }).map((days) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10)) }, { requiredKeys: [] }).map((extra) => ({ ...base, ...extra })),
+      fc.record({ kind: fc.constant('checkout'), locale: fc.constantFrom('nl_NL', 'en_US', 'de_DE') }, { requiredKeys: ['kind'] }).map((extra) => ({ ...base, ...extra })),
+    ),
   ),
-  get_payment_status: fc.oneof(paidPayment.map((id) => ({ payment_id: id })), fc.nat({ max: 6 }).map((n) => ({ invoice_id: `FUZZ-${n}` }))),
+  cancel_invoice_payment: fc.oneof(
+    fc.nat({ max: 3 }).map((n) => ({ invoice_id: `LINK-${n}` })),
+    fc.nat({ max: 2 }).map((index) => ({ payment_link_id: links[index] ?? 'pl_missing' })),
+    paidPayment.map((id) => ({ payment_id: id })),
+  ),
+  get_payment_status: fc.oneof(
+    paidPayment.map((id) => ({ payment_id: id })),
+    fc.nat({ max: 6 }).map((n) => ({ invoice_id: n % 2 === 0 ? `FUZZ-${n}` : `LINK-${n % 3}` })),
+    fc.nat({ max: 2 }).map((index) => ({ payment_link_id: links[index] ?? 'pl_missing' })),
+  ),
   refund: fc.record({ payment_id: paidPayment, amount: fc.integer({ min: 1, max: 50 }).map((n) => `${n}.00`), allow_repeat: fc.boolean(), description: fc.constantFrom('Goodwill', 'Returned item') }, { requiredKeys: ['payment_id', 'amount'] }),
   list_logs: fc.record(
-    { limit: fc.integer({ min: 1, max: 200 }), decision: fc.constantFrom('allowed', 'denied'), outcome: fc.constantFrom('ok', 'error', 'pending', 'unknown'), agent: fc.constant('fuzzer'), payment_id: paidPayment },
+    { limit: fc.integer({ min: 1, max: 200 }), decision: fc.constantFrom('allowed', 'denied'), outcome: fc.constantFrom('ok', 'error', 'pending', 'unknown'), agent: fc.constant('fuzzer'), payment_id: paidPayment, invoice_id: fc.constantFrom('LINK-0', 'FUZZ-1') },
     { requiredKeys: [] },
   ),
 };
@@ -173,10 +203,11 @@ function argumentsFor(tool: string, fields: string[]): fc.Arbitrary<unknown> {
 }
 
 const FIELDS: Record<string, string[]> = {
-  create_invoice_payment: ['invoice_id', 'amount', 'currency', 'amount_already_paid', 'description', 'redirect_url', 'locale'],
-  get_payment_status: ['payment_id', 'invoice_id'],
+  create_invoice_payment: ['invoice_id', 'amount', 'currency', 'amount_already_paid', 'description', 'redirect_url', 'kind', 'expires_at', 'locale'],
+  get_payment_status: ['payment_id', 'payment_link_id', 'invoice_id'],
   refund: ['payment_id', 'amount', 'description', 'approval_id', 'allow_repeat'],
-  list_logs: ['agent', 'tool', 'decision', 'outcome', 'payment_id', 'invoice_id', 'since', 'until', 'limit', 'cursor'],
+  list_logs: ['agent', 'tool', 'decision', 'outcome', 'payment_id', 'payment_link_id', 'invoice_id', 'since', 'until', 'limit', 'cursor'],
+  cancel_invoice_payment: ['invoice_id', 'payment_link_id', 'payment_id'],
 };
 
 function auditRowsOf(engine: Engine, callId: string): { kind: string }[] {

@@ -47,7 +47,7 @@ describe('approval and a budget that changes under the check', () => {
       payments: new PaymentRecords(db),
       mollie: simulator,
       policies: () => policies,
-      settings: { redirectUrl: null, webhookUrl: null },
+      settings: { redirectUrl: null, webhookUrl: null, linkValidDays: 30 },
       tools: TOOLS,
       logger: pino({ level: 'silent' }),
     });

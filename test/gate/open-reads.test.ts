@@ -71,8 +71,8 @@ describe('calls that move no money', () => {
     const engine = engineOn(join(directory, 'rate.db'), simulator);
     const created = await engine.gate.call(ORIGIN, 'create_invoice_payment', { invoice_id: 'RATE-1', amount: '5.00' });
     expect(created.isError).toBe(false);
-    const paymentId = String(created.structuredContent.payment_id);
-    const status = () => engine.gate.call(ORIGIN, 'get_payment_status', { payment_id: paymentId });
+    const linkId = String(created.structuredContent.payment_link_id);
+    const status = () => engine.gate.call(ORIGIN, 'get_payment_status', { payment_link_id: linkId });
     expect((await status()).isError).toBe(false);
     // A denied call (an amount over the cap) is not counted.
     expect((await engine.gate.call(ORIGIN, 'create_invoice_payment', { invoice_id: 'RATE-2', amount: '500.00' })).structuredContent.error).toMatchObject({ reason: 'per_call_exceeded' });

@@ -48,7 +48,8 @@ tools:
       EUR: { per_call: "100.00" }
 `;
 
-export function faultMatrix(tool: FaultTool): void {
+/** `kind` picks what create_invoice_payment makes: a payment link (its default) or a checkout. */
+export function faultMatrix(tool: FaultTool, kind: 'payment_link' | 'checkout' = 'payment_link'): void {
   let double: MollieApiDouble;
   let workspace: Workspace;
   let server: ServerHandle;
@@ -77,19 +78,21 @@ export function faultMatrix(tool: FaultTool): void {
     }
   };
 
-  describe(`${tool} when Mollie fails`, () => {
+  describe(`${tool}${tool === 'create_invoice_payment' ? ` (${kind})` : ''} when Mollie fails`, () => {
     FAULT_CASES.forEach((testCase, index) => {
       it.concurrent(testCase.name, async () => {
         const expected = tool === 'get_payment_status' ? testCase.read : testCase.write;
-        const invoiceId = `FAULT-${tool}-${index}`;
+        const invoiceId = `FAULT-${tool}-${kind}-${index}`;
         let args: Record<string, unknown>;
         let mine: (request: RecordedRequest) => boolean;
         let removeFault: () => void;
         let paymentId = '';
         if (tool === 'create_invoice_payment') {
-          args = { invoice_id: invoiceId, amount: '10.00' };
-          mine = (request) => request.method === 'POST' && request.path === '/v2/payments' && JSON.stringify(request.body).includes(`"${invoiceId}"`);
-          removeFault = double.inject({ fault: testCase.fault, method: 'POST', path: /^\/v2\/payments$/, bodyIncludes: `"${invoiceId}"`, times: testCase.times });
+          // The description names the invoice (links carry no metadata).
+          args = { invoice_id: invoiceId, amount: '10.00', kind };
+          const path = kind === 'checkout' ? /^\/v2\/payments$/ : /^\/v2\/payment-links$/;
+          mine = (request) => request.method === 'POST' && path.test(request.path) && JSON.stringify(request.body).includes(`"Invoice ${invoiceId}"`);
+          removeFault = double.inject({ fault: testCase.fault, method: 'POST', path, bodyIncludes: `"Invoice ${invoiceId}"`, times: testCase.times });
         } else {
           const payment = await double.simulator.createPayment({ amount: { value: '50.00', currency: 'EUR' }, description: `Invoice ${invoiceId}`, redirectUrl: 'https://shop.example.com/thanks', metadata: { invoice_id: invoiceId } }, { idempotencyKey: invoiceId });
           paymentId = payment.id;
@@ -133,13 +136,19 @@ export function faultMatrix(tool: FaultTool): void {
           expect([...keys][0]).toBe(audit[0]!.idempotency_key);
         }
 
-        // The agent tries again once Mollie is well: still never a second payment or refund.
+        // The agent tries again once Mollie is well: still never a second link, payment or refund. After an unknown
+        // outcome the retry first repeats the lost creation with its own key, and hands out what Mollie made.
         const retry = await server.call(tool, args);
         if (tool === 'create_invoice_payment') {
           expect(retry.isError).toBe(false);
-          const made = (await double.simulator.listRecentPayments(250)).filter((payment) => payment.metadata?.invoice_id === invoiceId);
+          const made =
+            kind === 'checkout'
+              ? (await double.simulator.listRecentPayments(250)).filter((payment) => payment.metadata?.invoice_id === invoiceId)
+              : (await double.simulator.listRecentPaymentLinks(250)).filter((link) => link.description === `Invoice ${invoiceId}`);
           expect(made).toHaveLength(1);
-          expect(retry.structuredContent.payment_id).toBe(made[0]!.id);
+          expect(retry.structuredContent[kind === 'checkout' ? 'payment_id' : 'payment_link_id']).toBe(made[0]!.id);
+          const keys = new Set(double.requests.filter(mine).map((request) => request.headers['idempotency-key']));
+          expect(keys.size).toBe(1);
         } else if (tool === 'refund') {
           const refunds = await double.simulator.listRefunds(paymentId);
           if (!retry.isError) {

@@ -1,0 +1,189 @@
+/**
+ * One call at a time changes what an invoice can be paid with, across every process on the database: two agents
+ * replacing the same invoice's link with different amounts must not each archive the old one and make a new one. The
+ * row in invoice_locks is the lock; a call waits for it while its holder is alive and still running.
+ *
+ * The lock also carries a creation that was sent to Mollie but whose answer was never recorded (a timeout, a reset, a
+ * crash): its Idempotency-Key and exact request. Whoever takes the lock next repeats that request with that key
+ * (Mollie answers with the link it made, or makes it now), so at most one link ever exists for it.
+ */
+import { immediate, type SqliteDatabase } from '../database.js';
+import type { MollieMode } from '../mollie/port.js';
+import { instanceAlive } from '../server-instances.js';
+import { ToolError } from '../tool-error.js';
+
+export type PaymentKind = 'payment_link' | 'checkout';
+
+/** A creation sent to Mollie whose answer was not recorded. */
+export interface PendingCreation {
+  callId: string;
+  agent: string;
+  kind: PaymentKind;
+  idempotencyKey: string;
+  /** The exact request body, as sent: Mollie replays only for an identical request. */
+  request: unknown;
+  /** When it was about to be sent. */
+  since: string;
+}
+
+interface LockRow {
+  invoice_id: string;
+  mode: MollieMode;
+  call_id: string;
+  agent: string;
+  instance_id: string;
+  taken_at: string;
+  state: 'held' | 'left';
+  creation_call_id: string | null;
+  creation_agent: string | null;
+  kind: PaymentKind | null;
+  idempotency_key: string | null;
+  request: string | null;
+  sent_at: string | null;
+}
+
+const POLL_MS = 100;
+/** Longer than one call's Mollie work usually takes; past it the caller is told to try again. */
+export const LOCK_WAIT_MS = 30_000;
+
+export class InvoiceLock {
+  private released = false;
+  private intent = false;
+
+  constructor(
+    private readonly locks: InvoiceLocks,
+    readonly invoiceId: string,
+    readonly mode: MollieMode,
+    readonly callId: string,
+    readonly agent: string,
+    /** A creation an earlier call left unfinished: to be completed before anything else is done to the invoice. */
+    public leftover: PendingCreation | null,
+  ) {}
+
+  /** Written before the creation is sent, so a crash or a lost answer leaves what to repeat. */
+  recordCreation(kind: PaymentKind, idempotencyKey: string, request: unknown): void {
+    this.locks.setCreation(this, { kind, idempotencyKey, request: JSON.stringify(request) });
+    this.intent = true;
+  }
+
+  /** The creation's answer is recorded (or it certainly did nothing): nothing is left to repeat. */
+  creationSettled(): void {
+    this.locks.setCreation(this, null);
+    this.intent = false;
+    this.leftover = null;
+  }
+
+  /** Lets the next call in; a creation whose answer is unknown stays with the lock for it to complete. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.locks.free(this, this.intent || this.leftover !== null);
+  }
+}
+
+export class InvoiceLocks {
+  private readonly select;
+  private readonly insert;
+  private readonly takeOver;
+  private readonly update;
+  private readonly remove;
+  private readonly leave;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    /** This process; its own held locks are alive by definition. */
+    private readonly instanceId: string,
+    private readonly clock: () => Date = () => new Date(),
+  ) {
+    this.select = db.prepare<[string, string], LockRow>('SELECT * FROM invoice_locks WHERE invoice_id = ? AND mode = ?');
+    this.insert = db.prepare(
+      "INSERT INTO invoice_locks (invoice_id, mode, call_id, agent, instance_id, taken_at, state) VALUES (@invoice_id, @mode, @call_id, @agent, @instance_id, @taken_at, 'held')",
+    );
+    this.takeOver = db.prepare(
+      "UPDATE invoice_locks SET call_id = @call_id, agent = @agent, instance_id = @instance_id, taken_at = @taken_at, state = 'held' WHERE invoice_id = @invoice_id AND mode = @mode AND call_id = @previous",
+    );
+    this.update = db.prepare(
+      `UPDATE invoice_locks SET creation_call_id = @creation_call_id, creation_agent = @creation_agent, kind = @kind, idempotency_key = @idempotency_key,
+         request = @request, sent_at = @sent_at
+       WHERE invoice_id = @invoice_id AND mode = @mode AND call_id = @call_id`,
+    );
+    this.remove = db.prepare<[string, string, string]>('DELETE FROM invoice_locks WHERE invoice_id = ? AND mode = ? AND call_id = ?');
+    this.leave = db.prepare<[string, string, string]>("UPDATE invoice_locks SET state = 'left' WHERE invoice_id = ? AND mode = ? AND call_id = ?");
+  }
+
+  /** Waits for the invoice's lock (at most `waitMs`), then holds it for this call; conflict if it stays taken. */
+  async acquire(invoiceId: string, mode: MollieMode, callId: string, agent: string, waitMs = LOCK_WAIT_MS): Promise<InvoiceLock> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const attempt = immediate(this.db, () => this.tryTake(invoiceId, mode, callId, agent));
+      if (attempt.lock) return attempt.lock;
+      if (Date.now() >= deadline) {
+        const holder = attempt.holder!;
+        throw new ToolError(
+          'conflict',
+          `Another call (agent "${holder.agent}", since ${holder.taken_at.slice(11, 19)} UTC) is changing what invoice ${invoiceId} can be paid with right now; nothing was done. Try again in a few seconds.`,
+          { retryable: true, field: 'invoice_id' },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  /** A creation an unfinished call left on this invoice, if any (for start-up reconciliation). */
+  pendingCreation(invoiceId: string, mode: MollieMode): PendingCreation | null {
+    const row = this.select.get(invoiceId, mode);
+    return row ? creationOf(row) : null;
+  }
+
+  private tryTake(invoiceId: string, mode: MollieMode, callId: string, agent: string): { lock?: InvoiceLock; holder?: LockRow } {
+    const taken_at = this.clock().toISOString();
+    const row = this.select.get(invoiceId, mode);
+    if (!row) {
+      this.insert.run({ invoice_id: invoiceId, mode, call_id: callId, agent, instance_id: this.instanceId, taken_at });
+      return { lock: new InvoiceLock(this, invoiceId, mode, callId, agent, null) };
+    }
+    if (row.state === 'held' && this.alive(row.instance_id)) return { holder: row };
+    // Its holder finished leaving a creation to complete, or its process is gone: take it over, creation and all.
+    this.takeOver.run({ invoice_id: invoiceId, mode, call_id: callId, agent, instance_id: this.instanceId, taken_at, previous: row.call_id });
+    return { lock: new InvoiceLock(this, invoiceId, mode, callId, agent, creationOf(row)) };
+  }
+
+  private alive(instanceId: string): boolean {
+    return instanceId === this.instanceId || instanceAlive(this.db, instanceId, this.clock());
+  }
+
+  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string } | null): void {
+    immediate(this.db, () => {
+      this.update.run({
+        invoice_id: lock.invoiceId,
+        mode: lock.mode,
+        call_id: lock.callId,
+        creation_call_id: creation ? lock.callId : null,
+        creation_agent: creation ? lock.agent : null,
+        kind: creation?.kind ?? null,
+        idempotency_key: creation?.idempotencyKey ?? null,
+        request: creation?.request ?? null,
+        sent_at: creation ? this.clock().toISOString() : null,
+      });
+    });
+  }
+
+  free(lock: InvoiceLock, keepCreation: boolean): void {
+    immediate(this.db, () => {
+      if (keepCreation) this.leave.run(lock.invoiceId, lock.mode, lock.callId);
+      else this.remove.run(lock.invoiceId, lock.mode, lock.callId);
+    });
+  }
+}
+
+function creationOf(row: LockRow): PendingCreation | null {
+  if (row.kind === null || row.idempotency_key === null || row.request === null || row.creation_call_id === null) return null;
+  return {
+    callId: row.creation_call_id,
+    agent: row.creation_agent ?? row.agent,
+    kind: row.kind,
+    idempotencyKey: row.idempotency_key,
+    request: JSON.parse(row.request) as unknown,
+    since: row.sent_at ?? row.taken_at,
+  };
+}

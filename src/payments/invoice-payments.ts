@@ -1,0 +1,318 @@
+/**
+ * What a customer can pay an invoice with: the payment links and checkouts this server made for it, read fresh from
+ * Mollie, and the two writes that change them (withdrawing one, completing a creation left unfinished). The tools
+ * create_invoice_payment, get_payment_status and cancel_invoice_payment, the webhook and start-up reconciliation all
+ * see an invoice through this one module.
+ */
+import { createHash } from '../crypto-on-demand.js';
+import { MollieError } from '../mollie/errors.js';
+import type { Amount } from '../mollie/money.js';
+import { isFinalStatus, type MolliePort, type Payment, type PaymentLink, type PaymentStatus } from '../mollie/port.js';
+import { ToolError } from '../tool-error.js';
+import type { PaymentKind, PendingCreation } from './invoice-locks.js';
+import { deriveLinkState, isFinalLinkStatus, type DerivedLinkState } from './link-status.js';
+import type { LinkRecord, PaymentRecord, PaymentRecords } from './payment-records.js';
+
+export interface InvoicePayment {
+  kind: PaymentKind;
+  /** `pl_...` for a link, null for a checkout. */
+  linkId: string | null;
+  /** The checkout's `tr_...`; for a link, the payment that paid it, else the latest attempt, else null. */
+  paymentId: string | null;
+  amount: Amount;
+  /** Mollie's for a checkout; derived for a link (link-status.ts). */
+  status: PaymentStatus;
+  /** What the customer opens, while it can be paid. */
+  url: string | null;
+  expiresAt: string | null;
+  paidAt: string | null;
+  createdAt: string;
+  invoiceId: string;
+}
+
+export interface InvoiceContext {
+  mollie: MolliePort;
+  payments: PaymentRecords;
+  clock: () => Date;
+}
+
+/** Payable now: a customer opening it could pay. */
+export function isPayable(item: InvoicePayment): boolean {
+  return item.status === 'open';
+}
+
+/** Money on its way through it: a payment pending or authorized. */
+export function isUnderWay(item: InvoicePayment): boolean {
+  return item.status === 'pending' || item.status === 'authorized';
+}
+
+export function describeItem(item: InvoicePayment): string {
+  return item.kind === 'payment_link'
+    ? `payment link ${item.linkId}${item.paymentId ? ` (payment ${item.paymentId})` : ''}`
+    : `checkout ${item.paymentId}`;
+}
+
+function fromCheckout(record: Pick<PaymentRecord, 'paymentId' | 'amount' | 'status' | 'checkoutUrl' | 'expiresAt' | 'paidAt' | 'createdAt' | 'invoiceId'>): InvoicePayment {
+  return {
+    kind: 'checkout',
+    linkId: null,
+    paymentId: record.paymentId,
+    amount: record.amount,
+    status: record.status,
+    url: record.status === 'open' ? record.checkoutUrl : null,
+    expiresAt: record.expiresAt,
+    paidAt: record.paidAt,
+    createdAt: record.createdAt,
+    invoiceId: record.invoiceId,
+  };
+}
+
+function fromLink(record: LinkRecord): InvoicePayment {
+  return {
+    kind: 'payment_link',
+    linkId: record.linkId,
+    paymentId: record.paymentId,
+    amount: record.amount,
+    status: record.status,
+    url: record.status === 'open' ? record.url : null,
+    expiresAt: record.expiresAt,
+    paidAt: record.paidAt,
+    createdAt: record.createdAt,
+    invoiceId: record.invoiceId,
+  };
+}
+
+/** As last recorded, without asking Mollie: oldest first. */
+export function recordedInvoice(records: PaymentRecords, invoiceId: string, mode: Payment['mode']): InvoicePayment[] {
+  return [...records.forInvoice(invoiceId, mode).map(fromCheckout), ...records.linksForInvoice(invoiceId, mode).map(fromLink)].sort((a, b) =>
+    a.createdAt.localeCompare(b.createdAt),
+  );
+}
+
+export interface LinkReading {
+  link: PaymentLink;
+  payments: Payment[];
+  state: DerivedLinkState;
+}
+
+/** A link and its payments from Mollie, its status derived; written back when this server made it. */
+export async function readLink(context: InvoiceContext, linkId: string): Promise<LinkReading> {
+  const link = await context.mollie.getPaymentLink(linkId);
+  const payments = await context.mollie.listPaymentLinkPayments(linkId);
+  const state = deriveLinkState(link, payments, context.clock());
+  const record = context.payments.getLink(linkId);
+  if (record) context.payments.refreshLink(record, link, payments, { status: state.status, paymentId: state.payment?.id ?? null, paidAt: state.paidAt });
+  return { link, payments, state };
+}
+
+export function itemFromReading(record: LinkRecord, reading: LinkReading): InvoicePayment {
+  return fromLink({
+    ...record,
+    status: reading.state.status,
+    archived: reading.link.archived,
+    paymentId: reading.state.payment?.id ?? null,
+    paidAt: reading.state.paidAt,
+    expiresAt: reading.link.expiresAt,
+  });
+}
+
+/**
+ * Everything this server made for the invoice, brought up to date with Mollie where it could still change, oldest
+ * first. A link or payment Mollie no longer knows (a simulator that forgot it, another account) can be neither paid
+ * nor reused: it reads as expired.
+ */
+/** What readInvoice read from Mollie along the way, for a caller that needs more of it than the summary. */
+export interface InvoiceReadings {
+  links: Map<string, LinkReading>;
+  payments: Map<string, Payment>;
+}
+
+export async function readInvoice(context: InvoiceContext, invoiceId: string, readings?: InvoiceReadings): Promise<InvoicePayment[]> {
+  const mode = context.mollie.mode;
+  const items: InvoicePayment[] = [];
+  for (const record of context.payments.forInvoice(invoiceId, mode)) {
+    if (isFinalStatus(record.status)) {
+      items.push(fromCheckout(record));
+      continue;
+    }
+    try {
+      const payment = await context.mollie.getPayment(record.paymentId);
+      context.payments.refresh(payment);
+      readings?.payments.set(payment.id, payment);
+      items.push(fromCheckout({ ...record, status: payment.status, checkoutUrl: payment.checkoutUrl, expiresAt: payment.expiresAt, paidAt: payment.paidAt }));
+    } catch (error) {
+      if (!(error instanceof MollieError && error.code === 'not_found')) throw error;
+      items.push(fromCheckout({ ...record, status: 'expired' }));
+    }
+  }
+  for (const record of context.payments.linksForInvoice(invoiceId, mode)) {
+    if (isFinalLinkStatus(record.status) && !latestMayStillChange(context, record)) {
+      items.push(fromLink(record));
+      continue;
+    }
+    try {
+      const reading = await readLink(context, record.linkId);
+      readings?.links.set(record.linkId, reading);
+      items.push(itemFromReading(record, reading));
+    } catch (error) {
+      if (!(error instanceof MollieError && error.code === 'not_found')) throw error;
+      items.push(fromLink({ ...record, status: 'expired' }));
+    }
+  }
+  return items.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+/** An archived or expired link whose latest payment was still open when last read may yet be paid through it. */
+function latestMayStillChange(context: InvoiceContext, record: LinkRecord): boolean {
+  if (record.status === 'paid' || record.paymentId === null) return false;
+  const latest = context.payments.get(record.paymentId);
+  return latest !== null && !isFinalStatus(latest.status);
+}
+
+/**
+ * Makes one payable link or checkout unpayable: a link is archived and any payment just started through it canceled,
+ * a checkout canceled. Paid, or a payment under way: `conflict`, naming it, and nothing new is made. Returns it as it
+ * is now (canceled, or already ended).
+ */
+export async function withdraw(context: InvoiceContext, item: InvoicePayment): Promise<InvoicePayment> {
+  refuseIfPaidOrUnderWay(item);
+  if (item.kind === 'checkout') {
+    if (item.status !== 'open') return item;
+    const canceled = await cancelOpenPayment(context, item.paymentId!, `checkout ${item.paymentId}`);
+    context.payments.refresh(canceled);
+    return { ...item, status: canceled.status, url: null };
+  }
+  const linkId = item.linkId!;
+  const record = context.payments.getLink(linkId);
+  await context.mollie.archivePaymentLink(linkId);
+  if (record) context.payments.archived(linkId);
+  // Nothing new can start through it now; a payment begun before the archive may still be open: cancel it too, so
+  // the old amount can never be paid.
+  let reading = await readLink(context, linkId);
+  for (const payment of reading.payments.filter((candidate) => candidate.status === 'open')) {
+    context.payments.refresh(await cancelOpenPayment(context, payment.id, `payment ${payment.id} through link ${linkId}`));
+  }
+  if (reading.payments.some((candidate) => candidate.status === 'open')) reading = await readLink(context, linkId);
+  const after = record ? itemFromReading(record, reading) : { ...item, status: reading.state.status, url: null };
+  refuseIfPaidOrUnderWay(after, `Link ${linkId} was archived, but `);
+  return { ...after, url: null };
+}
+
+function refuseIfPaidOrUnderWay(item: InvoicePayment, prefix = ''): void {
+  if (item.status === 'paid') {
+    throw new ToolError(
+      'conflict',
+      `${prefix}${describeItem(item)} of invoice ${item.invoiceId} is already paid (${item.amount.value} ${item.amount.currency}); nothing new was made. Refund it instead if the customer paid too much.`,
+      { field: 'invoice_id' },
+    );
+  }
+  if (isUnderWay(item)) {
+    throw new ToolError(
+      'conflict',
+      `${prefix}a payment through ${describeItem(item)} of invoice ${item.invoiceId} is under way (${item.status}); nothing new was made, so the customer cannot pay twice. Check again with get_payment_status once it has settled.`,
+      { field: 'invoice_id', retryable: true },
+    );
+  }
+}
+
+/** One cancel per payment, however often it is asked for. */
+function cancelKey(paymentId: string): string {
+  return `mim-cancel-${createHash('sha256').update(paymentId).digest('hex').slice(0, 48)}`;
+}
+
+async function cancelOpenPayment(context: InvoiceContext, paymentId: string, what: string): Promise<Payment> {
+  try {
+    return await context.mollie.cancelPayment(paymentId, { idempotencyKey: cancelKey(paymentId) });
+  } catch (error) {
+    if (error instanceof MollieError && error.code === 'mollie_rejected') {
+      // Mollie will not cancel it (the method allows no cancel, or it moved on meanwhile): the customer may be paying.
+      const now = await context.mollie.getPayment(paymentId);
+      context.payments.refresh(now);
+      if (isFinalStatus(now.status) && now.status !== 'paid') return now;
+      throw new ToolError(
+        'conflict',
+        `Mollie would not cancel ${what} (${now.status}: ${error.mollie?.detail ?? error.message}); the customer may be paying it right now, so nothing new was made. Check again with get_payment_status ${now.expiresAt ? `after ${now.expiresAt.slice(11, 16)} UTC, when it expires` : 'shortly'}.`,
+        { field: 'invoice_id', retryable: true },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * The payment link of this server a payment was made through, found by asking Mollie: the payment itself names no
+ * link. Candidates are this server's links that were taking payments for that amount; null when none has it.
+ */
+export async function findLinkOf(context: InvoiceContext, payment: Payment): Promise<LinkRecord | null> {
+  for (const candidate of context.payments.payableLinksFor(payment.amount, payment.mode)) {
+    const reading = await readLink(context, candidate.linkId);
+    if (reading.payments.some((made) => made.id === payment.id)) return context.payments.getLink(candidate.linkId);
+  }
+  return null;
+}
+
+/** Mollie keeps an Idempotency-Key for 24 hours; an hour's margin for clocks and queues. */
+const REPLAY_WINDOW_MS = 23 * 60 * 60 * 1000;
+
+/**
+ * Completes a creation an earlier call sent without recording Mollie's answer, for invoice `invoiceId`. While Mollie
+ * still holds the key, the same request with the same key gets the link or checkout it made, or makes it now: either
+ * way exactly one exists. Later, the account's recent links or payments are searched for it (same description and
+ * amount, made since). Returns what it found or made, recorded under the earlier call's agent and key, or null when
+ * it certainly does not exist.
+ */
+export async function completeCreation(context: InvoiceContext, invoiceId: string, creation: PendingCreation): Promise<InvoicePayment | null> {
+  const now = context.clock().getTime();
+  const since = Date.parse(creation.since) - 60_000;
+  const replayable = now - Date.parse(creation.since) < REPLAY_WINDOW_MS;
+  if (creation.kind === 'payment_link') {
+    const known = context.payments.linkWithKey(creation.idempotencyKey);
+    if (known) return fromLink(known);
+    const request = creation.request as Parameters<MolliePort['createPaymentLink']>[0];
+    let link: PaymentLink | undefined;
+    if (replayable) {
+      try {
+        link = await context.mollie.createPaymentLink(request, { idempotencyKey: creation.idempotencyKey });
+      } catch (error) {
+        // Mollie refused the request itself (say, its expiry has passed): with the key unknown to it, nothing was made.
+        if (error instanceof MollieError && error.code === 'mollie_rejected' && error.mollie?.status === 422 && error.mollie.field !== null) return null;
+        throw error;
+      }
+    } else {
+      link = (await context.mollie.listRecentPaymentLinks(250)).find(
+        (candidate) =>
+          candidate.description === request.description &&
+          candidate.amount?.value === request.amount.value &&
+          candidate.amount.currency === request.amount.currency &&
+          Date.parse(candidate.createdAt) >= since &&
+          context.payments.getLink(candidate.id) === null,
+      );
+      if (!link) return null;
+    }
+    context.payments.addLink(link, invoiceId, creation.agent, creation.idempotencyKey, 'open');
+    const record = context.payments.getLink(link.id)!;
+    return itemFromReading(record, await readLink(context, link.id));
+  }
+  const request = creation.request as Parameters<MolliePort['createPayment']>[0];
+  let payment: Payment | undefined;
+  if (replayable) {
+    try {
+      payment = await context.mollie.createPayment(request, { idempotencyKey: creation.idempotencyKey });
+    } catch (error) {
+      if (error instanceof MollieError && error.code === 'mollie_rejected' && error.mollie?.status === 422 && error.mollie.field !== null) return null;
+      throw error;
+    }
+  } else {
+    payment = (await context.mollie.listRecentPayments(250)).find(
+      (candidate) =>
+        candidate.metadata?.invoice_id === invoiceId &&
+        candidate.amount.value === request.amount.value &&
+        candidate.amount.currency === request.amount.currency &&
+        Date.parse(candidate.createdAt) >= since &&
+        context.payments.get(candidate.id) === null,
+    );
+    if (!payment) return null;
+  }
+  context.payments.add(payment, invoiceId, creation.agent, creation.idempotencyKey);
+  return fromCheckout({ ...payment, paymentId: payment.id, invoiceId });
+}
