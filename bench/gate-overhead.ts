@@ -116,7 +116,7 @@ export async function gateOverhead(iterations = 5000): Promise<{ results: Overhe
   const env = workspace.env();
   const engine = openEngine(readConfig(env, { simulator: true }), { logger, env, serving: true });
   try {
-    const created = await engine.gate.call(ORIGIN, 'create_invoice_payment', { invoice_id: 'BENCH-1', amount: '10.00' });
+    const created = await engine.gate.call(ORIGIN, 'create_invoice_payment', { invoice_id: 'BENCH-1', amount: '10.00', kind: 'checkout' });
     const paymentId = String(created.structuredContent.payment_id);
     const results: OverheadResult[] = [];
     results.push(await measure(engine, 'get_payment_status', () => ({ payment_id: paymentId }), iterations));

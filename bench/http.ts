@@ -39,7 +39,7 @@ export async function httpThroughput(callsPerLevel = 1600): Promise<HttpRow[]> {
   };
   try {
     const first = await open();
-    const created = await first.callTool({ name: 'create_invoice_payment', arguments: { invoice_id: 'BENCH-1', amount: '10.00' } });
+    const created = await first.callTool({ name: 'create_invoice_payment', arguments: { invoice_id: 'BENCH-1', amount: '10.00', kind: 'checkout' } });
     const paymentId = String((created.structuredContent as Record<string, unknown>).payment_id);
     // Steady state first, as for stdio: the server's code optimised before anything is measured.
     for (let i = 0; i < 1000; i++) await first.callTool({ name: 'get_payment_status', arguments: { payment_id: paymentId } });

@@ -46,7 +46,7 @@ export async function stdioThroughput(calls = 2000): Promise<ThroughputRow[]> {
   const env = workspace.env({ MOLLIE_MCP_AGENT: 'bench-agent' });
   try {
     const ours = await connect([CLI, 'serve', '--simulator'], env);
-    const created = await ours.callTool({ name: 'create_invoice_payment', arguments: { invoice_id: 'BENCH-1', amount: '10.00' } });
+    const created = await ours.callTool({ name: 'create_invoice_payment', arguments: { invoice_id: 'BENCH-1', amount: '10.00', kind: 'checkout' } });
     const paymentId = String((created.structuredContent as Record<string, unknown>).payment_id);
     const rows = await run(ours, 'mollie-invoice-mcp', paymentId, calls);
     await ours.close();

@@ -60,15 +60,18 @@ export class InvoiceLock {
     public leftover: PendingCreation | null,
   ) {}
 
-  /** Written before the creation is sent, so a crash or a lost answer leaves what to repeat. */
+  /** Written, and synced to disk, before the creation is sent, so a crash or a lost answer leaves what to repeat. */
   recordCreation(kind: PaymentKind, idempotencyKey: string, request: unknown): void {
     this.locks.setCreation(this, { kind, idempotencyKey, request: JSON.stringify(request) });
     this.intent = true;
   }
 
-  /** The creation's answer is recorded (or it certainly did nothing): nothing is left to repeat. */
+  /**
+   * The creation's answer is recorded (or it certainly did nothing): nothing is left to repeat. Only noted here; the
+   * row goes with release(). Should the process die in between, the next holder repeats the creation with its key
+   * and finds it recorded.
+   */
   creationSettled(): void {
-    this.locks.setCreation(this, null);
     this.intent = false;
     this.leftover = null;
   }
@@ -115,7 +118,8 @@ export class InvoiceLocks {
   async acquire(invoiceId: string, mode: MollieMode, callId: string, agent: string, waitMs = LOCK_WAIT_MS): Promise<InvoiceLock> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const attempt = immediate(this.db, () => this.tryTake(invoiceId, mode, callId, agent));
+      // Not fsynced on its own: a lock lost to a power cut went with the process that held it.
+      const attempt = immediate(this.db, () => this.tryTake(invoiceId, mode, callId, agent), 'normal');
       if (attempt.lock) return attempt.lock;
       if (Date.now() >= deadline) {
         const holder = attempt.holder!;
@@ -152,27 +156,28 @@ export class InvoiceLocks {
     return instanceId === this.instanceId || instanceAlive(this.db, instanceId, this.clock());
   }
 
-  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string } | null): void {
+  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string }): void {
     immediate(this.db, () => {
       this.update.run({
         invoice_id: lock.invoiceId,
         mode: lock.mode,
         call_id: lock.callId,
-        creation_call_id: creation ? lock.callId : null,
-        creation_agent: creation ? lock.agent : null,
-        kind: creation?.kind ?? null,
-        idempotency_key: creation?.idempotencyKey ?? null,
-        request: creation?.request ?? null,
-        sent_at: creation ? this.clock().toISOString() : null,
+        creation_call_id: lock.callId,
+        creation_agent: lock.agent,
+        kind: creation.kind,
+        idempotency_key: creation.idempotencyKey,
+        request: creation.request,
+        sent_at: this.clock().toISOString(),
       });
-    });
+    }, 'full');
   }
 
+  /** A creation kept for the next holder was synced when it was recorded; the rest need no fsync of their own. */
   free(lock: InvoiceLock, keepCreation: boolean): void {
     immediate(this.db, () => {
       if (keepCreation) this.leave.run(lock.invoiceId, lock.mode, lock.callId);
       else this.remove.run(lock.invoiceId, lock.mode, lock.callId);
-    });
+    }, 'normal');
   }
 }
 

@@ -7,7 +7,7 @@
 import { createHash } from '../crypto-on-demand.js';
 import { MollieError } from '../mollie/errors.js';
 import type { Amount } from '../mollie/money.js';
-import { isFinalStatus, type MolliePort, type Payment, type PaymentLink, type PaymentStatus } from '../mollie/port.js';
+import { isFinalStatus, type CreatePaymentLinkRequest, type CreatePaymentRequest, type MolliePort, type Payment, type PaymentLink, type PaymentStatus } from '../mollie/port.js';
 import { ToolError } from '../tool-error.js';
 import type { PaymentKind, PendingCreation } from './invoice-locks.js';
 import { deriveLinkState, isFinalLinkStatus, type DerivedLinkState } from './link-status.js';
@@ -262,57 +262,44 @@ const REPLAY_WINDOW_MS = 23 * 60 * 60 * 1000;
  * it certainly does not exist.
  */
 export async function completeCreation(context: InvoiceContext, invoiceId: string, creation: PendingCreation): Promise<InvoicePayment | null> {
-  const now = context.clock().getTime();
-  const since = Date.parse(creation.since) - 60_000;
-  const replayable = now - Date.parse(creation.since) < REPLAY_WINDOW_MS;
+  const since = Date.parse(creation.since);
+  const replayable = context.clock().getTime() - since < REPLAY_WINDOW_MS;
+  const key = { idempotencyKey: creation.idempotencyKey };
+  /** Made since the creation was sent (a minute's margin for clocks), with its amount, and not recorded by us. */
+  const madeSince = (candidate: { createdAt: string; amount: { value: string; currency: string } | null }, request: { amount: { value: string; currency: string } }): boolean =>
+    candidate.amount?.value === request.amount.value && candidate.amount.currency === request.amount.currency && Date.parse(candidate.createdAt) >= since - 60_000;
+
   if (creation.kind === 'payment_link') {
     const known = context.payments.linkWithKey(creation.idempotencyKey);
     if (known) return fromLink(known);
-    const request = creation.request as Parameters<MolliePort['createPaymentLink']>[0];
-    let link: PaymentLink | undefined;
-    if (replayable) {
-      try {
-        link = await context.mollie.createPaymentLink(request, { idempotencyKey: creation.idempotencyKey });
-      } catch (error) {
-        // Mollie refused the request itself (say, its expiry has passed): with the key unknown to it, nothing was made.
-        if (error instanceof MollieError && error.code === 'mollie_rejected' && error.mollie?.status === 422 && error.mollie.field !== null) return null;
-        throw error;
-      }
-    } else {
-      link = (await context.mollie.listRecentPaymentLinks(250)).find(
-        (candidate) =>
-          candidate.description === request.description &&
-          candidate.amount?.value === request.amount.value &&
-          candidate.amount.currency === request.amount.currency &&
-          Date.parse(candidate.createdAt) >= since &&
-          context.payments.getLink(candidate.id) === null,
-      );
-      if (!link) return null;
-    }
+    const request = creation.request as CreatePaymentLinkRequest;
+    const link = replayable
+      ? await replayed(context.mollie.createPaymentLink(request, key))
+      : (await context.mollie.listRecentPaymentLinks(250)).find((candidate) => candidate.description === request.description && madeSince(candidate, request) && context.payments.getLink(candidate.id) === null);
+    if (!link) return null;
     context.payments.addLink(link, invoiceId, creation.agent, creation.idempotencyKey, 'open');
-    const record = context.payments.getLink(link.id)!;
-    return itemFromReading(record, await readLink(context, link.id));
+    return itemFromReading(context.payments.getLink(link.id)!, await readLink(context, link.id));
   }
-  const request = creation.request as Parameters<MolliePort['createPayment']>[0];
-  let payment: Payment | undefined;
-  if (replayable) {
-    try {
-      payment = await context.mollie.createPayment(request, { idempotencyKey: creation.idempotencyKey });
-    } catch (error) {
-      if (error instanceof MollieError && error.code === 'mollie_rejected' && error.mollie?.status === 422 && error.mollie.field !== null) return null;
-      throw error;
-    }
-  } else {
-    payment = (await context.mollie.listRecentPayments(250)).find(
-      (candidate) =>
-        candidate.metadata?.invoice_id === invoiceId &&
-        candidate.amount.value === request.amount.value &&
-        candidate.amount.currency === request.amount.currency &&
-        Date.parse(candidate.createdAt) >= since &&
-        context.payments.get(candidate.id) === null,
-    );
-    if (!payment) return null;
-  }
+  const known = context.payments.checkoutWithKey(creation.idempotencyKey);
+  if (known) return fromCheckout(known);
+  const request = creation.request as CreatePaymentRequest;
+  const payment = replayable
+    ? await replayed(context.mollie.createPayment(request, key))
+    : (await context.mollie.listRecentPayments(250)).find((candidate) => candidate.metadata?.invoice_id === invoiceId && madeSince(candidate, request) && context.payments.get(candidate.id) === null);
+  if (!payment) return null;
   context.payments.add(payment, invoiceId, creation.agent, creation.idempotencyKey);
   return fromCheckout({ ...payment, paymentId: payment.id, invoiceId });
+}
+
+/**
+ * A creation repeated with its key: what Mollie made with it, or undefined when Mollie refused the request itself
+ * (its expiry has passed, say), which it would not do for a key it still held: then nothing was made.
+ */
+async function replayed<T>(creation: Promise<T>): Promise<T | undefined> {
+  try {
+    return await creation;
+  } catch (error) {
+    if (error instanceof MollieError && error.code === 'mollie_rejected' && error.mollie?.status === 422 && error.mollie.field !== null) return undefined;
+    throw error;
+  }
 }

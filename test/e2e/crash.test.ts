@@ -4,10 +4,10 @@
  * what happened to each interrupted call and writes that outcome: ok where Mollie has it, "did not happen" where it
  * does not. Then several processes hammer one database: no SQLITE_BUSY reaches a caller.
  */
-import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
+import { queryFile, until } from '../support/waiting.js';
 import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
 
 const POLICY = `agent: busy
@@ -38,22 +38,7 @@ afterAll(async () => {
   workspace.remove();
 });
 
-function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new Database(workspace.db, { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
-
-const until = async (condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
+const query = <T>(sql: string, ...params: unknown[]): T[] => queryFile<T>(workspace.db, sql, ...params);
 
 describe('SIGKILL with 32 writes in flight', () => {
   it('leaves a verifiable log, and the restart settles every interrupted call with what Mollie says', async () => {

@@ -4,10 +4,10 @@
  * processes replacing the same invoice's link at once. Whatever happens, the invoice never ends with two payable
  * links, an old amount stays unpayable once it was withdrawn, and no creation is ever made twice.
  */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLERK_POLICY, errorOf } from '../support/link-scenarios.js';
 import { startMollieApiDouble, type Fault, type MollieApiDouble } from '../support/mollie-api-double.js';
+import { queryFile, until } from '../support/waiting.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
 
 let double: MollieApiDouble;
@@ -42,22 +42,7 @@ async function payableAtMollie(invoice: string) {
   return (await linksAtMollie(invoice)).filter((link) => !link.archived);
 }
 
-function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new Database(workspace.db, { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
-
-const until = async (condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
+const query = <T>(sql: string, ...params: unknown[]): T[] => queryFile<T>(workspace.db, sql, ...params);
 
 describe('Mollie failing the archive of the old link', () => {
   const cases: { name: string; fault: Fault; times: number; code: string }[] = [
