@@ -12,9 +12,11 @@ import { describeTool } from '../src/server.js';
 
 const result = {
   payment_id: 'tr_noop1234',
+  payment_link_id: null,
+  kind: 'checkout',
   invoice_id: 'BENCH-1',
   status: 'open',
-  status_label: 'Open: waiting for the customer to pay; the link expires on 22 Nov 2026, 03:00 UTC',
+  status_label: 'Open: waiting for the customer to pay; the checkout expires on 22 Nov 2026, 03:00 UTC',
   is_final: false,
   amount: { value: '10.00', currency: 'EUR' },
   amount_refunded: null,
@@ -25,7 +27,7 @@ const result = {
   checkout_url: 'https://checkout.simulator.invalid/pay/tr_noop1234',
   method: null,
   refunds: [],
-  payments: [{ payment_id: 'tr_noop1234', status: 'open', amount: { value: '10.00', currency: 'EUR' }, created_at: '2026-11-22T02:45:00.000Z', paid_at: null }],
+  payments: [{ kind: 'checkout', payment_link_id: null, payment_id: 'tr_noop1234', status: 'open', amount: { value: '10.00', currency: 'EUR' }, created_at: '2026-11-22T02:45:00.000Z', paid_at: null }],
   audit_id: '00000000-0000-4000-8000-000000000000',
 };
 

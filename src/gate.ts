@@ -274,7 +274,8 @@ export class Gate {
       const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
       if (precheck.allowed) {
         const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, fingerprint: fingerprint!, plan, agent, started };
-        if (!origin.confirm || !this.options.approvalSettings.askInClient) return this.askOutOfBand(request, origin, log, elapsed);
+        const clientMayConfirm = agentPolicy.confirmInClient ?? origin.transport !== 'http';
+        if (!origin.confirm || !this.options.approvalSettings.askInClient || !clientMayConfirm) return this.askOutOfBand(request, origin, log, elapsed);
         const answer = await this.askInClient(request, origin, origin.confirm, log);
         if (answer.reply) return answer.reply;
         confirmedInClient = answer.note;
@@ -445,7 +446,8 @@ export class Gate {
       log.error({ err: error }, 'Could not record the confirmation answer; denying the call');
       return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
     }
-    if (answer === 'accepted') return { note: `Confirmed in the client (${said.accepted}).` };
+    // The server sees only what the client sent back: the row says so, for an auditor weighing it.
+    if (answer === 'accepted') return { note: `Confirmed in the client (${said.accepted}, as the client reported: its word, not a person this server authenticated).` };
 
     const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
     try {

@@ -54,6 +54,7 @@ const policyFileSchema = z.strictObject({
   token_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits, as printed by `mollie-invoice-mcp token create`').optional(),
   modes: z.array(z.enum(['test', 'live'])).min(1).optional(),
   rate_limit: z.strictObject({ per_minute: z.number().int().positive().max(100_000) }).optional(),
+  confirm_in_client: z.boolean().optional(),
   tools: z.record(z.string(), toolPolicySchema.nullable()),
 });
 
@@ -198,6 +199,7 @@ function parsePolicyFile(
       tokenSha256: data.token_sha256 ?? null,
       modes: data.modes ?? ['test'],
       ratePerMinute: data.rate_limit?.per_minute ?? null,
+      confirmInClient: data.confirm_in_client ?? null,
       tools: toolPolicies,
     },
   };

@@ -29,6 +29,12 @@ export interface AgentPolicy {
   tokenSha256: string | null;
   modes: readonly MollieMode[];
   ratePerMinute: number | null;
+  /**
+   * Whether a yes given in the agent's own client (MCP elicitation) counts as a person's approval. The client is the
+   * agent's software: over HTTP anything holding the agent's token can answer its own question. Null: yes over stdio
+   * (the operator chose the client that starts the server), no over HTTP.
+   */
+  confirmInClient: boolean | null;
   tools: ReadonlyMap<string, ToolPolicy>;
   /** The policy file, as the operator wrote it, for rules and audit rows. */
   file: string;

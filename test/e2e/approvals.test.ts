@@ -14,6 +14,7 @@ import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ElicitHandler,
 
 const exec = promisify(execFile);
 const HTTP_DESK = newToken();
+const HTTP_TRUSTED = newToken();
 
 const POLICIES = {
   desk: `agent: desk
@@ -36,6 +37,14 @@ tools:
     limits:
       EUR: { per_call: "100.00" }
     confirm: true
+`,
+  trusted: `agent: trusted
+token_sha256: ${HTTP_TRUSTED.sha256}
+confirm_in_client: true
+tools:
+  refund:
+    limits:
+      EUR: { per_call: "1000.00", confirm_above: "100.00" }
 `,
   capped: `agent: capped
 tools:
@@ -162,7 +171,7 @@ describe('in the client (elicitation)', () => {
       ['decision', 'confirmed'],
       ['outcome', 'ok'],
     ]);
-    expect(trail[2]!.reason_message).toContain('Confirmed in the client (the person at prompting-client approved it).');
+    expect(trail[2]!.reason_message).toContain('Confirmed in the client (the person at prompting-client approved it, as the client reported: its word, not a person this server authenticated).');
     expect(trail[2]!.rule).toContain('confirm_above = 100.00');
   });
 
@@ -225,16 +234,38 @@ describe('in the client (elicitation)', () => {
     expect(asked).toBe(0);
   });
 
-  it('over HTTP, the prompt reaches the client on its session', async () => {
+  it('over HTTP, an agent holding its token cannot approve its own refund: by default the approval goes out of band', async () => {
+    const server = await spawnHttpServer({ workspace, env: mollieDoubleEnv(double.url) });
+    try {
+      let asked = 0;
+      // The "client" is the agent itself: it declares elicitation and says yes to anything.
+      const desk = await server.connect(HTTP_DESK.token, { elicit: async () => (asked++, { action: 'accept', content: { approve: true } }) });
+      const payment = await paidPayment();
+      const refunded = await desk.call('refund', { payment_id: payment.id, amount: '300.00' });
+      expect(refunded.structuredContent.error).toMatchObject({ code: 'approval_required', approval_id: expect.stringMatching(/^ap_/) });
+      expect(asked).toBe(0);
+      expect(await double.simulator.listRefunds(payment.id)).toEqual([]);
+      await desk.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('over HTTP with confirm_in_client: true, the prompt reaches the client on its session, and the row says whose word it was', async () => {
     const server = await spawnHttpServer({ workspace, env: mollieDoubleEnv(double.url) });
     try {
       const prompts: string[] = [];
-      const desk = await server.connect(HTTP_DESK.token, { elicit: async (request) => (prompts.push(request.params.message), { action: 'accept', content: { approve: true } }) });
+      const trusted = await server.connect(HTTP_TRUSTED.token, { clientName: 'finance-console', elicit: async (request) => (prompts.push(request.params.message), { action: 'accept', content: { approve: true } }) });
       const payment = await paidPayment();
-      const refunded = await desk.call('refund', { payment_id: payment.id, amount: '300.00' });
+      const refunded = await trusted.call('refund', { payment_id: payment.id, amount: '300.00' });
       expect(refunded.isError).toBe(false);
       expect(prompts).toEqual([expect.stringContaining('refund 300.00 EUR')]);
-      await desk.close();
+      const db = new Database(workspace.db, { readonly: true });
+      const decision = db.prepare("SELECT reason, reason_message FROM audit_log WHERE call_id = ? AND kind = 'decision'").get(String(refunded.structuredContent.audit_id)) as { reason: string; reason_message: string };
+      db.close();
+      expect(decision.reason).toBe('confirmed');
+      expect(decision.reason_message).toMatch(/^Confirmed in the client \(the person at finance-console approved it, as the client reported: its word, not a person this server authenticated\)\./);
+      await trusted.close();
     } finally {
       await server.stop();
     }
@@ -386,7 +417,7 @@ describe('what an auditor reads', () => {
     }
     const summaries = entries.map((entry) => entry.summary);
     expect(summaries.some((summary) => /^desk asked to refund 400\.00 of payment tr_\w+: allowed, approved by \S+ \(approval ap_\w{24}\); refund re_\w+ of 400\.00 EUR is pending\.$/.test(summary))).toBe(true);
-    expect(summaries.some((summary) => /allowed, confirmed in the client \(the person at prompting-client approved it\); refund re_\w+/.test(summary))).toBe(true);
+    expect(summaries.some((summary) => /allowed, confirmed in the client \(the person at prompting-client approved it, as the client reported: its word, not a person this server authenticated\); refund re_\w+/.test(summary))).toBe(true);
   });
 });
 

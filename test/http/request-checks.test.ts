@@ -52,7 +52,7 @@ describe('bearer tokens', () => {
 
   it('finds the agent whose token_sha256 matches, and nobody for another token', () => {
     const agent = (name: string, token: string | null): AgentPolicy => ({
-      agent: name, description: null, tokenSha256: token === null ? null : sha256Hex(token), modes: ['test'], ratePerMinute: null, tools: new Map(), file: `${name}.yaml`, sha256: '0'.repeat(64),
+      agent: name, description: null, tokenSha256: token === null ? null : sha256Hex(token), modes: ['test'], ratePerMinute: null, confirmInClient: null, tools: new Map(), file: `${name}.yaml`, sha256: '0'.repeat(64),
     });
     const policies: PolicySet = { directory: '/p', agents: new Map([['a', agent('a', 'token-of-a-0123456789')], ['b', agent('b', 'token-of-b-0123456789')], ['c', agent('c', null)]]) };
     expect(agentForToken(policies, 'token-of-b-0123456789')?.agent).toBe('b');
