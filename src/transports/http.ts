@@ -67,7 +67,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     const base = { call_id: callId, agent: refusal.agent, transport: 'http', client_name: null, tool: null };
     try {
       const details = {
-        request: `${req.method ?? '?'} ${(req.url ?? '').slice(0, 100)}`,
+        // The path only: a query string may carry what a client should never have put there (?access_token=...).
+        request: `${req.method ?? '?'} ${pathOf(req).slice(0, 100)}`,
         remote_address: req.socket.remoteAddress ?? null,
         ...(req.headers.origin !== undefined ? { origin: req.headers.origin.slice(0, 200) } : {}),
         host: (req.headers.host ?? '').slice(0, 200),
@@ -222,7 +223,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const path = pathOf(req);
     if (stopping) {
       sendRpcError(res, 503, RPC_REFUSED, 'The server is shutting down; reconnect in a moment.', undefined, { Connection: 'close', 'Retry-After': '5' });
       return;
@@ -275,7 +276,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
 
   const httpServer = createServer((req, res) => {
     const handling = route(req, res).catch((error: unknown) => {
-      logger.error({ err: error, path: (req.url ?? '').slice(0, 100) }, 'HTTP request failed unexpectedly');
+      logger.error({ err: error, path: pathOf(req).slice(0, 100) }, 'HTTP request failed unexpectedly');
       if (!res.headersSent) sendRpcError(res, 500, -32603, 'Internal error; the server log has the details.');
       else res.end();
     });
@@ -321,4 +322,9 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   return { url, close };
+}
+
+/** The request's path without its query string, which is never logged or recorded. */
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0] ?? '/';
 }

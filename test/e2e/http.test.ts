@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { secret } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type Workspace } from '../support/stdio-server.js';
@@ -152,6 +153,16 @@ describe('one HTTP server, many agents', () => {
       ['outcome', 'error', 'policy_denied'],
     ]);
     expect(rows[0]).toMatchObject({ agent: null, transport: 'http' });
+  });
+
+  it('never records a token sent in the URL: the request line keeps the path only', async () => {
+    const leaked = secret(`mim_inTheUrl${'x'.repeat(30)}`);
+    const answer = await rawRequest(`${server.url}/mcp?access_token=${leaked}&x=1`, { method: 'POST', headers: MCP_HEADERS, body: initializeBody() });
+    expect(answer.status).toBe(401);
+    const rows = auditRows('call_id = ?', JSON.parse(answer.body).error.data.audit_id);
+    expect(JSON.parse(String(rows[0]!.arguments)).request).toBe('POST /mcp');
+    expect(wholeLog()).not.toContain(leaked);
+    expect(server.stderr()).not.toContain(leaked);
   });
 
   it('refuses an unknown token with 401 invalid_token and never records the token', async () => {
