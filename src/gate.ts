@@ -24,6 +24,7 @@ import { InvoiceLocks } from './payments/invoice-locks.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
 import { normalizeFailure, type StructuredToolError } from './tool-error.js';
 import { callLineLogger } from './log.js';
+import { printable, quoted } from './audit/printable.js';
 
 export type TransportName = 'stdio' | 'http' | 'in-process';
 
@@ -153,12 +154,14 @@ export class Gate {
     const started = performance.now();
     const callId = randomUUID();
     const elapsed = (): number => Math.round(performance.now() - started);
+    const tool = this.tools.get(name);
     const base: Pick<AuditFields, 'call_id' | 'agent' | 'transport' | 'client_name' | 'tool'> = {
       call_id: callId,
       agent: origin.caller.agent,
       transport: origin.transport,
       client_name: origin.clientName === null ? null : origin.clientName.slice(0, 128),
-      tool: name.slice(0, MAX_TOOL_NAME),
+      // Only a tool's own name goes into the tool column: anything else a caller sends is quoted, escaped, in the text.
+      tool: tool ? tool.name : null,
     };
     // Problems are logged through the redacting logger, made for this call only when one happens; the call's own
     // line, ids and codes only, through callLines.
@@ -183,11 +186,11 @@ export class Gate {
       return errorReply(callId, error);
     };
 
-    const tool = this.tools.get(name);
     if (!tool) {
+      const asked = quoted(String(name), MAX_TOOL_NAME);
       return refuse(
-        { reason: 'unknown_tool', reason_message: `There is no tool "${base.tool}".`, action: `call ${base.tool}` },
-        { code: 'invalid_input', message: `There is no tool "${base.tool}"; the tools are ${[...this.tools.keys()].join(', ')}.`, retryable: false, field: null },
+        { reason: 'unknown_tool', reason_message: `There is no tool ${asked}.`, action: `call an unknown tool ${asked}` },
+        { code: 'invalid_input', message: `There is no tool ${asked}; the tools are ${[...this.tools.keys()].join(', ')}.`, retryable: false, field: null },
       );
     }
     if (tool.annotations.readOnlyHint) durability = 'normal';
@@ -421,7 +424,7 @@ export class Gate {
    */
   private async askInClient(request: ApprovalRequest, origin: CallOrigin, confirm: ConfirmInClient, log: CallLog): Promise<{ reply: GateReply; note?: never } | { reply?: never; note: string }> {
     const action = approvalAction(request);
-    const where = origin.clientName ? `the person at ${origin.clientName.slice(0, 128)}` : 'the person at the client';
+    const where = origin.clientName ? `the person at ${printable(origin.clientName.slice(0, 128))}` : 'the person at the client';
     const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
     const question = `Agent "${request.agent}" wants to ${action}. ${request.rule.message} Approve it?`;
     const event = (reason: string, message: string): void => {

@@ -4,6 +4,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from '../database.js';
+import { printable } from './printable.js';
 
 export type CallOutcome = 'ok' | 'error' | 'pending' | 'unknown';
 
@@ -215,6 +216,10 @@ function firstWithPrefix(prefix: 'tr_' | 'pl_', ...ids: (string | null)[]): stri
 
 /** "billing-bot asked to refund 20.00 EUR of payment tr_x: allowed; refund re_y is pending." */
 export function summarize(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'decision' | 'reason' | 'reason_message' | 'outcome_action' | 'error_message'>, outcome: CallOutcome): string {
+  return printable(sentence(row, outcome));
+}
+
+function sentence(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'decision' | 'reason' | 'reason_message' | 'outcome_action' | 'error_message'>, outcome: CallOutcome): string {
   const who = row.agent ?? 'A caller with no agent';
   const what = row.action ?? `call ${row.tool ?? 'an unknown tool'}`;
   if (row.decision === 'denied') return `${who} asked to ${what}: denied. ${row.reason_message ?? ''}`.trim();

@@ -1,5 +1,6 @@
 /** The audit log as people read it: one aligned line per call, oldest first. */
 import type { CallEntry } from './call-entries.js';
+import { printable } from './printable.js';
 
 const COLUMNS: { title: string; width: number; cell(entry: CallEntry): string }[] = [
   { title: 'time (UTC)', width: 19, cell: (entry) => entry.at.slice(0, 19).replace('T', ' ') },
@@ -16,6 +17,6 @@ function pad(text: string, width: number): string {
 
 export function formatCallTable(entries: readonly CallEntry[]): string[] {
   const header = [...COLUMNS.map((column) => pad(column.title, column.width)), 'what happened'].join('  ');
-  const rows = entries.map((entry) => [...COLUMNS.map((column) => pad(column.cell(entry), column.width)), entry.summary].join('  '));
+  const rows = entries.map((entry) => [...COLUMNS.map((column) => pad(printable(column.cell(entry)), column.width)), printable(entry.summary)].join('  '));
   return [header, '-'.repeat(Math.min(header.length + 40, 160)), ...rows];
 }

@@ -3,6 +3,7 @@
  * on the command line is the decision, so there is no further prompt; what was decided is printed in full, and the
  * person's OS user name goes into the audit log.
  */
+import { printable } from '../audit/printable.js';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Approvals, APPROVAL_ID, formatUtc, type Approval } from '../approvals/approvals.js';
@@ -67,7 +68,7 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput): nu
       const pending = approvals.pending();
       if (pending.length > 0 && files.length > 1) io.out(`In ${path}:`);
       for (const approval of pending) {
-        io.out(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}`);
+        io.out(printable(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}`));
       }
       waiting += pending.length;
     });
@@ -98,7 +99,7 @@ export function decideApproval(dbPaths: readonly string[], approvalId: string | 
     }
     const approval = result.approval;
     io.out(`${decision === 'approved' ? 'Approved' : 'Rejected'} by ${by}: approval ${approval.approvalId}`);
-    for (const line of describe(approval, now)) io.out(line);
+    for (const line of describe(approval, now)) io.out(printable(line));
     io.out('');
     io.out(
       decision === 'approved'

@@ -8,6 +8,7 @@
 import { randomUUID } from '../crypto-on-demand.js';
 import type { Logger } from 'pino';
 import type { AuditFields, AuditLog } from '../audit/audit-log.js';
+import { quoted } from '../audit/printable.js';
 import { MollieError } from '../mollie/errors.js';
 import { isResourceId, type MolliePort } from '../mollie/port.js';
 import { findLinkOf, readLink } from '../payments/invoice-payments.js';
@@ -48,7 +49,7 @@ export class MollieWebhook {
       try {
         this.deps.audit.appendRefusal(
           base,
-          { reason: 'invalid_input', reason_message: `The webhook named no payment id (got ${JSON.stringify(shown)}).`, rule: RULE, action: 'report a payment change', arguments: JSON.stringify({ id: shown }) },
+          { reason: 'invalid_input', reason_message: `The webhook named no payment id (got ${quoted(shown)}).`, rule: RULE, action: 'report a payment change', arguments: JSON.stringify({ id: shown }) },
           { code: 'invalid_input', message: 'Not a payment id; ignored.' },
           Math.round(performance.now() - started),
         );

@@ -338,7 +338,8 @@ describe('bad input: a clear error naming the field, nothing sent to Mollie, and
   it('an unknown tool is refused and recorded', async () => {
     const result = await clerk.call('transfer_funds', { to: 'NL00BANK0123456789' });
     expect(errorOf(result)).toMatchObject({ code: 'invalid_input' });
-    expect(auditRows(String(result.structuredContent.audit_id))[0]).toMatchObject({ tool: 'transfer_funds', decision: 'denied', reason: 'unknown_tool' });
+    // The made-up name is quoted in the text, never stored as a tool.
+    expect(auditRows(String(result.structuredContent.audit_id))[0]).toMatchObject({ tool: null, decision: 'denied', reason: 'unknown_tool', reason_message: 'There is no tool "transfer_funds".' });
   });
 });
 
