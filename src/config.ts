@@ -40,6 +40,8 @@ export interface HttpConfig {
   allowedOrigins: string[];
   /** An idle session is closed after this long (MOLLIE_MCP_SESSION_IDLE_SECONDS). */
   sessionIdleMs: number;
+  /** How many sessions one agent may have open at once (MOLLIE_MCP_SESSIONS_PER_AGENT), so one cannot lock out the rest. */
+  sessionsPerAgent: number;
 }
 
 export interface ConfigFlags {
@@ -129,6 +131,12 @@ function readLinkValidDays(value: string | null): number {
   return Number(value);
 }
 
+function readWholeNumber(name: string, value: string | null, fallback: number, max: number): number {
+  if (value === null) return fallback;
+  if (!/^[0-9]{1,7}$/.test(value) || Number(value) < 1 || Number(value) > max) throw new ConfigError(`${name} must be a whole number from 1 to ${max}; got "${value}".`);
+  return Number(value);
+}
+
 function readSwitch(name: string, value: string | null, fallback: boolean): boolean {
   if (value === null) return fallback;
   if (value !== '0' && value !== '1') throw new ConfigError(`${name} must be 1 or 0; got "${value}".`);
@@ -156,6 +164,7 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       port: readPort(flags.port ?? null),
       allowedOrigins: readOrigins(nonEmpty(env.MOLLIE_MCP_ALLOWED_ORIGINS)),
       sessionIdleMs: readSeconds('MOLLIE_MCP_SESSION_IDLE_SECONDS', nonEmpty(env.MOLLIE_MCP_SESSION_IDLE_SECONDS), 30 * 60),
+      sessionsPerAgent: readWholeNumber('MOLLIE_MCP_SESSIONS_PER_AGENT', nonEmpty(env.MOLLIE_MCP_SESSIONS_PER_AGENT), 32, 1000),
     },
     approvalTtlMs: readSeconds('MOLLIE_MCP_APPROVAL_TTL_SECONDS', nonEmpty(env.MOLLIE_MCP_APPROVAL_TTL_SECONDS), 15 * 60),
     confirmTimeoutMs: readSeconds('MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS', nonEmpty(env.MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS), 2 * 60),

@@ -36,6 +36,13 @@ export class SessionRegistry {
     return this.sessions.size >= this.capacity;
   }
 
+  /** Sessions this agent has open. */
+  countFor(agent: string): number {
+    let count = 0;
+    for (const session of this.sessions.values()) if (session.agent === agent) count += 1;
+    return count;
+  }
+
   add(session: Session): void {
     this.sessions.set(session.id, session);
   }

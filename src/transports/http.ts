@@ -113,11 +113,29 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     }
   };
 
+  /** Sessions being opened (initialize answered but not yet registered), per agent, so a burst cannot pass the cap. */
+  const opening = new Map<string, number>();
   const openSession = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, agent: string, body: unknown): Promise<void> => {
     if (sessions.isFull()) {
       sendRpcError(res, 503, RPC_REFUSED, `This server already has ${sessions.capacity} open sessions; close unused clients or try again later.`, undefined, { 'Retry-After': '30' });
       return;
     }
+    if (sessions.countFor(agent) + (opening.get(agent) ?? 0) >= options.sessionsPerAgent) {
+      logger.warn({ session_agent: agent, sessions: sessions.countFor(agent) }, 'Session refused: the agent has its maximum open');
+      sendRpcError(res, 429, RPC_REFUSED, `Agent "${agent}" already has ${options.sessionsPerAgent} open sessions, the most one agent may have (MOLLIE_MCP_SESSIONS_PER_AGENT); close unused clients (DELETE the session) or wait until idle ones expire.`, undefined, { 'Retry-After': '30' });
+      return;
+    }
+    opening.set(agent, (opening.get(agent) ?? 0) + 1);
+    try {
+      await startSession(req, res, agent, body);
+    } finally {
+      const left = (opening.get(agent) ?? 1) - 1;
+      if (left === 0) opening.delete(agent);
+      else opening.set(agent, left);
+    }
+  };
+
+  const startSession = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, agent: string, body: unknown): Promise<void> => {
     const server = createMcpServer({
       gate: engine.gate,
       caller: (authInfo) => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null }),

@@ -6,10 +6,11 @@ import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
-import { newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
+import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
 
 const CLERK = newToken();
+const OTHER = newToken();
 const POLICY = `agent: clerk
 token_sha256: ${CLERK.sha256}
 rate_limit: { per_minute: 1000 }
@@ -26,7 +27,7 @@ afterEach(async () => {
 });
 
 function workspaceFor(): Workspace {
-  const workspace = createWorkspace({ clerk: POLICY });
+  const workspace = createWorkspace({ clerk: POLICY, other: `agent: other\ntoken_sha256: ${OTHER.sha256}\ntools:\n  get_payment_status: {}\n` });
   cleanup.push(async () => workspace.remove());
   return workspace;
 }
@@ -51,6 +52,26 @@ describe('serve --transport http', () => {
     const first = await serverFor(workspace);
     const port = new URL(first.url).port;
     await expect(spawnHttpServer({ workspace, args: ['--port', port] })).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+  });
+
+  it('caps the sessions one agent may hold, so it cannot lock every other agent out', async () => {
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace, { MOLLIE_MCP_SESSIONS_PER_AGENT: '3' });
+    const opened = await Promise.all([1, 2, 3].map(() => server.connect(CLERK.token)));
+    cleanup.push(async () => Promise.all(opened.map((client) => client.close().catch(() => undefined))));
+    const fourth = await rawRequest(`${server.url}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, Authorization: `Bearer ${CLERK.token}` }, body: initializeBody() });
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers['retry-after']).toBe('30');
+    expect(JSON.parse(fourth.body).error.message).toMatch(/already has 3 open sessions, the most one agent may have \(MOLLIE_MCP_SESSIONS_PER_AGENT\)/);
+    // Everyone else is unaffected, and the agent's own sessions keep working.
+    const other = await server.connect(OTHER.token);
+    cleanup.push(() => other.close().catch(() => undefined));
+    expect((await other.client.listTools()).tools.map((tool) => tool.name)).toEqual(['get_payment_status']);
+    expect((await opened[0]!.client.listTools()).tools).toHaveLength(2);
+    await opened[2]!.transport.terminateSession();
+    await opened[2]!.close();
+    const again = await server.connect(CLERK.token);
+    cleanup.push(() => again.close().catch(() => undefined));
   });
 
   it('closes an idle session; the client is told to start a new one', async () => {
