@@ -55,10 +55,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_call ON audit_log (call_id, kind);
--- audit_agent (an agent's decision rows, in seq order) is created by upgradeIndexes, as its definition changed.
--- The rate limit: an agent's allowed calls in the last minute.
-CREATE INDEX IF NOT EXISTS audit_allowed ON audit_log (agent, at) WHERE kind = 'decision' AND decision = 'allowed';
+-- audit_agent (an agent's decision rows, in seq order) and audit_call (a call's rows; one decision and one outcome
+-- each) are created by upgradeIndexes, as their definitions changed.
 CREATE INDEX IF NOT EXISTS audit_payment ON audit_log (payment_id) WHERE payment_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_invoice ON audit_log (invoice_id) WHERE invoice_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_denied ON audit_log (seq) WHERE kind = 'decision' AND decision = 'denied';
@@ -66,6 +64,9 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END;
+-- INSERT OR REPLACE deletes the old row without firing the delete trigger (recursive_triggers is off): refused here.
+CREATE TRIGGER IF NOT EXISTS audit_log_no_replace BEFORE INSERT ON audit_log WHEN EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be replaced'); END;
 
 CREATE TABLE IF NOT EXISTS reservations (
   call_id TEXT PRIMARY KEY,
@@ -149,6 +150,16 @@ CREATE TABLE IF NOT EXISTS invoice_locks (
   PRIMARY KEY (invoice_id, mode)
 ) WITHOUT ROWID;
 
+-- The rate limit (0.5): when each call that got past the policy was made, by the real clock, not the log's stamps
+-- (which never go back, so a clock stepping back an hour would count an hour of calls as one minute's). Rows older
+-- than two minutes are pruned as calls come.
+CREATE TABLE IF NOT EXISTS call_times (
+  agent TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  call_id TEXT NOT NULL,
+  PRIMARY KEY (agent, at_ms, call_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS server_instances (
   instance_id TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,
@@ -185,6 +196,8 @@ const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] 
   { table: 'reservations', column: 'instance_id', type: 'TEXT' },
   // 0.5: a payment made through one of this server's payment links.
   { table: 'payments', column: 'link_id', type: 'TEXT' },
+  // 0.5: whether a person approved the call (confirm_above counts what went out without one over 24 hours).
+  { table: 'reservations', column: 'approved', type: 'INTEGER NOT NULL DEFAULT 0' },
 ];
 
 const INDEXES_ON_ADDED_COLUMNS = `
@@ -199,16 +212,30 @@ CREATE INDEX IF NOT EXISTS payments_link ON payments (link_id) WHERE link_id IS 
  * since each index a row joins is one more page its commit writes. Two are gone: time ranges are found by binary
  * search on seq (audit_decision_at), and the rate limit counts the log's allowed decisions (reservations_rate).
  */
-const CHANGED_INDEXES: readonly { name: string; definition: string }[] = [
+const CHANGED_INDEXES: readonly { name: string; definition: string; fallback?: string }[] = [
   { name: 'audit_agent', definition: "CREATE INDEX audit_agent ON audit_log (agent, seq) WHERE kind = 'decision'" },
+  // 0.5: one decision and one outcome per call, enforced (a call's events may be many). A log written by an older
+  // version that already holds a call with two outcomes keeps the plain index; audit verify names such calls.
+  {
+    name: 'audit_call',
+    definition: "CREATE UNIQUE INDEX audit_call ON audit_log (call_id, kind, (CASE WHEN kind = 'event' THEN seq ELSE 0 END))",
+    fallback: 'CREATE INDEX audit_call ON audit_log (call_id, kind)',
+  },
 ];
-const DROPPED_INDEXES = ['audit_decision_at', 'reservations_rate'];
+const DROPPED_INDEXES = ['audit_decision_at', 'reservations_rate', 'audit_allowed'];
 
 function upgradeIndexes(db: SqliteDatabase): void {
   const current = db.prepare<[string], { sql: string | null }>("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?");
-  for (const { name, definition } of CHANGED_INDEXES) {
-    if (current.get(name)?.sql === definition) continue;
-    db.exec(`DROP INDEX IF EXISTS ${name}; ${definition}`);
+  for (const { name, definition, fallback } of CHANGED_INDEXES) {
+    const existing = current.get(name)?.sql;
+    if (existing === definition || (existing !== undefined && existing === fallback)) continue;
+    db.exec(`DROP INDEX IF EXISTS ${name}`);
+    try {
+      db.exec(definition);
+    } catch (error) {
+      if (fallback === undefined) throw error;
+      db.exec(fallback);
+    }
   }
   for (const name of DROPPED_INDEXES) db.exec(`DROP INDEX IF EXISTS ${name}`);
 }

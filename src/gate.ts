@@ -16,13 +16,14 @@ import { formatMinorUnits } from './mollie/money.js';
 import type { MolliePort } from './mollie/port.js';
 import type { PaymentRecords } from './payments/payment-records.js';
 import { approvalFingerprint, formatUtc, type Approval, type Approvals } from './approvals/approvals.js';
-import { approvalNeeded, authorize, checkCaps, type ApprovalRule, type Caller, type Decision } from './policy/decide.js';
+import { approvalNeeded, authorize, checkCaps, checkPaymentScope, checkRate, type ApprovalRule, type Caller, type Decision, type UsageReader } from './policy/decide.js';
+import { CallTimes } from './policy/call-times.js';
 import type { PolicySet } from './policy/policy.js';
 import type { Reservations } from './policy/reservations.js';
 import { OpenReads } from './open-reads.js';
 import { InvoiceLocks } from './payments/invoice-locks.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
-import { normalizeFailure, type StructuredToolError } from './tool-error.js';
+import { normalizeFailure, type NormalizedFailure, type StructuredToolError } from './tool-error.js';
 import { callLineLogger } from './log.js';
 import { printable, quoted } from './audit/printable.js';
 
@@ -82,11 +83,20 @@ export class Gate {
   private readonly openReads: OpenReads;
   private readonly callLines: Logger;
   readonly locks: InvoiceLocks;
+  private readonly callTimes: CallTimes;
+  /** What the caps and the rate limit count: reservations, and when each call was made. */
+  private readonly usage: UsageReader;
 
   constructor(private readonly options: GateOptions) {
     this.tools = new Map(options.tools.map((tool) => [tool.name, tool]));
     this.clock = options.clock ?? (() => new Date());
     this.openReads = new OpenReads(options.db);
+    this.callTimes = new CallTimes(options.db);
+    this.usage = {
+      recentCalls: (agent, now) => this.callTimes.recentCalls(agent, now),
+      reservedSince: (agent, tool, currency, since) => options.reservations.reservedSince(agent, tool, currency, since),
+      unapprovedSince: (agent, tool, currency, since) => options.reservations.unapprovedSince(agent, tool, currency, since),
+    };
     this.locks = new InvoiceLocks(options.db, this.instanceId, this.clock);
     this.callLines = callLineLogger(options.logger);
   }
@@ -204,18 +214,24 @@ export class Gate {
     }
     const args = parsed.data;
     const action = tool.describe(args);
-    const policies = this.options.policies();
-    const authorized = authorize(policies, origin.caller, tool.name, this.options.mollie.mode);
+    const authorized = authorize(this.options.policies(), origin.caller, tool.name, this.options.mollie.mode);
+    // What the call asks for, from its arguments alone, so even a refused call's row shows the amount.
+    const asked = tool.requested?.(args) ?? null;
+    const askedColumns: Partial<AuditFields> = asked ? { amount_value: asked.value, amount_currency: asked.currency } : {};
     const decisionBase: Partial<AuditFields> = { arguments: redactArguments(args), action, policy_sha256: authorized.agent?.sha256 ?? null };
     if (!authorized.decision.allowed || !authorized.agent || !authorized.tool) {
-      return refuse(
-        { ...decisionBase, ...decisionColumns(authorized.decision) },
-        policyDenied(authorized.decision),
-      );
+      return refuse({ ...decisionBase, ...askedColumns, ...decisionColumns(authorized.decision) }, policyDenied(authorized.decision));
     }
     const agentPolicy = authorized.agent;
     const toolPolicy = authorized.tool;
     const agent = agentPolicy.agent;
+    // The rate limit, and which payments the agent may act on, before anything else: then Mollie is not even asked.
+    const paymentId = stringArg(args, 'payment_id');
+    const capabilities = { name: tool.name, ...tool.capabilities };
+    const early =
+      checkRate(agentPolicy, this.usage, this.clock()) ??
+      checkPaymentScope(agentPolicy, tool.name, toolPolicy, capabilities, paymentId, paymentId !== null && this.options.payments.get(paymentId) !== null);
+    if (early) return refuse({ ...decisionBase, ...askedColumns, payment_id: paymentId, ...decisionColumns(early) }, policyDenied(early));
 
     const context: ToolContext = {
       mollie: this.options.mollie,
@@ -232,29 +248,46 @@ export class Gate {
       this.options.audit.append({ ...base, kind: 'outcome', duration_ms: elapsed(), ...fields }, durability);
     };
 
+    /**
+     * The call cannot be done as asked (no such payment, not paid, more than remains...), found before its amount met
+     * the policy's caps: never an allowed decision. It counts towards the rate limit, as it may have read Mollie.
+     */
+    const notPossible = (failure: NormalizedFailure, columns: Partial<AuditFields>): GateReply => {
+      const reason = failure.error.reason ?? 'precondition_failed';
+      try {
+        immediate(this.options.db, () => {
+          this.options.audit.append({
+            ...base,
+            ...columns,
+            kind: 'decision',
+            decision: 'denied',
+            reason,
+            reason_message: failure.error.message,
+            rule: `${tool.name}: what was asked cannot be done (${failure.error.code}), found before the policy's amount checks`,
+          });
+          finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
+          this.callTimes.record(agent, callId, this.clock());
+        }, durability);
+      } catch (auditError) {
+        log.error({ err: auditError }, 'Could not write the audit rows of a call that could not be done');
+      }
+      log.info({ decision: 'denied', reason, code: failure.error.code }, 'Call could not be done');
+      return errorReply(callId, failure.error);
+    };
+
     let plan: CallPlan;
     try {
       plan = await tool.prepare(args, context);
     } catch (error) {
-      // The policy let the agent use the tool; what it asked for could not be done (no such payment, not paid...).
       const failure = normalizeFailure(error);
       if (failure.unexpected) log.error({ err: error }, 'Preparing the call failed unexpectedly');
-      try {
-        immediate(this.options.db, () => {
-          this.options.audit.append({ ...base, ...decisionBase, ...decisionColumns(authorized.decision), kind: 'decision', decision: 'allowed', invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') ?? stringArg(args, 'payment_link_id') });
-          finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
-        }, durability);
-      } catch (auditError) {
-        log.error({ err: auditError }, 'Could not write the audit rows of a failed call');
-      }
-      log.info({ decision: 'allowed', outcome: 'error', code: failure.error.code }, 'Call failed before the decision on amounts');
-      return errorReply(callId, failure.error);
+      return notPossible(failure, { ...decisionBase, ...askedColumns, invoice_id: stringArg(args, 'invoice_id'), payment_id: stringArg(args, 'payment_id') ?? stringArg(args, 'payment_link_id') });
     }
 
     const money = plan.money;
     const moneyColumns: Partial<AuditFields> = money
       ? { amount_value: formatMinorUnits(money.minor, money.currency), amount_currency: money.currency }
-      : {};
+      : askedColumns;
     const planColumns: Partial<AuditFields> = {
       ...decisionBase,
       ...moneyColumns,
@@ -264,9 +297,14 @@ export class Gate {
     };
 
     const demand = { money, redirectUrl: plan.redirectUrl, readsAgent: plan.readsAgent };
-    const capabilities = { name: tool.name, ...tool.capabilities };
-    const approvalRule = tool.capabilities.approvable ? approvalNeeded(agentPolicy, tool.name, toolPolicy, money) : null;
-    const fingerprint = approvalRule ? approvalFingerprint(tool.name, args as Record<string, unknown>, money) : null;
+    if (plan.refusal) {
+      // Something else is wrong with the call too; an amount over the policy's caps is what the log says first.
+      const caps = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.usage, this.clock());
+      if (!caps.allowed) return refuse({ ...planColumns, ...decisionColumns(caps) }, policyDenied(caps));
+      return notPossible(normalizeFailure(plan.refusal), planColumns);
+    }
+    const approvalRule = tool.capabilities.approvable ? approvalNeeded(agentPolicy, tool.name, toolPolicy, money, this.usage, this.clock()) : null;
+    const fingerprint = tool.capabilities.approvable ? approvalFingerprint(tool.name, args as Record<string, unknown>, money) : null;
     const approvalId = approvalRule ? stringArg(args, 'approval_id') : null;
     /** Set once the person at the client said yes; written into the decision row. */
     let confirmedInClient: string | null = null;
@@ -274,7 +312,7 @@ export class Gate {
     if (approvalRule && approvalId === null) {
       // Nobody is asked about a call the caps would deny anyway: then the decision below denies it with the real reason.
       const now = this.clock();
-      const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
+      const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.usage, now);
       if (precheck.allowed) {
         const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, fingerprint: fingerprint!, plan, agent, started };
         const clientMayConfirm = agentPolicy.confirmInClient ?? origin.transport !== 'http';
@@ -295,41 +333,57 @@ export class Gate {
     try {
       decision = immediate(this.options.db, () => {
         const now = this.clock();
+        // Decided on the policy in force now, not the one read before the call was prepared: an edit that lowered a
+        // cap or removed the agent while Mollie was being read applies to this call.
+        const current = authorize(this.options.policies(), origin.caller, tool.name, this.options.mollie.mode);
+        const columns: Partial<AuditFields> = { ...planColumns, policy_sha256: current.agent?.sha256 ?? null };
+        const refuseHere = (refused: Decision): Decision => {
+          this.options.audit.append({ ...base, ...columns, ...decisionColumns(refused), kind: 'decision' });
+          finishRefused(refused, pendingApproval);
+          return refused;
+        };
+        if (!current.decision.allowed || !current.agent || !current.tool) return refuseHere(current.decision);
+        const nowRule = tool.capabilities.approvable ? approvalNeeded(current.agent, tool.name, current.tool, money, this.usage, now) : null;
         let approval: Approval | null = null;
-        if (approvalRule && approvalId !== null) {
+        if (nowRule && approvalId !== null) {
           const checked = this.options.approvals.check(approvalId, agent, fingerprint!, origin.transport);
           if (!checked.ok) {
-            const refused: Decision = { allowed: false, reason: checked.reason, rule: approvalRule.rule, message: checked.message };
             if (checked.pending) pendingApproval = approvalId;
-            this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(refused), kind: 'decision' });
-            finishRefused(refused, pendingApproval);
-            return refused;
+            return refuseHere({ allowed: false, reason: checked.reason, rule: nowRule.rule, message: checked.message });
           }
           approval = checked.approval;
         }
-        let decided = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.options.reservations, now);
+        let decided = checkCaps(current.agent, tool.name, capabilities, current.tool, demand, this.usage, now);
         if (decided.allowed) decided = this.repeatCheck(plan, now) ?? decided;
-        if (decided.allowed && approvalRule && (approval || confirmedInClient)) {
+        if (decided.allowed && nowRule && (approval || confirmedInClient)) {
           // The person comes first: it is what an auditor looks for in this row and in the call's summary.
           const who = approval ? `Approved by ${approval.decidedBy ?? '?'} (approval ${approval.approvalId}).` : confirmedInClient!;
-          decided = { allowed: true, reason: approval ? 'approved' : 'confirmed', rule: `${decided.rule}; ${approvalRule.rule}`, message: `${who} ${decided.message}` };
-        } else if (decided.allowed && approvalRule) {
-          // The check before asking denied the call, and another process changed the budgets since: nobody was asked,
-          // so the call must not go ahead. Fail closed; calling again asks a person.
-          decided = { allowed: false, reason: 'approval_required', rule: approvalRule.rule, message: `${approvalRule.message} Nobody has approved this call yet; call again to ask a person.` };
+          decided = { allowed: true, reason: approval ? 'approved' : 'confirmed', rule: `${decided.rule}; ${nowRule.rule}`, message: `${who} ${decided.message}` };
+        } else if (decided.allowed && nowRule) {
+          // Nobody was asked (the check before asking denied the call and budgets changed since, or the policy now
+          // wants a person where it did not): the call must not go ahead. Fail closed; calling again asks a person.
+          decided = { allowed: false, reason: 'approval_required', rule: nowRule.rule, message: `${nowRule.message} Nobody has approved this call yet; call again to ask a person.` };
         }
-        this.options.audit.append({ ...base, ...planColumns, ...decisionColumns(decided), kind: 'decision' });
-        if (!decided.allowed) finishRefused(decided, null);
-        if (decided.allowed) {
-          // A call that moves no money needs no budget, only a mark that it is in flight: one small row, not a
-          // reservation and its indexes.
-          if (tool.capabilities.movesMoney) {
-            this.options.reservations.reserve({ callId, agent, tool: tool.name, money: money?.reuse ? null : money, at: now.toISOString(), repeatKey: plan.repeat?.key ?? null, instanceId: this.instanceId });
-          } else {
-            this.openReads.open(callId, this.instanceId, now.toISOString());
-          }
-          if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
+        if (!decided.allowed) return refuseHere(decided);
+        this.options.audit.append({ ...base, ...columns, ...decisionColumns(decided), kind: 'decision' });
+        this.callTimes.record(agent, callId, now);
+        // A call that moves no money needs no budget, only a mark that it is in flight: one small row, not a
+        // reservation and its indexes.
+        if (tool.capabilities.movesMoney) {
+          this.options.reservations.reserve({
+            callId,
+            agent,
+            tool: tool.name,
+            money: money?.reuse ? null : money,
+            at: now.toISOString(),
+            repeatKey: plan.repeat?.key ?? null,
+            instanceId: this.instanceId,
+            approved: approval !== null || confirmedInClient !== null,
+          });
+        } else {
+          this.openReads.open(callId, this.instanceId, now.toISOString());
         }
+        if (approval) this.options.approvals.markUsed(approval, callId, origin.transport);
         return decided;
       }, durability);
     } catch (error) {
@@ -346,7 +400,8 @@ export class Gate {
       const done = await tool.run(plan, context);
       try {
         immediate(this.options.db, () => {
-          finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId ?? done.paymentLinkId ?? null, refund_id: done.refundId });
+          // reason nothing_moved: the budget went back (a reused link), which audit verify checks the reservations by.
+          finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId ?? done.paymentLinkId ?? null, refund_id: done.refundId, reason: tool.capabilities.movesMoney && !done.moneyMoved ? 'nothing_moved' : null });
           if (tool.capabilities.movesMoney) this.options.reservations.settle(callId, done.moneyMoved ? 'spent' : 'released');
           else this.openReads.close(callId);
         }, durability);

@@ -9,6 +9,7 @@ import type { MolliePort } from './mollie/port.js';
 import type { InvoiceLocks } from './payments/invoice-locks.js';
 import type { PaymentRecords } from './payments/payment-records.js';
 import type { LogScope, ToolCapabilities } from './policy/policy.js';
+import type { ToolError } from './tool-error.js';
 
 export interface ToolAnnotations {
   readOnlyHint: boolean;
@@ -54,6 +55,11 @@ export interface CallPlan {
   paymentLinkId?: string | null;
   /** Written into the decision row, so a retry after a crash can be matched to what Mollie saw. */
   idempotencyKey: string | null;
+  /**
+   * What prepare found that makes the call impossible as asked (a refund over what remains), when `money` is known:
+   * the gate reports the policy's caps first, if they refuse it too, and this otherwise. Never allowed.
+   */
+  refusal?: ToolError;
   /**
    * Calls with the same key within the window are refused as a duplicate (an agent retrying a refund that went
    * through); null when the call may repeat (allow_repeat) or the tool has no such guard.
@@ -105,6 +111,11 @@ export interface ToolDefinition<Args = unknown, Plan extends CallPlan = CallPlan
   capabilities: Omit<ToolCapabilities, 'name'>;
   /** "refund 20.00 EUR of payment tr_x": what was asked, in words, for the audit log. */
   describe(args: Args): string;
+  /**
+   * The amount asked for, from the arguments alone (no Mollie), for the row of a call refused before prepare ran; the
+   * currency is null when only Mollie knows it (a refund is in its payment's currency).
+   */
+  requested?(args: Args): { value: string; currency: string | null } | null;
   /** What the call will move and touch; may read Mollie and local records, never writes. */
   prepare(args: Args, context: ToolContext): Promise<Plan>;
   run(plan: Plan, context: ToolContext): Promise<CallResult<Result>>;

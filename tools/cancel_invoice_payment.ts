@@ -56,7 +56,7 @@ export const cancelInvoicePayment = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false, actsOnPayments: false },
 
   describe(args) {
     if (args.payment_link_id !== undefined) return `withdraw payment link ${args.payment_link_id}`;

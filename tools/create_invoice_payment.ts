@@ -174,7 +174,13 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: true, redirects: true, readsAuditLog: false, approvable: false },
+  capabilities: { movesMoney: true, redirects: true, readsAuditLog: false, approvable: false, actsOnPayments: false },
+
+  requested(args) {
+    const total = parseAmount(args.amount, args.currency);
+    const paid = args.amount_already_paid === undefined ? 0 : parseAmount(args.amount_already_paid, args.currency, { allowZero: true });
+    return { value: formatMinorUnits(total - paid, args.currency), currency: args.currency };
+  },
 
   describe(args) {
     const paid = args.amount_already_paid ? ` (${args.amount_already_paid} already paid)` : '';

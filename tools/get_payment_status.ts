@@ -205,7 +205,7 @@ export const getPaymentStatus = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false, actsOnPayments: false },
 
   describe(args) {
     if (args.payment_id !== undefined) return `read the status of payment ${args.payment_id}`;

@@ -1,6 +1,7 @@
 /** Read back what agents did: the audit log, call by call, newest first, with one plain sentence per call. */
 import { z } from 'zod';
 import { CursorError, decodeCursor } from '../src/audit/call-entries.js';
+import { printable } from '../src/audit/printable.js';
 import { defineTool, type CallPlan } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
 import { amountOut, invoiceId, isoTime, paymentId, paymentLinkId } from './fields.js';
@@ -35,6 +36,8 @@ const entry = z.strictObject({
   tool: z.string().nullable(),
   decision: z.enum(['allowed', 'denied']),
   reason: z.string().nullable(),
+  rule: z.string().nullable().describe('The rule that decided, e.g. "policies/refund-desk.yaml: tools.refund.limits.EUR.per_call = 100.00".'),
+  policy_sha256: z.string().nullable().describe('sha256 of the policy file in force when the call was decided.'),
   outcome: z.enum(['ok', 'error', 'pending', 'unknown']),
   invoice_id: z.string().nullable(),
   payment_id: z.string().nullable(),
@@ -69,7 +72,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: true, approvable: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: true, approvable: false, actsOnPayments: false },
 
   describe(args) {
     const whose = args.agent !== undefined ? ` of agent ${args.agent}` : '';
@@ -124,6 +127,8 @@ export const listLogs = defineTool<Args, Plan, Result>({
           tool: item.tool,
           decision: item.decision,
           reason: item.reason,
+          rule: item.rule === null ? null : printable(item.rule),
+          policy_sha256: item.policy_sha256,
           outcome: item.outcome,
           invoice_id: item.invoice_id,
           payment_id: item.payment_id,

@@ -66,7 +66,11 @@ export const refund = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false, approvable: true },
+  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false, approvable: true, actsOnPayments: true },
+
+  requested(args) {
+    return args.amount === undefined ? null : { value: args.amount, currency: null };
+  },
 
   describe(args) {
     return args.amount !== undefined ? `refund ${args.amount} of payment ${args.payment_id}` : `refund the remainder of payment ${args.payment_id}`;
@@ -76,15 +80,9 @@ export const refund = defineTool<Args, Plan, Result>({
     const payment = await context.mollie.getPayment(args.payment_id);
     context.payments.refresh(payment);
     const invoiceId = context.payments.get(payment.id)?.invoiceId ?? payment.metadata?.invoice_id ?? null;
-    if (payment.status !== 'paid' || payment.amountRemaining === null) {
-      throw new ToolError('conflict', `Payment ${payment.id} is ${payment.status}, not paid; only paid payments can be refunded.`, { field: 'payment_id' });
-    }
-    const { currency } = payment.amountRemaining;
-    const remaining = parseAmount(payment.amountRemaining.value, currency, { allowZero: true });
-    if (remaining === 0) {
-      throw new ToolError('conflict', `Payment ${payment.id} has been refunded in full already; nothing remains to refund.`, { field: 'payment_id' });
-    }
-    let amountMinor = remaining;
+    const currency = payment.amount.currency;
+    const remaining = payment.amountRemaining === null ? null : parseAmount(payment.amountRemaining.value, currency, { allowZero: true });
+    let amountMinor: number | null = remaining;
     if (args.amount !== undefined) {
       try {
         amountMinor = parseAmount(args.amount, currency);
@@ -92,17 +90,24 @@ export const refund = defineTool<Args, Plan, Result>({
         if (error instanceof MoneyError) throw new ToolError('invalid_input', `amount: ${error.message}`, { field: 'amount' });
         throw error;
       }
-      if (amountMinor > remaining) {
-        throw new ToolError(
-          'conflict',
-          `amount ${args.amount} ${currency} is more than the ${formatMinorUnits(remaining, currency)} ${currency} that can still be refunded on payment ${payment.id}.`,
-          { field: 'amount' },
-        );
-      }
     }
-    if (args.allow_repeat !== true) {
+    // What is wrong with the refund besides the policy: reported after the policy's caps, which come first.
+    let refusal: ToolError | null = null;
+    if (payment.status !== 'paid' || remaining === null) {
+      refusal = new ToolError('conflict', `Payment ${payment.id} is ${payment.status}, not paid; only paid payments can be refunded.`, { field: 'payment_id' });
+    } else if (remaining === 0) {
+      refusal = new ToolError('conflict', `Payment ${payment.id} has been refunded in full already; nothing remains to refund.`, { field: 'payment_id' });
+    } else if (amountMinor !== null && amountMinor > remaining) {
+      refusal = new ToolError(
+        'conflict',
+        `amount ${args.amount} ${currency} is more than the ${formatMinorUnits(remaining, currency)} ${currency} that can still be refunded on payment ${payment.id}.`,
+        { field: 'amount' },
+      );
+    }
+    if (amountMinor === null || amountMinor === 0) throw refusal!;
+    if (refusal === null && args.allow_repeat !== true) {
       // Refunds made elsewhere (another server, the Mollie dashboard) count too: ask Mollie what it already has.
-      const since = Date.now() - REPEAT_WINDOW_MS;
+      const since = context.clock().getTime() - REPEAT_WINDOW_MS;
       const same = (await context.mollie.listRefunds(payment.id)).find(
         (earlier) =>
           earlier.amount.currency === currency &&
@@ -112,7 +117,7 @@ export const refund = defineTool<Args, Plan, Result>({
           Date.parse(earlier.createdAt) >= since,
       );
       if (same) {
-        throw new ToolError(
+        refusal = new ToolError(
           'conflict',
           `Mollie already has a refund of ${same.amount.value} ${currency} on payment ${payment.id}, made at ${same.createdAt.slice(11, 16)} UTC (refund ${same.id}, ${same.status}). If a second one is really intended, repeat the call with allow_repeat: true.`,
           { field: 'allow_repeat', reason: 'duplicate_call' },
@@ -126,6 +131,7 @@ export const refund = defineTool<Args, Plan, Result>({
       invoiceId,
       paymentId: payment.id,
       idempotencyKey: `mim-refund-${randomUUID()}`,
+      ...(refusal ? { refusal } : {}),
       amountMinor,
       currency,
       description: args.description,

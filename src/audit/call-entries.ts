@@ -32,6 +32,8 @@ export interface CallEntry {
   reason: string | null;
   reason_message: string | null;
   rule: string | null;
+  /** sha256 of the policy file that decided, as written in the decision row. */
+  policy_sha256: string | null;
   outcome: CallOutcome;
   invoice_id: string | null;
   payment_id: string | null;
@@ -39,6 +41,8 @@ export interface CallEntry {
   payment_link_id: string | null;
   refund_id: string | null;
   amount: { value: string; currency: string } | null;
+  /** An amount asked for whose currency only Mollie knows (a refused refund): the value alone. */
+  amount_asked: string | null;
   error_code: string | null;
   error_message: string | null;
   duration_ms: number | null;
@@ -46,7 +50,7 @@ export interface CallEntry {
 }
 
 /** A decision row joined with its outcome row, before it becomes a CallEntry. */
-interface JoinedRow extends Omit<CallEntry, 'audit_id' | 'outcome' | 'amount' | 'summary' | 'payment_id' | 'payment_link_id'> {
+interface JoinedRow extends Omit<CallEntry, 'audit_id' | 'outcome' | 'amount' | 'amount_asked' | 'summary' | 'payment_id' | 'payment_link_id'> {
   call_id: string;
   decision_payment_id: string | null;
   outcome_payment_id: string | null;
@@ -114,7 +118,7 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   if (filter.excludeCallId !== undefined) { where.push('d.call_id != @exclude'); params.exclude = filter.excludeCallId; }
   if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
   const rows = statement(db,
-    `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule,
+    `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule, d.policy_sha256,
             COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, d.payment_id AS decision_payment_id, o.payment_id AS outcome_payment_id,
             o.refund_id, d.amount_value, d.amount_currency, d.action, o.action AS outcome_action, o.outcome,
             o.error_code, o.error_message, o.duration_ms
@@ -196,12 +200,14 @@ function toEntry(row: JoinedRow): CallEntry {
     reason: row.reason,
     reason_message: row.reason_message,
     rule: row.rule,
+    policy_sha256: row.policy_sha256,
     outcome,
     invoice_id: row.invoice_id,
     payment_id: firstWithPrefix('tr_', row.outcome_payment_id, row.decision_payment_id),
     payment_link_id: firstWithPrefix('pl_', row.outcome_payment_id, row.decision_payment_id),
     refund_id: row.refund_id,
     amount: row.amount_value !== null && row.amount_currency !== null ? { value: row.amount_value, currency: row.amount_currency } : null,
+    amount_asked: row.amount_value !== null && row.amount_currency === null ? row.amount_value : null,
     error_code: row.error_code,
     error_message: row.error_message,
     duration_ms: row.duration_ms,
@@ -222,6 +228,8 @@ export function summarize(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'de
 function sentence(row: Pick<JoinedRow, 'agent' | 'tool' | 'action' | 'decision' | 'reason' | 'reason_message' | 'outcome_action' | 'error_message'>, outcome: CallOutcome): string {
   const who = row.agent ?? 'A caller with no agent';
   const what = row.action ?? `call ${row.tool ?? 'an unknown tool'}`;
+  // Not a policy denial: what was asked could not be done, found before the policy's amount checks.
+  if (row.decision === 'denied' && row.reason === 'precondition_failed') return `${who} asked to ${what}: not done, it cannot be done as asked. ${row.reason_message ?? ''}`.trim();
   if (row.decision === 'denied') return `${who} asked to ${what}: denied. ${row.reason_message ?? ''}`.trim();
   // Who let a money-moving call through is the first sentence of its decision message.
   // It ends at the first ")." : "Approved by jo.doe (approval ap_x)." or "Confirmed in the client (the person at X approved it).".

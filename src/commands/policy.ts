@@ -47,7 +47,7 @@ export function policyCheck(directory: string, io: CommandOutput): number {
   return 0;
 }
 
-const NO_USAGE: UsageReader = { allowedCallsSince: () => 0, reservedSince: () => ({ minor: 0, count: 0 }) };
+const NO_USAGE: UsageReader = { recentCalls: () => 0, reservedSince: () => ({ minor: 0, count: 0 }), unapprovedSince: () => 0 };
 
 export function policyExplain(
   directory: string,
@@ -92,7 +92,7 @@ export function policyExplain(
   if (capabilities.movesMoney && money === null && decision.allowed) io.out('note:     no --amount given; every call is also checked against the per-call cap of its currency.');
   const tool = authorized.tool;
   if (decision.allowed && authorized.agent && tool && capabilities.approvable) {
-    const approval = approvalNeeded(authorized.agent, request.tool, tool, money);
+    const approval = approvalNeeded(authorized.agent, request.tool, tool, money, NO_USAGE, new Date());
     if (approval) {
       io.out(`approval: a person must approve it first (${approval.rule}): ${approval.message}`);
       io.out('          In a client that can show a prompt, the person there is asked; otherwise the call fails with approval_required and `mollie-invoice-mcp approve <approval_id>` lets it through once.');

@@ -28,6 +28,7 @@ export type DenialReason =
   | 'approval_required'
   | 'confirmation_declined'
   | 'duplicate_call'
+  | 'payment_not_created_here'
   | ApprovalDenial;
 
 export type Decision =
@@ -115,8 +116,19 @@ export interface CallDemand {
 
 /** Recent use by this agent, read inside the reserving transaction. */
 export interface UsageReader {
-  allowedCallsSince(agent: string, sinceIso: string): number;
+  /** Calls that got past the policy in the minute before `now`, by the real clock (rate_limit). */
+  recentCalls(agent: string, now: Date): number;
   reservedSince(agent: string, tool: string, currency: string, sinceIso: string): { minor: number; count: number };
+  /** What went out in this tool and currency since then without a person's approval (confirm_above). */
+  unapprovedSince(agent: string, tool: string, currency: string, sinceIso: string): number;
+}
+
+/** The rate limit alone: checked before a call reaches anything, Mollie included. */
+export function checkRate(agent: AgentPolicy, usage: Pick<UsageReader, 'recentCalls'>, now: Date): Decision | null {
+  if (agent.ratePerMinute === null) return null;
+  const recent = usage.recentCalls(agent.agent, now);
+  if (recent < agent.ratePerMinute) return null;
+  return deny('rate_limit_exceeded', `${agent.file}: rate_limit.per_minute = ${agent.ratePerMinute}`, `Agent "${agent.agent}" has made ${recent} calls in the last minute, its limit is ${agent.ratePerMinute}; wait a minute and try again.`);
 }
 
 export function checkCaps(
@@ -129,12 +141,8 @@ export function checkCaps(
   now: Date,
 ): Decision {
   const file = agent.file;
-  if (agent.ratePerMinute !== null) {
-    const recent = usage.allowedCallsSince(agent.agent, new Date(now.getTime() - 60_000).toISOString());
-    if (recent >= agent.ratePerMinute) {
-      return deny('rate_limit_exceeded', `${file}: rate_limit.per_minute = ${agent.ratePerMinute}`, `Agent "${agent.agent}" has made ${recent} calls in the last minute, its limit is ${agent.ratePerMinute}; wait a minute and try again.`);
-    }
-  }
+  const limited = checkRate(agent, usage, now);
+  if (limited) return limited;
   if (capabilities.readsAuditLog && tool.scope === 'own' && demand.readsAgent !== agent.agent) {
     const whose = demand.readsAgent === null || demand.readsAgent === undefined ? 'every agent' : `agent "${demand.readsAgent}"`;
     return deny('scope_own', `${file}: tools.${toolName}.scope = own`, `Agent "${agent.agent}" may read only its own log entries, not those of ${whose}.`);
@@ -173,22 +181,53 @@ export function checkCaps(
   return { allowed: true, reason: 'allowed', rule: `${file}: tools.${toolName}`, message: `Agent "${agent.agent}" may use ${toolName}.` };
 }
 
+/** `payments: this_server`: the agent may act only on payments this server created; checked before Mollie is asked. */
+export function checkPaymentScope(agent: AgentPolicy, toolName: string, tool: ToolPolicy, capabilities: ToolCapabilities, paymentId: string | null, createdHere: boolean): Decision | null {
+  if (!capabilities.actsOnPayments || tool.payments !== 'this_server' || paymentId === null || createdHere) return null;
+  return deny(
+    'payment_not_created_here',
+    `${agent.file}: tools.${toolName}.payments = this_server`,
+    `Agent "${agent.agent}" may use ${toolName} only on payments this server created (a checkout it made, or a payment through one of its pay links); ${paymentId} is not one of them.`,
+  );
+}
+
 /** Why a person must approve this call, or null when the policy lets it run without one. */
 export interface ApprovalRule {
   rule: string;
   message: string;
 }
 
-export function approvalNeeded(agent: AgentPolicy, toolName: string, tool: ToolPolicy, money: { minor: number; currency: string } | null): ApprovalRule | null {
+/**
+ * `confirm_above` holds over a rolling 24 hours, not per call: a call needs a person when it, together with what this
+ * agent moved in the tool and currency without one in the last 24 hours, is over the limit. Otherwise two refunds of
+ * 50.00 would move 100.00 past a confirm_above of 50.00 with nobody asked.
+ */
+export const CONFIRM_WINDOW_MS = 86_400_000;
+
+export function approvalNeeded(
+  agent: AgentPolicy,
+  toolName: string,
+  tool: ToolPolicy,
+  money: { minor: number; currency: string; reuse?: boolean } | null,
+  usage: Pick<UsageReader, 'unapprovedSince'>,
+  now: Date,
+): ApprovalRule | null {
   if (tool.confirm) {
     return { rule: `${agent.file}: tools.${toolName}.confirm = true`, message: `Agent "${agent.agent}"'s policy asks a person to approve every ${toolName} call.` };
   }
-  if (money === null) return null;
+  if (money === null || money.reuse === true) return null;
   const confirmAbove = tool.limits.get(money.currency)?.confirmAbove ?? null;
-  if (confirmAbove === null || money.minor <= confirmAbove) return null;
+  if (confirmAbove === null) return null;
   const limit = `${formatMinorUnits(confirmAbove, money.currency)} ${money.currency}`;
+  const rule = `${agent.file}: tools.${toolName}.limits.${money.currency}.confirm_above = ${formatMinorUnits(confirmAbove, money.currency)}`;
+  const asked = `${formatMinorUnits(money.minor, money.currency)} ${money.currency}`;
+  if (money.minor > confirmAbove) {
+    return { rule, message: `${asked} is over ${limit}, above which a person must approve agent "${agent.agent}"'s ${toolName} calls.` };
+  }
+  const before = usage.unapprovedSince(agent.agent, toolName, money.currency, new Date(now.getTime() - CONFIRM_WINDOW_MS).toISOString());
+  if (money.minor + before <= confirmAbove) return null;
   return {
-    rule: `${agent.file}: tools.${toolName}.limits.${money.currency}.confirm_above = ${formatMinorUnits(confirmAbove, money.currency)}`,
-    message: `${formatMinorUnits(money.minor, money.currency)} ${money.currency} is over ${limit}, above which a person must approve agent "${agent.agent}"'s ${toolName} calls.`,
+    rule: `${rule} (over 24 hours)`,
+    message: `${asked} would bring what agent "${agent.agent}" moved with ${toolName} in the last 24 hours without a person's approval to ${formatMinorUnits(money.minor + before, money.currency)} ${money.currency}, over ${limit}: a person must approve it.`,
   };
 }

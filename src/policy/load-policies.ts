@@ -46,6 +46,7 @@ const toolPolicySchema = z.strictObject({
   redirect_hosts: z.array(z.string().regex(HOSTNAME, 'must be a lower-case host name such as pay.example.com')).optional(),
   scope: z.enum(['own', 'all']).optional(),
   confirm: z.boolean().optional(),
+  payments: z.enum(['this_server', 'any']).optional(),
 });
 
 const policyFileSchema = z.strictObject({
@@ -160,6 +161,7 @@ function parsePolicyFile(
     if (settings.limits !== undefined && !tool.movesMoney) problem(['tools', name, 'limits'], `${name} moves no money, so "limits" does not apply to it; remove it.`);
     if (settings.redirect_hosts !== undefined && !tool.redirects) problem(['tools', name, 'redirect_hosts'], `${name} takes no redirect URL, so "redirect_hosts" does not apply to it; remove it.`);
     if (settings.scope !== undefined && !tool.readsAuditLog) problem(['tools', name, 'scope'], `${name} does not read the audit log, so "scope" does not apply to it; remove it.`);
+    if (settings.payments !== undefined && !tool.actsOnPayments) problem(['tools', name, 'payments'], `${name} does not act on a payment named by the agent, so "payments" does not apply to it; remove it.`);
     const approvableTools = known.size > 0 ? [...known.values()].filter((candidate) => candidate.approvable).map((candidate) => candidate.name).join(', ') : 'none';
     if (settings.confirm !== undefined && !tool.approvable) {
       problem(['tools', name, 'confirm'], `${name} cannot wait for a person's approval, so "confirm" does not apply to it (it applies to: ${approvableTools}); remove it.`);
@@ -187,7 +189,7 @@ function parsePolicyFile(
       }
       limits.set(currency, { perCall, perDay, countPerDay: caps.count_per_day ?? null, confirmAbove });
     }
-    toolPolicies.set(name, { limits, redirectHosts: settings.redirect_hosts ?? [], scope: settings.scope ?? 'own', confirm: settings.confirm ?? false });
+    toolPolicies.set(name, { limits, redirectHosts: settings.redirect_hosts ?? [], scope: settings.scope ?? 'own', confirm: settings.confirm ?? false, payments: settings.payments ?? 'any' });
   }
   if (problems.length > before) return null;
   return {

@@ -21,6 +21,8 @@ export interface ToolPolicy {
   scope: LogScope;
   /** Every call needs a person's approval (confirm: true). */
   confirm: boolean;
+  /** this_server: only payments this server created (its checkouts, and payments through its links); any: every payment of the account. */
+  payments: 'this_server' | 'any';
 }
 
 export interface AgentPolicy {
@@ -58,4 +60,6 @@ export interface ToolCapabilities {
   readsAuditLog: boolean;
   /** Can wait for a person's approval (`confirm`, `confirm_above`): takes an `approval_id` argument. */
   approvable: boolean;
+  /** Acts on a payment the agent names by its id (`payments` restricts which). */
+  actsOnPayments: boolean;
 }

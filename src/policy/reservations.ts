@@ -18,25 +18,25 @@ export interface RepeatRow {
   outcome: 'ok' | 'error' | 'unknown' | null;
 }
 
-export class Reservations implements UsageReader {
-  private readonly countCalls;
+export class Reservations implements Pick<UsageReader, 'reservedSince' | 'unapprovedSince'> {
   private readonly sumReserved;
+  private readonly sumUnapproved;
   private readonly insert;
   private readonly setState;
   private readonly repeats;
 
   constructor(db: SqliteDatabase) {
-    // Every call has its decision row, and calls that move no money have no reservation: the log is what to count.
-    this.countCalls = db.prepare<[string, string], { n: number }>(
-      "SELECT count(*) AS n FROM audit_log INDEXED BY audit_allowed WHERE kind = 'decision' AND decision = 'allowed' AND agent = ? AND at >= ?",
+    this.sumUnapproved = db.prepare<[string, string, string, string], { minor: number | null }>(
+      `SELECT sum(amount_minor) AS minor FROM reservations
+       WHERE agent = ? AND tool = ? AND currency = ? AND reserved_at >= ? AND state != 'released' AND approved = 0`,
     );
     this.sumReserved = db.prepare<[string, string, string, string], { minor: number | null; n: number }>(
       `SELECT sum(amount_minor) AS minor, count(*) AS n FROM reservations
        WHERE agent = ? AND tool = ? AND currency = ? AND reserved_at >= ? AND state != 'released'`,
     );
     this.insert = db.prepare(
-      `INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state, repeat_key, instance_id)
-       VALUES (@call_id, @agent, @tool, @currency, @amount_minor, @reserved_at, 'reserved', @repeat_key, @instance_id)`,
+      `INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state, repeat_key, instance_id, approved)
+       VALUES (@call_id, @agent, @tool, @currency, @amount_minor, @reserved_at, 'reserved', @repeat_key, @instance_id, @approved)`,
     );
     this.repeats = db.prepare<[string, string], RepeatRow>(
       `SELECT r.call_id, r.agent, r.reserved_at, r.state, o.refund_id, o.outcome
@@ -47,9 +47,8 @@ export class Reservations implements UsageReader {
     this.setState = db.prepare<[ReservationState, string]>("UPDATE reservations SET state = ? WHERE call_id = ? AND state IN ('reserved', 'unknown')");
   }
 
-  /** Every allowed call counts towards the rate limit, whatever it moves (the audit log's allowed decisions). */
-  allowedCallsSince(agent: string, sinceIso: string): number {
-    return this.countCalls.get(agent, sinceIso)?.n ?? 0;
+  unapprovedSince(agent: string, tool: string, currency: string, sinceIso: string): number {
+    return this.sumUnapproved.get(agent, tool, currency, sinceIso)?.minor ?? 0;
   }
 
   reservedSince(agent: string, tool: string, currency: string, sinceIso: string): { minor: number; count: number } {
@@ -62,8 +61,9 @@ export class Reservations implements UsageReader {
     return this.repeats.get(repeatKey, sinceIso) ?? null;
   }
 
-  reserve(entry: { callId: string; agent: string; tool: string; money: { minor: number; currency: string } | null; at: string; repeatKey?: string | null; instanceId?: string | null }): void {
+  reserve(entry: { callId: string; agent: string; tool: string; money: { minor: number; currency: string } | null; at: string; repeatKey?: string | null; instanceId?: string | null; approved?: boolean }): void {
     this.insert.run({
+      approved: entry.approved === true ? 1 : 0,
       repeat_key: entry.repeatKey ?? null,
       instance_id: entry.instanceId ?? null,
       call_id: entry.callId,

@@ -371,15 +371,28 @@ describe('out of band (a client that cannot ask)', () => {
     const capped = await stdio('capped');
     const payment = await paidPayment();
     const approvalId = await askOutOfBand(capped, payment.id, '200.00');
+    const first = await askOutOfBand(capped, payment.id, '120.00');
     expect((await cli('approve', approvalId)).code).toBe(0);
-    // Meanwhile the agent spends 170.00 of its 300.00 a day on refunds that need no approval.
-    expect((await capped.call('refund', { payment_id: payment.id, amount: '90.00' })).isError).toBe(false);
-    expect((await capped.call('refund', { payment_id: payment.id, amount: '80.00' })).isError).toBe(false);
+    expect((await cli('approve', first)).code).toBe(0);
+    // Meanwhile the agent spends 120.00 of its 300.00 a day on another approved refund.
+    expect((await capped.call('refund', { payment_id: payment.id, amount: '120.00', approval_id: first })).isError).toBe(false);
     const over = await capped.call('refund', { payment_id: payment.id, amount: '200.00', approval_id: approvalId });
     expect(errorOf(over)).toMatchObject({ code: 'policy_denied', reason: 'per_day_exceeded' });
-    expect(refundPosts(payment.id)).toBe(2);
+    expect(refundPosts(payment.id)).toBe(1);
     // Not spent by a call the budget refused.
     expect(approvalState(approvalId)).toBe('approved');
+  });
+
+  it('confirm_above holds over 24 hours: small refunds that together pass it need a person too', async () => {
+    const capped = await stdio('capped');
+    const payment = await paidPayment();
+    // 60.00 and 40.00 stay within confirm_above (100.00) together; the next 0.01 would not.
+    expect((await capped.call('refund', { payment_id: payment.id, amount: '60.00' })).isError).toBe(false);
+    expect((await capped.call('refund', { payment_id: payment.id, amount: '40.00' })).isError).toBe(false);
+    const third = await capped.call('refund', { payment_id: payment.id, amount: '60.00', allow_repeat: true });
+    expect(errorOf(third)).toMatchObject({ code: 'approval_required', approval_id: expect.stringMatching(/^ap_/) });
+    expect(errorOf(third).message).toMatch(/would bring what agent "capped" moved with refund in the last 24 hours without a person's approval to 160\.00 EUR, over 100\.00 EUR/);
+    expect(refundPosts(payment.id)).toBe(2);
   });
 
   it('refuses an approval id it never issued, and the commands refuse a malformed one', async () => {

@@ -32,7 +32,10 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     expect(stdout).toMatch(/denied before reaching Mollie: policy_denied \(per_call_exceeded\): 150\.00 EUR is over agent "refund-desk"'s per-call limit of 100\.00 EUR/);
     expect(stdout).toMatch(/denied: policy_denied \(unknown_agent\): Agent "mallory" has no policy/);
     expect(stdout).toMatch(/denied: policy_denied \(tool_not_allowed\)/);
-    expect(stdout).toMatch(/time \(UTC\)\s+agent\s+tool\s+decision\s+outcome/);
+    expect(stdout).toMatch(/time \(UTC\)\s+agent\s+tool\s+decision\s+outcome\s+amount\s+policy/);
+    // Refused calls show what they asked for too, from the source row.
+    expect(stdout).toMatch(/mallory\s+create_invoice_payment\s+denied\s+error\s+5000\.00 EUR/);
+    expect(stdout).toMatch(/billing-bot\s+refund\s+denied\s+error\s+5\.00\s+[0-9a-f]{12}/);
     expect(stdout).toMatch(/nothing moves yet: approval_required \(approval_required\): 80\.00 EUR is over 50\.00 EUR[^\n]*Nothing was sent to Mollie\. A person must approve it first: ask them to run `mollie-invoice-mcp approve ap_\w{24}`/);
     expect(stdout).toMatch(/finance-lead runs `mollie-invoice-mcp approve ap_\w{24}`: approved/);
     expect(stdout).toMatch(/repeated with approval_id: refund re_\w+ is pending for 80\.00 EUR/);

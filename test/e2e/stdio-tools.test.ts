@@ -231,15 +231,32 @@ describe('refund', () => {
     expect(outcome).toMatchObject({ kind: 'outcome', outcome: 'ok', refund_id: refunded.structuredContent.refund_id });
   });
 
-  it('refuses more than what remains, and an unpaid payment, without asking Mollie to refund', async () => {
-    const over = await requestsDuring(() => clerk.call('refund', { payment_id: paymentId, amount: '240.00' }));
+  it('refuses more than what remains, and an unpaid payment, without asking Mollie to refund; never as an allowed call', async () => {
+    const small = await clerk.call('create_invoice_payment', { invoice_id: 'INV-299', amount: '50.00', kind: 'checkout' });
+    double.simulator.simulate(String(small.structuredContent.payment_id), 'paid');
+    const over = await requestsDuring(() => clerk.call('refund', { payment_id: String(small.structuredContent.payment_id), amount: '60.00' }));
     expect(errorOf(over.result)).toMatchObject({ code: 'conflict', field: 'amount' });
-    expect(errorOf(over.result).message).toMatch(/more than the 230\.00 EUR that can still be refunded/);
+    expect(errorOf(over.result).message).toMatch(/more than the 50\.00 EUR that can still be refunded/);
+    // The log never says the policy allowed it: the call could not be done.
+    expect(auditRows(String(over.result.structuredContent.audit_id)).map((row) => [row.kind, row.decision ?? row.outcome, row.reason ?? row.error_code])).toEqual([
+      ['decision', 'denied', 'precondition_failed'],
+      ['outcome', 'error', 'conflict'],
+    ]);
     const open = await clerk.call('create_invoice_payment', { invoice_id: 'INV-301', amount: '10.00', kind: 'checkout' });
     const unpaid = await requestsDuring(() => clerk.call('refund', { payment_id: String(open.structuredContent.payment_id) }));
     expect(errorOf(unpaid.result)).toMatchObject({ code: 'conflict' });
     expect(errorOf(unpaid.result).message).toMatch(/is open, not paid/);
+    expect(auditRows(String(unpaid.result.structuredContent.audit_id))[0]).toMatchObject({ decision: 'denied', reason: 'precondition_failed' });
     for (const attempt of [over, unpaid]) expect(attempt.requests).toBe(1); // the GET, never a POST
+  });
+
+  it('a refund over the per-call cap is reported as over the cap first, whatever else is wrong with it', async () => {
+    // 240.00: more than the 230.00 that remains, and over clerk's per_call of 100.00.
+    const over = await requestsDuring(() => clerk.call('refund', { payment_id: paymentId, amount: '240.00' }));
+    expect(errorOf(over.result)).toMatchObject({ code: 'policy_denied', reason: 'per_call_exceeded' });
+    const [decision] = auditRows(String(over.result.structuredContent.audit_id));
+    expect(decision).toMatchObject({ decision: 'denied', reason: 'per_call_exceeded', amount_value: '240.00', amount_currency: 'EUR' });
+    expect(over.requests).toBe(1);
   });
 
   it('refunds the full remainder by default', async () => {
