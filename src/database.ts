@@ -125,7 +125,8 @@ CREATE TABLE IF NOT EXISTS payment_links (
   payment_id TEXT,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
-  idempotency_key TEXT NOT NULL
+  idempotency_key TEXT NOT NULL,
+  call_id TEXT
 );
 CREATE INDEX IF NOT EXISTS payment_links_invoice ON payment_links (invoice_id, created_at);
 
@@ -194,8 +195,10 @@ CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
 const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] = [
   { table: 'reservations', column: 'repeat_key', type: 'TEXT' },
   { table: 'reservations', column: 'instance_id', type: 'TEXT' },
-  // 0.5: a payment made through one of this server's payment links.
+  // 0.5: a payment made through one of this server's payment links, and the call that made a checkout or link.
   { table: 'payments', column: 'link_id', type: 'TEXT' },
+  { table: 'payments', column: 'call_id', type: 'TEXT' },
+  { table: 'payment_links', column: 'call_id', type: 'TEXT' },
   // 0.5: whether a person approved the call (confirm_above counts what went out without one over 24 hours).
   { table: 'reservations', column: 'approved', type: 'INTEGER NOT NULL DEFAULT 0' },
 ];

@@ -13,7 +13,7 @@ import type { MolliePort } from './mollie/port.js';
 import type { SimulatorOptions } from './mollie/simulator.js';
 import { PaymentRecords } from './payments/payment-records.js';
 import { PolicyStore } from './policy/policy-store.js';
-import { reconcileInterrupted, type ReconcileSummary } from './reconcile.js';
+import { reconcileInterrupted, settleUnknownOutcomes, type Backoff, type ReconcileSummary } from './reconcile.js';
 import { ServerInstance } from './server-instances.js';
 import type { PolicySet } from './policy/policy.js';
 import { Reservations } from './policy/reservations.js';
@@ -28,7 +28,10 @@ export interface Engine {
   approvals: Approvals;
   /** The policies in force at this moment (they follow edits to policies/ while serving). */
   readonly policies: PolicySet;
-  /** Settles the calls a stopped process left without an outcome, asking Mollie what became of them. */
+  /**
+   * Settles the calls a stopped process left without an outcome, and the calls whose outcome at Mollie was unknown,
+   * asking Mollie what became of them. A serving engine also does this every so often while it runs.
+   */
   reconcile(): Promise<ReconcileSummary>;
   close(): void;
 }
@@ -78,6 +81,14 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     clock,
   });
   const instance = options.serving ? new ServerInstance(db, gate.instanceId, clock) : null;
+  const reconcileDeps = { db, audit, mollie, payments, locks: gate.locks, tools: TOOLS, logger: options.logger, instanceId: gate.instanceId, clock };
+  const backoff: Backoff = new Map();
+  const reconcile = async (): Promise<ReconcileSummary> => {
+    const summary = await reconcileInterrupted(reconcileDeps);
+    await settleUnknownOutcomes(reconcileDeps, backoff);
+    return summary;
+  };
+  const settler = options.serving ? new Settler(reconcile, options.logger) : null;
   return {
     gate,
     db,
@@ -88,11 +99,51 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     get policies() {
       return policyStore.current();
     },
-    reconcile: () => reconcileInterrupted({ db, audit, mollie, payments, locks: gate.locks, tools: TOOLS, logger: options.logger, instanceId: gate.instanceId, clock }),
+    reconcile: () => (settler ? settler.now() : reconcile()),
     close: () => {
+      settler?.stop();
       policyStore.close();
       instance?.close();
       db.close();
     },
   };
+}
+
+/** Passes of reconciliation while serving, one at a time: soon while an interrupted call waits to be old enough. */
+class Settler {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<ReconcileSummary> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly pass: () => Promise<ReconcileSummary>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Runs a pass now (or joins the one running), then keeps them coming. */
+  now(): Promise<ReconcileSummary> {
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
+    void this.running.then(
+      (summary) => this.schedule(summary.waiting > 0 ? 10_000 : 60_000),
+      (error: unknown) => {
+        this.logger.warn({ err: error }, 'Reconciling stopped early; trying again in a minute');
+        this.schedule(60_000);
+      },
+    );
+    return this.running;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.now().catch(() => undefined), ms);
+    this.timer.unref();
+  }
 }

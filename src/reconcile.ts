@@ -1,8 +1,13 @@
 /**
- * Start-up reconciliation: calls whose decision row was written by a process that died (SIGKILL, power cut) before
- * their outcome. Each tool asks Mollie, read-only, whether the call took effect; the answer becomes the call's outcome
- * row and settles its budget reservation (spent if it happened, released if not, kept if Mollie cannot say). Calls
- * that move no money are found by their open_reads row instead, and only get their outcome: nothing changed.
+ * Reconciliation, at start and then while serving:
+ * - calls whose decision row was written by a process that died (SIGKILL, power cut) before their outcome: each tool
+ *   asks Mollie whether the call took effect; the answer becomes the call's outcome row and settles its budget
+ *   reservation (spent if it happened, released if not, kept if Mollie cannot say). Calls that move no money are found
+ *   by their open_reads row instead, and only get their outcome: nothing changed;
+ * - calls whose outcome was unknown (a timeout, a 5xx): asked about again with backoff; what Mollie says is written as
+ *   a `settled` event of the call and settles its reservation. A call keeps one outcome row, always.
+ * Only calls older than the Mollie deadline and a margin are looked at: a write still on its way to Mollie has landed
+ * (or failed) by then, so "Mollie has no such refund" means it did not happen.
  */
 import type { Logger } from 'pino';
 import type { AuditLog, AuditRow } from './audit/audit-log.js';
@@ -13,10 +18,12 @@ import type { InvoiceLocks } from './payments/invoice-locks.js';
 import type { PaymentRecords } from './payments/payment-records.js';
 import { OpenReads } from './open-reads.js';
 import { instanceAlive } from './server-instances.js';
-import type { ToolDefinition } from './tool-definition.js';
+import type { InterruptedCall, ToolDefinition } from './tool-definition.js';
 
 /** Calls written by a version without instance ids count as interrupted once they are this old. */
 const UNOWNED_AFTER_MS = 10 * 60 * 1000;
+/** The Mollie port's deadline for one call (10 s) and a margin: how old a call must be before it is settled for it. */
+export const SETTLE_AFTER_MS = 30_000;
 
 export interface ReconcileDeps {
   db: SqliteDatabase;
@@ -36,6 +43,8 @@ export interface ReconcileSummary {
   happened: number;
   didNotHappen: number;
   unknown: number;
+  /** Interrupted calls too recent to settle yet: the next pass comes back to them. */
+  waiting: number;
 }
 
 interface OpenCall {
@@ -59,13 +68,15 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
     ...openReads.all().map((call) => ({ ...call, via: 'open_read' as const })),
   ];
   const liveness = new Map<string, boolean>();
-  const interrupted = open.filter((call) => {
+  const summary: ReconcileSummary = { interrupted: 0, happened: 0, didNotHappen: 0, unknown: 0, waiting: 0 };
+  const orphaned = open.filter((call) => {
     if (call.instance_id === deps.instanceId) return false;
     if (call.instance_id === null) return now.getTime() - Date.parse(call.opened_at) > UNOWNED_AFTER_MS;
     if (!liveness.has(call.instance_id)) liveness.set(call.instance_id, instanceAlive(deps.db, call.instance_id, now));
     return !liveness.get(call.instance_id);
   });
-  const summary: ReconcileSummary = { interrupted: 0, happened: 0, didNotHappen: 0, unknown: 0 };
+  const interrupted = orphaned.filter((call) => now.getTime() - Date.parse(call.opened_at) >= SETTLE_AFTER_MS);
+  summary.waiting = orphaned.length - interrupted.length;
   if (interrupted.length === 0) return summary;
 
   const decisionOf = deps.db.prepare<[string], AuditRow>("SELECT * FROM audit_log WHERE call_id = ? AND kind = 'decision' LIMIT 1");
@@ -88,18 +99,7 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
         outcome = 'error';
         fields = { error_code: 'interrupted', error_message: 'The server stopped before this call finished; it only reads, so nothing changed.' };
       } else {
-        const found = await tool.reconcile(
-          {
-            callId: decision.call_id,
-            agent: decision.agent ?? '',
-            paymentId: decision.payment_id,
-            invoiceId: decision.invoice_id,
-            amount: decision.amount_value !== null && decision.amount_currency !== null ? { value: decision.amount_value, currency: decision.amount_currency } : null,
-            idempotencyKey: decision.idempotency_key,
-            decidedAt: decision.at,
-          },
-          { mollie: deps.mollie, payments: deps.payments, locks: deps.locks, clock },
-        );
+        const found = await tool.reconcile(interruptedCall(decision), { mollie: deps.mollie, payments: deps.payments, locks: deps.locks, clock });
         outcome = found.happened ? 'ok' : 'error';
         fields = found.happened
           ? { action: found.done, payment_id: found.paymentId, refund_id: found.refundId, invoice_id: decision.invoice_id }
@@ -132,6 +132,7 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
     else summary.didNotHappen += 1;
   }
   if (summary.interrupted > 0) {
+    const { waiting: _waiting, ...counts } = summary;
     deps.audit.append({
       call_id: `reconcile-${now.toISOString()}-${deps.instanceId}`,
       kind: 'event',
@@ -139,9 +140,99 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
       reason: 'reconciled',
       action: 'reconcile interrupted calls at start',
       reason_message: `${summary.interrupted} call(s) interrupted by a server that stopped: ${summary.happened} took effect at Mollie, ${summary.didNotHappen} did not, ${summary.unknown} unknown.`,
-      arguments: JSON.stringify(summary),
+      arguments: JSON.stringify(counts),
     });
-    deps.logger.warn(summary, 'Reconciled calls interrupted by a server that stopped before their outcome');
+    deps.logger.warn(counts, 'Reconciled calls interrupted by a server that stopped before their outcome');
   }
   return summary;
+}
+
+/** When a call whose outcome is unknown may be asked about again, per call, in this process. */
+export type Backoff = Map<string, { attempts: number; nextAt: number }>;
+
+const FIRST_RETRY_MS = 30_000;
+const LONGEST_WAIT_MS = 60 * 60 * 1000;
+/** Past this many failed attempts (about a day) the call is left for a person: its reservation keeps counting. */
+const MAX_ATTEMPTS = 30;
+
+export interface SettleSummary {
+  settled: number;
+  happened: number;
+  didNotHappen: number;
+  /** Still unknown: Mollie could not be asked, or the call is too recent. */
+  pending: number;
+}
+
+/**
+ * Calls whose outcome at Mollie was unknown, asked about again: the answer is a `settled` event of the call (its
+ * outcome row stays as written) and the reservation becomes spent or released. Never turns spent into released:
+ * only reservations still `unknown` are settled.
+ */
+export async function settleUnknownOutcomes(deps: ReconcileDeps, backoff: Backoff): Promise<SettleSummary> {
+  const clock = deps.clock ?? (() => new Date());
+  const now = clock();
+  const tools = new Map(deps.tools.map((tool) => [tool.name, tool]));
+  const unknown = deps.db
+    .prepare<[string], { call_id: string }>("SELECT call_id FROM reservations WHERE state = 'unknown' AND reserved_at <= ? ORDER BY reserved_at LIMIT 50")
+    .all(new Date(now.getTime() - SETTLE_AFTER_MS).toISOString());
+  const summary: SettleSummary = { settled: 0, happened: 0, didNotHappen: 0, pending: 0 };
+  const decisionOf = deps.db.prepare<[string], AuditRow>("SELECT * FROM audit_log WHERE call_id = ? AND kind = 'decision' LIMIT 1");
+  const settle = deps.db.prepare<[string, string]>("UPDATE reservations SET state = ? WHERE call_id = ? AND state = 'unknown'");
+  for (const { call_id: callId } of unknown) {
+    const waiting = backoff.get(callId);
+    if (waiting && (waiting.nextAt > now.getTime() || waiting.attempts >= MAX_ATTEMPTS)) {
+      summary.pending += 1;
+      continue;
+    }
+    const decision = decisionOf.get(callId);
+    const tool = decision?.tool ? tools.get(decision.tool) : undefined;
+    if (!decision || !tool?.reconcile) continue;
+    let found;
+    try {
+      found = await tool.reconcile(interruptedCall(decision), { mollie: deps.mollie, payments: deps.payments, locks: deps.locks, clock });
+    } catch (error) {
+      const attempts = (waiting?.attempts ?? 0) + 1;
+      backoff.set(callId, { attempts, nextAt: now.getTime() + Math.min(LONGEST_WAIT_MS, FIRST_RETRY_MS * 2 ** attempts) });
+      if (attempts === MAX_ATTEMPTS) deps.logger.error({ audit_id: callId, err: error }, 'Gave up asking Mollie about a call whose outcome is unknown; its reservation keeps counting until a person checks');
+      summary.pending += 1;
+      continue;
+    }
+    const written = immediate(deps.db, () => {
+      if (settle.run(found.happened ? 'spent' : 'released', callId).changes === 0) return false;
+      deps.audit.append({
+        call_id: callId,
+        kind: 'event',
+        agent: decision.agent,
+        transport: decision.transport,
+        tool: decision.tool,
+        reason: 'settled',
+        outcome: found.happened ? 'ok' : 'error',
+        action: found.done,
+        reason_message: `The outcome at Mollie was unknown; asked again ${Math.round((now.getTime() - Date.parse(decision.at)) / 1000)} s after the decision: ${found.done}.`,
+        invoice_id: decision.invoice_id,
+        payment_id: found.paymentId ?? decision.payment_id,
+        refund_id: found.refundId,
+      });
+      return true;
+    });
+    backoff.delete(callId);
+    if (!written) continue;
+    summary.settled += 1;
+    if (found.happened) summary.happened += 1;
+    else summary.didNotHappen += 1;
+  }
+  if (summary.settled > 0) deps.logger.info(summary, 'Settled calls whose outcome at Mollie was unknown');
+  return summary;
+}
+
+function interruptedCall(decision: AuditRow): InterruptedCall {
+  return {
+    callId: decision.call_id,
+    agent: decision.agent ?? '',
+    paymentId: decision.payment_id,
+    invoiceId: decision.invoice_id,
+    amount: decision.amount_value !== null && decision.amount_currency !== null ? { value: decision.amount_value, currency: decision.amount_currency } : null,
+    idempotencyKey: decision.idempotency_key,
+    decidedAt: decision.at,
+  };
 }

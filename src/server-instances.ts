@@ -3,6 +3,7 @@
  * window, an HTTP server); at start, a process must tell its dead predecessors' interrupted calls from calls another
  * live process is still making. Each process registers itself and beats every few seconds.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SqliteDatabase } from './database.js';
 
@@ -53,18 +54,37 @@ export class ServerInstance {
 }
 
 function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return stillAServer(pid);
 }
 
-/** Whether the process that wrote `instanceId` may still be running a call; false when it is certainly gone. */
+/**
+ * A process id can be given to a new process once the old one is gone. Where the process table can be read (Linux),
+ * a process whose command line is not a serving mollie-invoice-mcp is not the one that registered.
+ */
+function stillAServer(pid: number): boolean {
+  let commandLine: string;
+  try {
+    commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return true;
+  }
+  return commandLine.split('\0').includes('serve');
+}
+
+/**
+ * Whether the process that wrote `instanceId` may still be running a call; false when it is certainly gone. On this
+ * host the process table answers: a process that is paused (a laptop asleep, a debugger, a busy database) but running
+ * is alive however old its heartbeat. Only a process on another host is judged by its heartbeat.
+ */
 export function instanceAlive(db: SqliteDatabase, instanceId: string, now: Date): boolean {
   const row = db.prepare<[string], InstanceRow>('SELECT * FROM server_instances WHERE instance_id = ?').get(instanceId);
   if (!row) return false;
-  if (now.getTime() - Date.parse(row.heartbeat_at) > STALE_MS) return false;
-  return row.host !== hostname() || pidAlive(row.pid);
+  if (row.host === hostname()) return pidAlive(row.pid);
+  return now.getTime() - Date.parse(row.heartbeat_at) <= STALE_MS;
 }

@@ -56,7 +56,7 @@ export const cancelInvoicePayment = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false, actsOnPayments: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false, actsOnPayments: false, withdrawsLinks: true },
 
   describe(args) {
     if (args.payment_link_id !== undefined) return `withdraw payment link ${args.payment_link_id}`;
@@ -101,7 +101,7 @@ export const cancelInvoicePayment = defineTool<Args, Plan, Result>({
       }
       const items = await readInvoice(context, plan.invoiceId);
       if (items.length === 0) throw new ToolError('not_found', `This server has created no pay link for invoice ${plan.invoiceId} (in ${context.mollie.mode} mode); nothing to withdraw.`, { field: 'invoice_id' });
-      return await withdrawTargets(plan, targetsOf(items, plan.only), context);
+      return await withdrawTargets(plan, targetsOf(items, plan.only), context, () => lock.assertHeld());
     } finally {
       lock.release();
     }
@@ -118,7 +118,15 @@ export const cancelInvoicePayment = defineTool<Args, Plan, Result>({
   },
 });
 
-async function withdrawTargets(plan: Plan, targets: InvoicePayment[], context: ToolContext) {
+async function withdrawTargets(plan: Plan, targets: InvoicePayment[], context: ToolContext, stillOurs: () => void) {
+  const others = targets.filter((item) => item.agent !== context.caller.agent && isPayable(item));
+  if (others.length > 0 && context.caller.logScope !== 'all') {
+    throw new ToolError(
+      'conflict',
+      `${others.map((item) => `${describeItem(item)} of invoice ${plan.invoiceId} was made by agent "${item.agent}"`).join('; ')}; an agent withdraws only its own pay links (unless its policy gives cancel_invoice_payment scope: all). Nothing was withdrawn.`,
+      { field: plan.only === null ? 'invoice_id' : 'linkId' in plan.only ? 'payment_link_id' : 'payment_id' },
+    );
+  }
   const underWay = targets.find(isUnderWay);
   if (underWay) {
     throw new ToolError('conflict', `A payment through ${describeItem(underWay)} of invoice ${plan.invoiceId} is under way (${underWay.status}); nothing was withdrawn. Check again with get_payment_status once it has settled, and refund it if it is paid.`, { retryable: true, field: 'invoice_id' });
@@ -129,7 +137,7 @@ async function withdrawTargets(plan: Plan, targets: InvoicePayment[], context: T
     throw new ToolError('conflict', `${paid.map(describeItem).join(', ')} of invoice ${plan.invoiceId} ${paid.length > 1 ? 'are' : 'is'} already paid, and nothing of it can still be paid; nothing was withdrawn. Refund the payment (refund with its payment_id) if the customer should get money back.`, { field: plan.only === null ? 'invoice_id' : 'linkId' in plan.only ? 'payment_link_id' : 'payment_id' });
   }
   const after = new Map<InvoicePayment, InvoicePayment>();
-  for (const item of payable) after.set(item, await withdraw(context, item));
+  for (const item of payable) after.set(item, await withdraw(context, item, stillOurs));
   const canceled = targets.filter((item) => item.status !== 'paid').map((item) => after.get(item) ?? item);
   const withdrawn = payable.map((item) => `${describeItem(item)} (${after.get(item)!.status})`);
   const result: Result = {

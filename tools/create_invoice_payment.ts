@@ -9,9 +9,9 @@ import { createHash } from '../src/crypto-on-demand.js';
 import { z } from 'zod';
 import { MollieError } from '../src/mollie/errors.js';
 import { formatMinorUnits, parseAmount, toAmount } from '../src/mollie/money.js';
-import type { CreatePaymentLinkRequest, CreatePaymentRequest } from '../src/mollie/port.js';
+import type { CreatePaymentLinkRequest, CreatePaymentRequest, Payment, PaymentLink } from '../src/mollie/port.js';
 import type { PaymentKind } from '../src/payments/invoice-locks.js';
-import { completeCreation, describeItem, isPayable, isUnderWay, readInvoice, readLink, recordedInvoice, withdraw, type InvoicePayment } from '../src/payments/invoice-payments.js';
+import { completeCreation, describeItem, isPayable, isUnderWay, readInvoice, withdraw, type InvoicePayment } from '../src/payments/invoice-payments.js';
 import { defineTool, type CallPlan, type ToolContext } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
 import { amountOut, checkAmount, currency, decimalAmount, description, expiryDate, invoiceId, isoTime, paymentKind, paymentStatus } from './fields.js';
@@ -91,8 +91,6 @@ interface Plan extends CallPlan {
   idempotencyKey: string;
   /** The invoice's links and checkouts as Mollie showed them when the call was decided. */
   items: InvoicePayment[];
-  /** What this server had recorded of them then: a change since means another call acted on the invoice. */
-  recorded: string;
   /** A payable one of the same kind and amount. */
   reuse: InvoicePayment | null;
   request: CreatePaymentLinkRequest | CreatePaymentRequest;
@@ -122,9 +120,9 @@ export function expiryInstant(text: string): number {
   return /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T23:59:59Z`) : Date.parse(text);
 }
 
-/** What this server has recorded of an invoice, to tell whether another call changed it. */
-function recordedState(context: ToolContext, invoice: string): string {
-  return JSON.stringify(recordedInvoice(context.payments, invoice, context.mollie.mode).map((item) => [item.linkId ?? item.paymentId, item.status, item.paymentId]));
+/** Which links and checkouts an invoice has, to tell whether another call changed it. */
+function idsOf(items: readonly InvoicePayment[]): string {
+  return items.map(itemId).sort().join(' ');
 }
 
 function sameAmount(item: InvoicePayment, minor: number, currencyCode: string): boolean {
@@ -153,9 +151,9 @@ function itemId(item: InvoicePayment): string {
 }
 
 /** Withdrawing an old link only changes what exists already: when it fails, nothing new was made. */
-async function withdrawBeforeCreating(context: ToolContext, item: InvoicePayment): Promise<void> {
+async function withdrawBeforeCreating(context: ToolContext, item: InvoicePayment, stillOurs: () => void): Promise<void> {
   try {
-    await withdraw(context, item);
+    await withdraw(context, item, stillOurs);
   } catch (error) {
     if (!(error instanceof MollieError)) throw error;
     throw new ToolError(error.code, `Could not make ${describeItem(item)} unpayable first (${error.message}); nothing new was created. Try again.`, { retryable: error.retryable, field: 'invoice_id' });
@@ -174,7 +172,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: true, redirects: true, readsAuditLog: false, approvable: false, actsOnPayments: false },
+  capabilities: { movesMoney: true, redirects: true, readsAuditLog: false, approvable: false, actsOnPayments: false, withdrawsLinks: true },
 
   requested(args) {
     const total = parseAmount(args.amount, args.currency);
@@ -239,7 +237,6 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
       amountMinor: asked,
       currency: args.currency,
       items,
-      recorded: recordedState(context, args.invoice_id),
       reuse,
       request,
     };
@@ -248,17 +245,15 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
   async run(plan, context) {
     const mode = context.mollie.mode;
     const lock = await context.locks.acquire(plan.invoiceId, mode, context.callId, context.caller.agent);
-    let sent = false;
     try {
       if (lock.leftover) {
         await completeCreation(context, plan.invoiceId, lock.leftover);
         lock.creationSettled();
       }
-      // Every change this server makes to an invoice is recorded under its lock: if the records are as they were when
-      // the call was decided, what Mollie said then still holds; otherwise another call acted, and Mollie is asked again.
-      const changed = recordedState(context, plan.invoiceId) !== plan.recorded;
-      const items = changed ? await readInvoice(context, plan.invoiceId) : plan.items;
-      if (changed) refuseIfPaid(items, { invoice_id: plan.invoiceId, currency: plan.currency }, plan.totalMinor, plan.alreadyPaidMinor);
+      // With the invoice's turn, Mollie is asked again: what prepare read may be stale, as another call may have
+      // replaced the invoice's link while it read.
+      const items = await readInvoice(context, plan.invoiceId);
+      refuseIfPaid(items, { invoice_id: plan.invoiceId, currency: plan.currency }, plan.totalMinor, plan.alreadyPaidMinor);
 
       const same = items.find((item) => item.kind === plan.kind && (isPayable(item) || isUnderWay(item)) && sameAmount(item, plan.amountMinor, plan.currency));
       if (same) {
@@ -279,19 +274,36 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
       if (underWay) {
         throw new ToolError('conflict', `A payment through ${describeItem(underWay)} of invoice ${plan.invoiceId} (${underWay.amount.value} ${underWay.amount.currency}) is under way (${underWay.status}); nothing new was made, so the customer cannot pay twice. Check again with get_payment_status once it has settled.`, { retryable: true, field: 'invoice_id' });
       }
-      if (items.length !== plan.items.length) {
+      if (idsOf(items) !== idsOf(plan.items)) {
         throw new ToolError('conflict', `Invoice ${plan.invoiceId} changed while this call waited for its turn (another call made or withdrew a pay link); nothing was done. Call again.`, { retryable: true, field: 'invoice_id' });
+      }
+      const payable = items.filter(isPayable);
+      const others = payable.filter((item) => item.agent !== context.caller.agent);
+      if (others.length > 0 && context.caller.logScope !== 'all') {
+        throw new ToolError(
+          'conflict',
+          `Invoice ${plan.invoiceId} has ${others.map((item) => `${describeItem(item)} made by agent "${item.agent}"`).join(', ')}, still payable; an agent replaces only its own pay links (unless its policy gives create_invoice_payment scope: all). Nothing was done.`,
+          { field: 'invoice_id' },
+        );
       }
 
       const replaced: string[] = [];
-      for (const item of items.filter(isPayable)) {
-        await withdrawBeforeCreating(context, item);
+      for (const item of payable) {
+        await withdrawBeforeCreating(context, item, () => lock.assertHeld());
         replaced.push(itemId(item));
       }
 
+      // Written and synced before it is sent: from here on, only Mollie's answer, recorded, or its certain refusal lets
+      // the creation go; anything else (a lost answer, a crash, a failure to record) leaves it for the next holder.
       lock.recordCreation(plan.kind, plan.idempotencyKey, plan.request);
-      sent = true;
-      const created = await create(plan, context);
+      let made: PaymentLink | Payment;
+      try {
+        made = await send(plan, context);
+      } catch (error) {
+        if ((error instanceof MollieError || error instanceof ToolError) && error.effect === 'none') lock.creationSettled();
+        throw error;
+      }
+      const created = record(made, plan, context);
       lock.creationSettled();
       const what = created.kind === 'payment_link' ? `payment link ${created.linkId}` : `checkout ${created.paymentId}`;
       return {
@@ -303,10 +315,6 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
         paymentLinkId: created.linkId,
         refundId: null,
       };
-    } catch (error) {
-      // Mollie certainly made nothing: nothing is left to repeat. An unknown answer stays with the lock.
-      if (sent && !((error instanceof MollieError || error instanceof ToolError) && error.effect === 'unknown')) lock.creationSettled();
-      throw error;
     } finally {
       lock.release();
     }
@@ -318,10 +326,9 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
       return { happened: false, done: 'the decision names no invoice or key, so nothing can be matched', paymentId: null, refundId: null };
     }
     const invoice = call.invoiceId;
-    const link = context.payments.linkWithKey(key);
-    if (link) return reconciled({ linkId: link.linkId, paymentId: null }, 'recorded before the server stopped');
-    const checkout = context.payments.checkoutWithKey(key);
-    if (checkout) return reconciled({ linkId: null, paymentId: checkout.paymentId }, 'recorded before the server stopped');
+    // By the call's own id: an identical retry shares the key, and what it made is the retry's, not this call's.
+    const made = context.payments.madeByCall(call.callId);
+    if (made) return reconciled(made, 'recorded before the server stopped');
     // The creation was sent and its answer lost: take the invoice's lock and complete it with its own key.
     let lock;
     try {
@@ -332,7 +339,12 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
     try {
       const creation = lock.leftover;
       if (creation === null || creation.callId !== call.callId) {
-        return { happened: false, done: `nothing was sent to Mollie for invoice ${invoice}: it did not happen`, paymentId: null, refundId: null };
+        return {
+          happened: false,
+          done: `no creation was sent to Mollie for invoice ${invoice}: it did not happen (an old pay link may have been withdrawn first; get_payment_status tells)`,
+          paymentId: null,
+          refundId: null,
+        };
       }
       const made = await completeCreation(context, invoice, creation);
       lock.creationSettled();
@@ -370,20 +382,24 @@ function refuseIfPaid(items: InvoicePayment[], args: { invoice_id: string; curre
   );
 }
 
-async function create(plan: Plan, context: ToolContext): Promise<InvoicePayment> {
+function send(plan: Plan, context: ToolContext): Promise<PaymentLink | Payment> {
+  return plan.kind === 'payment_link'
+    ? context.mollie.createPaymentLink(plan.request as CreatePaymentLinkRequest, { idempotencyKey: plan.idempotencyKey })
+    : context.mollie.createPayment(plan.request as CreatePaymentRequest, { idempotencyKey: plan.idempotencyKey });
+}
+
+/** What Mollie made, recorded as this call's; never something an earlier call made and that has ended since. */
+function record(made: PaymentLink | Payment, plan: Plan, context: ToolContext): InvoicePayment {
   if (plan.kind === 'payment_link') {
-    const link = await context.mollie.createPaymentLink(plan.request as CreatePaymentLinkRequest, { idempotencyKey: plan.idempotencyKey });
-    context.payments.addLink(link, plan.invoiceId, context.caller.agent, plan.idempotencyKey, link.archived ? 'canceled' : 'open');
-    const record = context.payments.getLink(link.id)!;
-    if (record.idempotencyKey !== plan.idempotencyKey || link.archived) {
-      // Mollie answered with a link this key made earlier and that has ended since: never hand that out as new.
-      const reading = await readLink(context, link.id);
-      throw new ToolError('conflict', `Mollie returned payment link ${link.id} (${reading.state.status}), made earlier for this invoice and amount; nothing new was created. Call again.`, { retryable: true, field: 'invoice_id' });
+    const link = made as PaymentLink;
+    const recordedNow = context.payments.addLink(link, plan.invoiceId, context.caller.agent, plan.idempotencyKey, link.archived ? 'canceled' : 'open', context.callId);
+    if (!recordedNow || link.archived) {
+      throw new ToolError('conflict', `Mollie returned payment link ${link.id}, made earlier for this invoice and amount and no longer payable; nothing new was created. Call again.`, { retryable: true, field: 'invoice_id' });
     }
-    return { kind: 'payment_link', linkId: link.id, paymentId: null, amount: link.amount!, status: 'open', url: link.url, expiresAt: link.expiresAt, paidAt: null, createdAt: link.createdAt, invoiceId: plan.invoiceId };
+    return { kind: 'payment_link', linkId: link.id, paymentId: null, amount: link.amount!, status: 'open', url: link.url, expiresAt: link.expiresAt, paidAt: null, createdAt: link.createdAt, invoiceId: plan.invoiceId, agent: context.caller.agent };
   }
-  const payment = await context.mollie.createPayment(plan.request as CreatePaymentRequest, { idempotencyKey: plan.idempotencyKey });
-  if (!context.payments.add(payment, plan.invoiceId, context.caller.agent, plan.idempotencyKey)) {
+  const payment = made as Payment;
+  if (!context.payments.add(payment, plan.invoiceId, context.caller.agent, plan.idempotencyKey, null, context.callId)) {
     throw new ToolError('conflict', `Mollie returned checkout ${payment.id} (${payment.status}), made earlier for this invoice and amount; nothing new was created. Call again.`, { retryable: true, field: 'invoice_id' });
   }
   return {
@@ -397,5 +413,6 @@ async function create(plan: Plan, context: ToolContext): Promise<InvoicePayment>
     paidAt: payment.paidAt,
     createdAt: payment.createdAt,
     invoiceId: plan.invoiceId,
+    agent: context.caller.agent,
   };
 }

@@ -4,7 +4,7 @@ import { MollieError } from '../src/mollie/errors.js';
 import { describeAmount } from '../src/mollie/money.js';
 import type { Payment, Refund } from '../src/mollie/port.js';
 import { isFinalLinkStatus, type LinkStatus } from '../src/payments/link-status.js';
-import { itemFromReading, readInvoice, readLink, recordedInvoice, type InvoicePayment, type InvoiceReadings, type LinkReading } from '../src/payments/invoice-payments.js';
+import { findLinkOf, itemFromReading, readInvoice, readLink, recordedInvoice, type InvoicePayment, type InvoiceReadings, type LinkReading } from '../src/payments/invoice-payments.js';
 import { defineTool, type CallPlan, type ToolContext } from '../src/tool-definition.js';
 import { ToolError } from '../src/tool-error.js';
 import { amountOut, invoiceId, isoTime, paymentId, paymentKind, paymentLinkId, paymentStatus, refundStatus } from './fields.js';
@@ -205,7 +205,7 @@ export const getPaymentStatus = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false, actsOnPayments: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: false, approvable: false, actsOnPayments: false, withdrawsLinks: false },
 
   describe(args) {
     if (args.payment_id !== undefined) return `read the status of payment ${args.payment_id}`;
@@ -232,10 +232,12 @@ export const getPaymentStatus = defineTool<Args, Plan, Result>({
     if ('paymentId' in plan.lookup) {
       const payment = await context.mollie.getPayment(plan.lookup.paymentId);
       context.payments.refresh(payment);
+      // A payment with no record and no metadata may have been made through one of this server's links, not read yet.
+      if (context.payments.get(payment.id) === null && payment.metadata === null && context.payments.hasPayableLinks(payment.mode)) await findLinkOf(context, payment);
       const record = context.payments.get(payment.id);
       const invoice = record?.invoiceId ?? payment.metadata?.invoice_id ?? null;
       const linkId = record?.linkId ?? null;
-      const items = invoiceItems(context, invoice, linkId === null ? { kind: 'checkout', linkId: null, paymentId: payment.id, amount: payment.amount, status: payment.status, url: null, expiresAt: payment.expiresAt, paidAt: payment.paidAt, createdAt: payment.createdAt, invoiceId: invoice ?? '' } : null);
+      const items = invoiceItems(context, invoice, linkId === null ? { kind: 'checkout', linkId: null, paymentId: payment.id, amount: payment.amount, status: payment.status, url: null, expiresAt: payment.expiresAt, paidAt: payment.paidAt, createdAt: payment.createdAt, invoiceId: invoice ?? '', agent: '' } : null);
       result = fromPayment(payment, await refundsOf(payment, context), { kind: linkId === null ? 'checkout' : 'payment_link', linkId, invoiceId: invoice, items });
     } else if ('paymentLinkId' in plan.lookup) {
       const reading = await readLink(context, plan.lookup.paymentLinkId);
@@ -245,7 +247,7 @@ export const getPaymentStatus = defineTool<Args, Plan, Result>({
       const items = invoiceItems(context, invoice, fresh);
       result = fromLinkReading(reading, await refundsOf(reading.state.status === 'paid' ? reading.state.payment : null, context), {
         invoiceId: invoice,
-        items: items.length > 0 ? items : [{ kind: 'payment_link', linkId: reading.link.id, paymentId: reading.state.payment?.id ?? null, amount: linkAmount(reading), status: reading.state.status, url: null, expiresAt: reading.link.expiresAt, paidAt: reading.state.paidAt, createdAt: reading.link.createdAt, invoiceId: '' }],
+        items: items.length > 0 ? items : [{ kind: 'payment_link', linkId: reading.link.id, paymentId: reading.state.payment?.id ?? null, amount: linkAmount(reading), status: reading.state.status, url: null, expiresAt: reading.link.expiresAt, paidAt: reading.state.paidAt, createdAt: reading.link.createdAt, invoiceId: '', agent: '' }],
         archivedAt: record?.archivedAt ?? null,
       });
     } else {

@@ -72,7 +72,7 @@ export const listLogs = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  capabilities: { movesMoney: false, redirects: false, readsAuditLog: true, approvable: false, actsOnPayments: false },
+  capabilities: { movesMoney: false, redirects: false, readsAuditLog: true, approvable: false, actsOnPayments: false, withdrawsLinks: false },
 
   describe(args) {
     const whose = args.agent !== undefined ? ` of agent ${args.agent}` : '';

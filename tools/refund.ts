@@ -66,7 +66,7 @@ export const refund = defineTool<Args, Plan, Result>({
   input,
   output,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false, approvable: true, actsOnPayments: true },
+  capabilities: { movesMoney: true, redirects: false, readsAuditLog: false, approvable: true, actsOnPayments: true, withdrawsLinks: false },
 
   requested(args) {
     return args.amount === undefined ? null : { value: args.amount, currency: null };

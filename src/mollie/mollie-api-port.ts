@@ -24,6 +24,7 @@ import {
   type CreatePaymentLinkRequest,
   type CreatePaymentRequest,
   type CreateRefundRequest,
+  type Listed,
   type Metadata,
   type MollieMode,
   type MolliePort,
@@ -182,9 +183,28 @@ export function createMollieApiPort(credentials: MollieCredentials, options: Mol
     archivePaymentLink: (linkId: string) =>
       requireLinkId(linkId) ?? call('archive payment link', 'write', async (api) => toPaymentLink(await api.paymentLinks.update(linkId, { archived: true }), mode)),
 
+    listPaymentLinksSince: (since: string, max: number) =>
+      call('list payment links', 'read', async (api) => collectSince(api.paymentLinks.iterate(), (link) => toPaymentLink(link, mode), since, max)),
+
+    listPaymentsSince: (since: string, max: number) =>
+      call('list payments', 'read', async (api) => collectSince(api.payments.iterate(), (payment) => toPayment(payment, mode), since, max)),
+
     listRecentPaymentLinks: (limit: number) =>
       call('list payment links', 'read', async (api) => (await api.paymentLinks.page({ limit: Math.max(1, Math.min(250, limit)) })).map((link) => toPaymentLink(link, mode))),
   };
+}
+
+/** Walks Mollie's newest-first list page by page until an item older than `since`, or `max` items. */
+async function collectSince<Raw, T extends { createdAt: string }>(list: AsyncIterable<Raw>, convert: (raw: Raw) => T, since: string, max: number): Promise<Listed<T>> {
+  const from = Date.parse(since);
+  const items: T[] = [];
+  for await (const raw of list) {
+    const item = convert(raw);
+    if (Date.parse(item.createdAt) < from) return { items, complete: true };
+    if (items.length >= max) return { items, complete: false };
+    items.push(item);
+  }
+  return { items, complete: true };
 }
 
 /** A rejected promise for an id that cannot exist, or undefined to go on. */

@@ -132,6 +132,18 @@ export interface MolliePort {
   archivePaymentLink(linkId: string): Promise<PaymentLink>;
   /** The newest payment links of the account, newest first, at most `limit` (1-250). */
   listRecentPaymentLinks(limit: number): Promise<PaymentLink[]>;
+  /**
+   * Every payment link made since `since`, newest first, page after page, at most `max`; `complete` is false when
+   * there were more. For finding a link whose creation's answer was lost, once Mollie has forgotten its key.
+   */
+  listPaymentLinksSince(since: string, max: number): Promise<Listed<PaymentLink>>;
+  /** The same for payments. */
+  listPaymentsSince(since: string, max: number): Promise<Listed<Payment>>;
+}
+
+export interface Listed<T> {
+  items: T[];
+  complete: boolean;
 }
 
 const RESOURCE_ID = { payment: /^tr_[A-Za-z0-9]{1,64}$/, refund: /^re_[A-Za-z0-9]{1,64}$/, paymentLink: /^pl_[A-Za-z0-9]{1,64}$/ } as const;

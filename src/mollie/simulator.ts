@@ -19,6 +19,7 @@ import {
   type CreatePaymentLinkRequest,
   type CreatePaymentRequest,
   type CreateRefundRequest,
+  type Listed,
   type MollieMode,
   type MolliePort,
   type Payment,
@@ -276,6 +277,14 @@ export class MollieSimulator implements MolliePort {
       .map((stored) => copy(stored.link));
   }
 
+  async listPaymentLinksSince(since: string, max: number): Promise<Listed<PaymentLink>> {
+    return newestSince([...this.links.values()].map((stored) => stored.link), since, max);
+  }
+
+  async listPaymentsSince(since: string, max: number): Promise<Listed<Payment>> {
+    return newestSince([...this.payments.keys()].map((id) => this.stored(id).payment), since, max);
+  }
+
   /** The simulator's clock, for pages that show its links as their customer sees them. */
   currentTime(): Date {
     return this.now();
@@ -526,6 +535,12 @@ function newId(prefix: 'tr_' | 're_' | 'pl_'): string {
   let id = prefix;
   for (const byte of bytes) id += alphabet[byte % alphabet.length];
   return id;
+}
+
+/** `all` oldest first, as made: those made since `since`, newest first, at most `max`. */
+function newestSince<T extends { createdAt: string }>(all: T[], since: string, max: number): Listed<T> {
+  const recent = all.filter((item) => Date.parse(item.createdAt) >= Date.parse(since)).reverse();
+  return { items: recent.slice(0, max).map(copy), complete: recent.length <= max };
 }
 
 function copy<T>(value: T): T {

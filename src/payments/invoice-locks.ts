@@ -62,8 +62,20 @@ export class InvoiceLock {
 
   /** Written, and synced to disk, before the creation is sent, so a crash or a lost answer leaves what to repeat. */
   recordCreation(kind: PaymentKind, idempotencyKey: string, request: unknown): void {
-    this.locks.setCreation(this, { kind, idempotencyKey, request: JSON.stringify(request) });
+    if (!this.locks.setCreation(this, { kind, idempotencyKey, request: JSON.stringify(request) })) throw this.lost();
     this.intent = true;
+  }
+
+  /**
+   * Before each write at Mollie: this call still holds the invoice. A holder taken for dead (its host's heartbeat went
+   * stale while it was paused) finds its lock gone, and stops before writing anything more.
+   */
+  assertHeld(): void {
+    if (!this.locks.holds(this)) throw this.lost();
+  }
+
+  private lost(): ToolError {
+    return new ToolError('conflict', `This call lost its turn on invoice ${this.invoiceId} (it was taken for stopped); nothing more was sent to Mollie. Check the invoice with get_payment_status before calling again.`, { retryable: true, field: 'invoice_id' });
   }
 
   /**
@@ -76,7 +88,10 @@ export class InvoiceLock {
     this.leftover = null;
   }
 
-  /** Lets the next call in; a creation whose answer is unknown stays with the lock for it to complete. */
+  /**
+   * Lets the next call in; a creation whose answer is unknown stays with the lock for it to complete. Never throws: a
+   * row that could not be freed is this process's and no longer active, so the next call takes it over.
+   */
   release(): void {
     if (this.released) return;
     this.released = true;
@@ -85,7 +100,10 @@ export class InvoiceLock {
 }
 
 export class InvoiceLocks {
+  /** The calls of this process that hold an invoice now: a row of ours naming another call is a leftover. */
+  private readonly active = new Set<string>();
   private readonly select;
+  private readonly holder;
   private readonly insert;
   private readonly takeOver;
   private readonly update;
@@ -99,6 +117,7 @@ export class InvoiceLocks {
     private readonly clock: () => Date = () => new Date(),
   ) {
     this.select = db.prepare<[string, string], LockRow>('SELECT * FROM invoice_locks WHERE invoice_id = ? AND mode = ?');
+    this.holder = db.prepare<[string, string], { call_id: string; state: string }>('SELECT call_id, state FROM invoice_locks WHERE invoice_id = ? AND mode = ?');
     this.insert = db.prepare(
       "INSERT INTO invoice_locks (invoice_id, mode, call_id, agent, instance_id, taken_at, state) VALUES (@invoice_id, @mode, @call_id, @agent, @instance_id, @taken_at, 'held')",
     );
@@ -120,7 +139,10 @@ export class InvoiceLocks {
     for (;;) {
       // Not fsynced on its own: a lock lost to a power cut went with the process that held it.
       const attempt = immediate(this.db, () => this.tryTake(invoiceId, mode, callId, agent), 'normal');
-      if (attempt.lock) return attempt.lock;
+      if (attempt.lock) {
+        this.active.add(callId);
+        return attempt.lock;
+      }
       if (Date.now() >= deadline) {
         const holder = attempt.holder!;
         throw new ToolError(
@@ -146,19 +168,26 @@ export class InvoiceLocks {
       this.insert.run({ invoice_id: invoiceId, mode, call_id: callId, agent, instance_id: this.instanceId, taken_at });
       return { lock: new InvoiceLock(this, invoiceId, mode, callId, agent, null) };
     }
-    if (row.state === 'held' && this.alive(row.instance_id)) return { holder: row };
+    if (row.state === 'held' && this.alive(row)) return { holder: row };
     // Its holder finished leaving a creation to complete, or its process is gone: take it over, creation and all.
     this.takeOver.run({ invoice_id: invoiceId, mode, call_id: callId, agent, instance_id: this.instanceId, taken_at, previous: row.call_id });
     return { lock: new InvoiceLock(this, invoiceId, mode, callId, agent, creationOf(row)) };
   }
 
-  private alive(instanceId: string): boolean {
-    return instanceId === this.instanceId || instanceAlive(this.db, instanceId, this.clock());
+  private alive(row: LockRow): boolean {
+    return row.instance_id === this.instanceId ? this.active.has(row.call_id) : instanceAlive(this.db, row.instance_id, this.clock());
   }
 
-  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string }): void {
-    immediate(this.db, () => {
-      this.update.run({
+  /** Whether this call still holds its invoice. */
+  holds(lock: InvoiceLock): boolean {
+    const row = this.holder.get(lock.invoiceId, lock.mode);
+    return row !== undefined && row.call_id === lock.callId && row.state === 'held';
+  }
+
+  /** False when the lock is no longer this call's: then nothing was written. */
+  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string }): boolean {
+    return immediate(this.db, () => {
+      return this.update.run({
         invoice_id: lock.invoiceId,
         mode: lock.mode,
         call_id: lock.callId,
@@ -168,16 +197,22 @@ export class InvoiceLocks {
         idempotency_key: creation.idempotencyKey,
         request: creation.request,
         sent_at: this.clock().toISOString(),
-      });
+      }).changes === 1;
     }, 'full');
   }
 
   /** A creation kept for the next holder was synced when it was recorded; the rest need no fsync of their own. */
   free(lock: InvoiceLock, keepCreation: boolean): void {
-    immediate(this.db, () => {
-      if (keepCreation) this.leave.run(lock.invoiceId, lock.mode, lock.callId);
-      else this.remove.run(lock.invoiceId, lock.mode, lock.callId);
-    }, 'normal');
+    this.active.delete(lock.callId);
+    try {
+      immediate(this.db, () => {
+        if (keepCreation) this.leave.run(lock.invoiceId, lock.mode, lock.callId);
+        else this.remove.run(lock.invoiceId, lock.mode, lock.callId);
+      }, 'normal');
+    } catch {
+      // The row stays, naming a call this process no longer runs: the next call here, or in any process once this
+      // one is gone, takes it over, creation and all.
+    }
   }
 }
 

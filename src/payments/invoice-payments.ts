@@ -7,7 +7,7 @@
 import { createHash } from '../crypto-on-demand.js';
 import { MollieError } from '../mollie/errors.js';
 import type { Amount } from '../mollie/money.js';
-import { isFinalStatus, type CreatePaymentLinkRequest, type CreatePaymentRequest, type MolliePort, type Payment, type PaymentLink, type PaymentStatus } from '../mollie/port.js';
+import { isFinalStatus, type CreatePaymentLinkRequest, type CreatePaymentRequest, type Listed, type MolliePort, type Payment, type PaymentLink, type PaymentStatus } from '../mollie/port.js';
 import { ToolError } from '../tool-error.js';
 import type { PaymentKind, PendingCreation } from './invoice-locks.js';
 import { deriveLinkState, isFinalLinkStatus, type DerivedLinkState } from './link-status.js';
@@ -28,6 +28,8 @@ export interface InvoicePayment {
   paidAt: string | null;
   createdAt: string;
   invoiceId: string;
+  /** The agent that made it. */
+  agent: string;
 }
 
 export interface InvoiceContext {
@@ -52,7 +54,7 @@ export function describeItem(item: InvoicePayment): string {
     : `checkout ${item.paymentId}`;
 }
 
-function fromCheckout(record: Pick<PaymentRecord, 'paymentId' | 'amount' | 'status' | 'checkoutUrl' | 'expiresAt' | 'paidAt' | 'createdAt' | 'invoiceId'>): InvoicePayment {
+function fromCheckout(record: Pick<PaymentRecord, 'paymentId' | 'amount' | 'status' | 'checkoutUrl' | 'expiresAt' | 'paidAt' | 'createdAt' | 'invoiceId' | 'agent'>): InvoicePayment {
   return {
     kind: 'checkout',
     linkId: null,
@@ -64,6 +66,7 @@ function fromCheckout(record: Pick<PaymentRecord, 'paymentId' | 'amount' | 'stat
     paidAt: record.paidAt,
     createdAt: record.createdAt,
     invoiceId: record.invoiceId,
+    agent: record.agent,
   };
 }
 
@@ -79,6 +82,7 @@ function fromLink(record: LinkRecord): InvoicePayment {
     paidAt: record.paidAt,
     createdAt: record.createdAt,
     invoiceId: record.invoiceId,
+    agent: record.agent,
   };
 }
 
@@ -162,11 +166,9 @@ export async function readInvoice(context: InvoiceContext, invoiceId: string, re
   return items.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
-/** An archived or expired link whose latest payment was still open when last read may yet be paid through it. */
+/** An archived or expired link with any payment through it not final when last read may yet be paid through it. */
 function latestMayStillChange(context: InvoiceContext, record: LinkRecord): boolean {
-  if (record.status === 'paid' || record.paymentId === null) return false;
-  const latest = context.payments.get(record.paymentId);
-  return latest !== null && !isFinalStatus(latest.status);
+  return record.status !== 'paid' && context.payments.hasUnfinishedPayments(record.linkId);
 }
 
 /**
@@ -174,8 +176,10 @@ function latestMayStillChange(context: InvoiceContext, record: LinkRecord): bool
  * a checkout canceled. Paid, or a payment under way: `conflict`, naming it, and nothing new is made. Returns it as it
  * is now (canceled, or already ended).
  */
-export async function withdraw(context: InvoiceContext, item: InvoicePayment): Promise<InvoicePayment> {
+export async function withdraw(context: InvoiceContext, item: InvoicePayment, stillOurs: () => void = () => undefined): Promise<InvoicePayment> {
   refuseIfPaidOrUnderWay(item);
+  // Called before each write: a call that lost its turn on the invoice (taken for dead) stops before writing.
+  stillOurs();
   if (item.kind === 'checkout') {
     if (item.status !== 'open') return item;
     const canceled = await cancelOpenPayment(context, item.paymentId!, `checkout ${item.paymentId}`);
@@ -190,6 +194,7 @@ export async function withdraw(context: InvoiceContext, item: InvoicePayment): P
   // the old amount can never be paid.
   let reading = await readLink(context, linkId);
   for (const payment of reading.payments.filter((candidate) => candidate.status === 'open')) {
+    stillOurs();
     context.payments.refresh(await cancelOpenPayment(context, payment.id, `payment ${payment.id} through link ${linkId}`));
   }
   if (reading.payments.some((candidate) => candidate.status === 'open')) reading = await readLink(context, linkId);
@@ -239,16 +244,23 @@ async function cancelOpenPayment(context: InvoiceContext, paymentId: string, wha
   }
 }
 
+/** How many of this server's links one lookup may read from Mollie (two requests each). */
+export const MAX_LINKS_ASKED = 20;
+
 /**
  * The payment link of this server a payment was made through, found by asking Mollie: the payment itself names no
- * link. Candidates are this server's links that were taking payments for that amount; null when none has it.
+ * link. Candidates are this server's links that were taking payments of that amount when it was made, newest first;
+ * `complete` is false when there were more of them than one lookup asks about.
  */
-export async function findLinkOf(context: InvoiceContext, payment: Payment): Promise<LinkRecord | null> {
-  for (const candidate of context.payments.payableLinksFor(payment.amount, payment.mode)) {
+export async function findLinkOf(context: InvoiceContext, payment: Payment): Promise<{ link: LinkRecord | null; complete: boolean }> {
+  // A minute's grace for clocks: the payment cannot be older than the link it was made through.
+  const madeBy = new Date(Date.parse(payment.createdAt) + 60_000).toISOString();
+  const candidates = context.payments.payableLinksFor(payment.amount, payment.mode, madeBy, MAX_LINKS_ASKED + 1);
+  for (const candidate of candidates.slice(0, MAX_LINKS_ASKED)) {
     const reading = await readLink(context, candidate.linkId);
-    if (reading.payments.some((made) => made.id === payment.id)) return context.payments.getLink(candidate.linkId);
+    if (reading.payments.some((made) => made.id === payment.id)) return { link: context.payments.getLink(candidate.linkId), complete: true };
   }
-  return null;
+  return { link: null, complete: candidates.length <= MAX_LINKS_ASKED };
 }
 
 /** Mollie keeps an Idempotency-Key for 24 hours; an hour's margin for clocks and queues. */
@@ -275,9 +287,11 @@ export async function completeCreation(context: InvoiceContext, invoiceId: strin
     const request = creation.request as CreatePaymentLinkRequest;
     const link = replayable
       ? await replayed(context.mollie.createPaymentLink(request, key))
-      : (await context.mollie.listRecentPaymentLinks(250)).find((candidate) => candidate.description === request.description && madeSince(candidate, request) && context.payments.getLink(candidate.id) === null);
+      : searched(await context.mollie.listPaymentLinksSince(new Date(since - 60_000).toISOString(), MAX_SEARCHED), invoiceId).find(
+          (candidate) => candidate.description === request.description && madeSince(candidate, request) && context.payments.getLink(candidate.id) === null,
+        );
     if (!link) return null;
-    context.payments.addLink(link, invoiceId, creation.agent, creation.idempotencyKey, 'open');
+    context.payments.addLink(link, invoiceId, creation.agent, creation.idempotencyKey, 'open', creation.callId);
     return itemFromReading(context.payments.getLink(link.id)!, await readLink(context, link.id));
   }
   const known = context.payments.checkoutWithKey(creation.idempotencyKey);
@@ -285,10 +299,28 @@ export async function completeCreation(context: InvoiceContext, invoiceId: strin
   const request = creation.request as CreatePaymentRequest;
   const payment = replayable
     ? await replayed(context.mollie.createPayment(request, key))
-    : (await context.mollie.listRecentPayments(250)).find((candidate) => candidate.metadata?.invoice_id === invoiceId && madeSince(candidate, request) && context.payments.get(candidate.id) === null);
+    : searched(await context.mollie.listPaymentsSince(new Date(since - 60_000).toISOString(), MAX_SEARCHED), invoiceId).find(
+        (candidate) => candidate.metadata?.invoice_id === invoiceId && madeSince(candidate, request) && context.payments.get(candidate.id) === null,
+      );
   if (!payment) return null;
-  context.payments.add(payment, invoiceId, creation.agent, creation.idempotencyKey);
-  return fromCheckout({ ...payment, paymentId: payment.id, invoiceId });
+  context.payments.add(payment, invoiceId, creation.agent, creation.idempotencyKey, null, creation.callId);
+  return fromCheckout({ ...payment, paymentId: payment.id, invoiceId, agent: creation.agent });
+}
+
+/** How many links or payments made since a lost creation are searched for it, once Mollie has forgotten its key. */
+const MAX_SEARCHED = 10_000;
+
+/**
+ * The account's links or payments since a lost creation, when the list is whole: otherwise "not found" would be a
+ * guess, and a guess here could leave an old amount payable. The creation stays pending and the invoice waits.
+ */
+function searched<T>(listed: Listed<T>, invoiceId: string): T[] {
+  if (listed.complete) return listed.items;
+  throw new ToolError(
+    'conflict',
+    `Invoice ${invoiceId} has a pay link creation whose answer was lost more than 23 hours ago, and the account has made over ${MAX_SEARCHED} links or payments since, so it cannot be told whether it exists; nothing more is done for this invoice. The operator can look it up in the Mollie dashboard (see docs/RELIABILITY.md).`,
+    { retryable: false, field: 'invoice_id' },
+  );
 }
 
 /**

@@ -23,6 +23,8 @@ export interface PaymentRecord {
   idempotencyKey: string;
   /** The payment link it was made through; null for a checkout this server created. */
   linkId: string | null;
+  /** The call that created it (a checkout); null for a payment made through a link, or one recorded before 0.5. */
+  callId: string | null;
 }
 
 export interface LinkRecord {
@@ -43,6 +45,8 @@ export interface LinkRecord {
   paymentId: string | null;
   createdAt: string;
   idempotencyKey: string;
+  /** The call whose decision allowed its creation. */
+  callId: string | null;
 }
 
 /** What a read of a link from Mollie concluded, written back to its record. */
@@ -66,6 +70,7 @@ interface PaymentRow {
   created_at: string;
   idempotency_key: string;
   link_id: string | null;
+  call_id: string | null;
 }
 
 interface LinkRow {
@@ -84,6 +89,7 @@ interface LinkRow {
   payment_id: string | null;
   created_at: string;
   idempotency_key: string;
+  call_id: string | null;
 }
 
 function fromPaymentRow(row: PaymentRow): PaymentRecord {
@@ -100,6 +106,7 @@ function fromPaymentRow(row: PaymentRow): PaymentRecord {
     createdAt: row.created_at,
     idempotencyKey: row.idempotency_key,
     linkId: row.link_id,
+    callId: row.call_id,
   };
 }
 
@@ -119,6 +126,7 @@ function fromLinkRow(row: LinkRow): LinkRecord {
     paymentId: row.payment_id,
     createdAt: row.created_at,
     idempotencyKey: row.idempotency_key,
+    callId: row.call_id,
   };
 }
 
@@ -132,17 +140,21 @@ export class PaymentRecords {
   private readonly linkById;
   private readonly linkByKey;
   private readonly openLinksWithAmount;
+  private readonly anyOpenLink;
   private readonly insertLink;
   private readonly updateLink;
   private readonly markArchived;
+  private readonly unfinishedOfLink;
+  private readonly linkByCall;
+  private readonly checkoutByCall;
 
   constructor(db: SqliteDatabase, private readonly clock: () => Date = () => new Date()) {
     this.checkoutsOfInvoice = db.prepare<[string, string], PaymentRow>('SELECT * FROM payments WHERE invoice_id = ? AND mode = ? AND link_id IS NULL ORDER BY created_at, rowid');
     this.paymentById = db.prepare<[string], PaymentRow>('SELECT * FROM payments WHERE payment_id = ?');
     this.checkoutByKey = db.prepare<[string], PaymentRow>('SELECT * FROM payments WHERE idempotency_key = ? AND link_id IS NULL ORDER BY created_at DESC LIMIT 1');
     this.insertPayment = db.prepare(
-      `INSERT INTO payments (payment_id, invoice_id, agent, mode, amount_value, currency, status, checkout_url, expires_at, paid_at, created_at, updated_at, idempotency_key, link_id)
-       VALUES (@payment_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @checkout_url, @expires_at, @paid_at, @created_at, @updated_at, @idempotency_key, @link_id)
+      `INSERT INTO payments (payment_id, invoice_id, agent, mode, amount_value, currency, status, checkout_url, expires_at, paid_at, created_at, updated_at, idempotency_key, link_id, call_id)
+       VALUES (@payment_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @checkout_url, @expires_at, @paid_at, @created_at, @updated_at, @idempotency_key, @link_id, @call_id)
        ON CONFLICT (payment_id) DO NOTHING`,
     );
     this.updatePayment = db.prepare(
@@ -154,12 +166,13 @@ export class PaymentRecords {
     this.linksOfInvoice = db.prepare<[string, string], LinkRow>('SELECT * FROM payment_links WHERE invoice_id = ? AND mode = ? ORDER BY created_at, rowid');
     this.linkById = db.prepare<[string], LinkRow>('SELECT * FROM payment_links WHERE link_id = ?');
     this.linkByKey = db.prepare<[string], LinkRow>('SELECT * FROM payment_links WHERE idempotency_key = ? ORDER BY created_at DESC LIMIT 1');
-    this.openLinksWithAmount = db.prepare<[string, string, string], LinkRow>(
-      "SELECT * FROM payment_links WHERE mode = ? AND amount_value = ? AND currency = ? AND status IN ('open', 'pending') ORDER BY created_at DESC LIMIT 50",
+    this.openLinksWithAmount = db.prepare<[string, string, string, string, number], LinkRow>(
+      "SELECT * FROM payment_links WHERE mode = ? AND amount_value = ? AND currency = ? AND status IN ('open', 'pending') AND created_at <= ? ORDER BY created_at DESC LIMIT ?",
     );
+    this.anyOpenLink = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM (SELECT 1 FROM payment_links WHERE mode = ? AND status IN ('open', 'pending') LIMIT 1)");
     this.insertLink = db.prepare(
-      `INSERT INTO payment_links (link_id, invoice_id, agent, mode, amount_value, currency, status, url, expires_at, archived, archived_at, paid_at, payment_id, created_at, updated_at, idempotency_key)
-       VALUES (@link_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @url, @expires_at, @archived, NULL, @paid_at, NULL, @created_at, @updated_at, @idempotency_key)
+      `INSERT INTO payment_links (link_id, invoice_id, agent, mode, amount_value, currency, status, url, expires_at, archived, archived_at, paid_at, payment_id, created_at, updated_at, idempotency_key, call_id)
+       VALUES (@link_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @url, @expires_at, @archived, NULL, @paid_at, NULL, @created_at, @updated_at, @idempotency_key, @call_id)
        ON CONFLICT (link_id) DO NOTHING`,
     );
     this.updateLink = db.prepare(
@@ -168,6 +181,11 @@ export class PaymentRecords {
          AND (status IS NOT @status OR archived IS NOT @archived OR paid_at IS NOT @paid_at OR payment_id IS NOT @payment_id)`,
     );
     this.markArchived = db.prepare<[string, string]>('UPDATE payment_links SET archived_at = ? WHERE link_id = ? AND archived_at IS NULL');
+    this.linkByCall = db.prepare<[string], LinkRow>('SELECT * FROM payment_links WHERE call_id = ?');
+    this.checkoutByCall = db.prepare<[string], PaymentRow>('SELECT * FROM payments WHERE call_id = ? AND link_id IS NULL');
+    this.unfinishedOfLink = db.prepare<[string], { n: number }>(
+      "SELECT count(*) AS n FROM payments WHERE link_id = ? AND status NOT IN ('paid', 'canceled', 'expired', 'failed')",
+    );
   }
 
   /** The checkouts this server created for an invoice, oldest first (payments through links are not among them). */
@@ -187,7 +205,7 @@ export class PaymentRecords {
   }
 
   /** Records a payment Mollie created for an invoice; false when it was already recorded (an idempotent replay). */
-  add(payment: Payment, invoiceId: string, agent: string, idempotencyKey: string, linkId: string | null = null): boolean {
+  add(payment: Payment, invoiceId: string, agent: string, idempotencyKey: string, linkId: string | null = null, callId: string | null = null): boolean {
     const result = this.insertPayment.run({
       payment_id: payment.id,
       invoice_id: invoiceId,
@@ -203,6 +221,7 @@ export class PaymentRecords {
       updated_at: this.clock().toISOString(),
       idempotency_key: idempotencyKey,
       link_id: linkId,
+      call_id: callId,
     });
     return result.changes === 1;
   }
@@ -234,13 +253,21 @@ export class PaymentRecords {
     return row ? fromLinkRow(row) : null;
   }
 
-  /** Links still taking payments for this amount, newest first: where an unknown payment of that amount may have come from. */
-  payableLinksFor(amount: Amount, mode: MollieMode): LinkRecord[] {
-    return this.openLinksWithAmount.all(mode, amount.value, amount.currency).map(fromLinkRow);
+  /**
+   * Links that were taking payments of this amount when a payment made at `madeAt` was started, newest first, at most
+   * `limit`: where an unknown payment of that amount may have come from.
+   */
+  payableLinksFor(amount: Amount, mode: MollieMode, madeAt: string, limit: number): LinkRecord[] {
+    return this.openLinksWithAmount.all(mode, amount.value, amount.currency, madeAt, limit).map(fromLinkRow);
+  }
+
+  /** Whether any link of this server in this mode is still taking payments. */
+  hasPayableLinks(mode: MollieMode): boolean {
+    return (this.anyOpenLink.get(mode)?.n ?? 0) > 0;
   }
 
   /** Records a link Mollie created for an invoice; false when it was already recorded. */
-  addLink(link: PaymentLink, invoiceId: string, agent: string, idempotencyKey: string, status: LinkStatus): boolean {
+  addLink(link: PaymentLink, invoiceId: string, agent: string, idempotencyKey: string, status: LinkStatus, callId: string | null): boolean {
     if (link.amount === null) throw new Error(`Payment link ${link.id} has no amount; this server makes none like that.`);
     return (
       this.insertLink.run({
@@ -258,6 +285,7 @@ export class PaymentRecords {
         created_at: link.createdAt,
         updated_at: this.clock().toISOString(),
         idempotency_key: idempotencyKey,
+        call_id: callId,
       }).changes === 1
     );
   }
@@ -275,6 +303,19 @@ export class PaymentRecords {
     for (const payment of payments) {
       if (!this.add(payment, record.invoiceId, record.agent, `link:${record.linkId}`, record.linkId)) this.refresh(payment);
     }
+  }
+
+  /** What a call created, by the call's id: a link, or a checkout. */
+  madeByCall(callId: string): { linkId: string; paymentId: null } | { linkId: null; paymentId: string } | null {
+    const link = this.linkByCall.get(callId);
+    if (link) return { linkId: link.link_id, paymentId: null };
+    const checkout = this.checkoutByCall.get(callId);
+    return checkout ? { linkId: null, paymentId: checkout.payment_id } : null;
+  }
+
+  /** Whether a payment made through the link was, when last read, still able to change (open, pending, authorized). */
+  hasUnfinishedPayments(linkId: string): boolean {
+    return (this.unfinishedOfLink.get(linkId)?.n ?? 0) > 0;
   }
 
   /** Notes when this server archived a link: Mollie does not say. */

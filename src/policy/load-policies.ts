@@ -160,7 +160,7 @@ function parsePolicyFile(
     const settings = entry ?? {};
     if (settings.limits !== undefined && !tool.movesMoney) problem(['tools', name, 'limits'], `${name} moves no money, so "limits" does not apply to it; remove it.`);
     if (settings.redirect_hosts !== undefined && !tool.redirects) problem(['tools', name, 'redirect_hosts'], `${name} takes no redirect URL, so "redirect_hosts" does not apply to it; remove it.`);
-    if (settings.scope !== undefined && !tool.readsAuditLog) problem(['tools', name, 'scope'], `${name} does not read the audit log, so "scope" does not apply to it; remove it.`);
+    if (settings.scope !== undefined && !tool.readsAuditLog && !tool.withdrawsLinks) problem(['tools', name, 'scope'], `${name} neither reads the audit log nor withdraws pay links, so "scope" does not apply to it; remove it.`);
     if (settings.payments !== undefined && !tool.actsOnPayments) problem(['tools', name, 'payments'], `${name} does not act on a payment named by the agent, so "payments" does not apply to it; remove it.`);
     const approvableTools = known.size > 0 ? [...known.values()].filter((candidate) => candidate.approvable).map((candidate) => candidate.name).join(', ') : 'none';
     if (settings.confirm !== undefined && !tool.approvable) {

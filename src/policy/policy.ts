@@ -18,6 +18,7 @@ export interface ToolPolicy {
   /** Currency code to caps; a currency not listed is denied for a tool that moves money. */
   limits: ReadonlyMap<string, CurrencyLimits>;
   redirectHosts: readonly string[];
+  /** Whose audit entries it reads (list_logs), or whose pay links it may withdraw (create/cancel_invoice_payment). */
   scope: LogScope;
   /** Every call needs a person's approval (confirm: true). */
   confirm: boolean;
@@ -62,4 +63,6 @@ export interface ToolCapabilities {
   approvable: boolean;
   /** Acts on a payment the agent names by its id (`payments` restricts which). */
   actsOnPayments: boolean;
+  /** Can withdraw an invoice's pay links (`scope`: own, those the agent made; all, any agent's). */
+  withdrawsLinks: boolean;
 }

@@ -11,7 +11,7 @@ import type { AuditFields, AuditLog } from '../audit/audit-log.js';
 import { quoted } from '../audit/printable.js';
 import { MollieError } from '../mollie/errors.js';
 import { isResourceId, type MolliePort } from '../mollie/port.js';
-import { findLinkOf, readLink } from '../payments/invoice-payments.js';
+import { findLinkOf, MAX_LINKS_ASKED, readLink } from '../payments/invoice-payments.js';
 import type { PaymentRecords } from '../payments/payment-records.js';
 
 export const WEBHOOK_ACTOR = 'mollie-webhook';
@@ -77,19 +77,32 @@ export class MollieWebhook {
       return { status: 503, auditId: callId };
     }
 
+    let record = this.deps.payments.get(id);
+    if (!record && !this.deps.payments.hasPayableLinks(this.deps.mollie.mode)) {
+      // Neither made here nor possibly paid through a link of ours: Mollie is not asked (anyone can post any id).
+      try {
+        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, and none of its payment links takes payments; nothing changed, and Mollie was not asked.`, payment_id: id });
+      } catch (error) {
+        log.error({ err: error }, 'Could not write the outcome row of a webhook');
+      }
+      log.info({ payment_id: id }, 'Webhook for a payment this server did not make; ignored');
+      return { status: 200, auditId: callId };
+    }
+
     try {
       const payment = await this.deps.mollie.getPayment(id);
       const context = { mollie: this.deps.mollie, payments: this.deps.payments, clock: this.deps.clock ?? (() => new Date()) };
-      let record = this.deps.payments.get(id);
       const was = record?.status ?? null;
-      const link = record?.linkId ? this.deps.payments.getLink(record.linkId) : record ? null : await findLinkOf(context, payment);
+      const search = record ? null : await findLinkOf(context, payment);
+      const link = record?.linkId ? this.deps.payments.getLink(record.linkId) : (search?.link ?? null);
       if (link) {
         // Reading the link records the payment under it (and its invoice) and derives the link's status anew.
         await readLink(context, link.linkId);
         record = this.deps.payments.get(id);
       }
       if (!record) {
-        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, nor through one of its payment links; nothing changed.`, payment_id: id });
+        const looked = search && !search.complete ? ` (among the ${MAX_LINKS_ASKED} newest of its links taking ${payment.amount.value} ${payment.amount.currency}; an older one is matched when its invoice is read)` : '';
+        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, nor through one of its payment links${looked}; nothing changed.`, payment_id: id });
         log.info({ payment_id: id }, 'Webhook for a payment this server did not make; ignored');
         return { status: 200, auditId: callId };
       }

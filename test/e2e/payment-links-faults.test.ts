@@ -101,7 +101,7 @@ describe('the server killed while replacing a link', () => {
     const { oldId } = await replaceThenKill('CRASH-LINK-1', { kind: 'hang' });
     expect(await payableAtMollie('CRASH-LINK-1')).toEqual([]);
     const restarted = await spawn();
-    await until(() => restarted.stderr().includes('Reconciled calls interrupted'), 'the reconciliation');
+    await until(() => restarted.stderr().includes('Reconciled calls interrupted'), 'the reconciliation', 60_000);
     const payable = await payableAtMollie('CRASH-LINK-1');
     expect(payable.map((link) => link.amount?.value)).toEqual(['70.00']);
     const keys = double.requests.filter((request) => request.method === 'POST' && JSON.stringify(request.body).includes('"Invoice CRASH-LINK-1"') && (request.body as { amount: { value: string } }).amount.value === '70.00').map((request) => request.headers['idempotency-key']);
@@ -118,7 +118,7 @@ describe('the server killed while replacing a link', () => {
     // And the agent asking again gets that link back, not a second one.
     const again = await restarted.call('create_invoice_payment', { invoice_id: 'CRASH-LINK-1', amount: '100.00', amount_already_paid: '30.00' });
     expect(again.structuredContent).toMatchObject({ reused: true, payment_link_id: payable[0]!.id });
-  });
+  }, 120_000);
 
   it("after Mollie made the new link but before its answer arrived: the restart finds that link, and makes no second", async () => {
     await replaceThenKill('CRASH-LINK-2', { kind: 'delay', ms: 60_000 });

@@ -77,6 +77,9 @@ describe('Mollie webhooks for payment links', () => {
   });
 
   it("answers a webhook about a payment through a link this server did not make like an unknown one, changing nothing", async () => {
+    // This server has a link taking payments (of another amount), so the id could be a payment through one of its
+    // links: Mollie is asked about the payment, and none of its links of that amount has it.
+    await clerk.call('create_invoice_payment', { invoice_id: 'HOOK-OTHER', amount: '12.00' });
     const foreign = await double.simulator.createPaymentLink({ amount: { value: '7.77', currency: 'EUR' }, description: 'not ours' }, { idempotencyKey: 'foreign-777' });
     const paid = double.simulator.payThroughLink(foreign.id, 'paid');
     const { result: answer, sent } = await sentDuring(double, () => hook(paid.id));

@@ -22,10 +22,10 @@ writeFileSync(
 );
 const ORIGIN = { caller: { agent: 'reader', token: null }, transport: 'in-process' as const, clientName: null };
 
-function engineOn(db: string, mollie: MolliePort): Engine {
+function engineOn(db: string, mollie: MolliePort, clock?: () => Date): Engine {
   const env = { MOLLIE_MCP_POLICIES: directory, MOLLIE_MCP_DB: db, HOME: directory };
   // Not serving: the process registers no instance, so a restart takes its open calls for interrupted ones.
-  return openEngine(readConfig(env, { simulator: true }), { logger: pino({ level: 'silent' }), env, mollie });
+  return openEngine(readConfig(env, { simulator: true }), { logger: pino({ level: 'silent' }), env, mollie, ...(clock ? { clock } : {}) });
 }
 
 const count = (engine: Engine, sql: string, ...params: unknown[]): number => (engine.db.prepare(sql).get(...params) as { n: number }).n;
@@ -49,9 +49,13 @@ describe('calls that move no money', () => {
     expect(count(first, 'SELECT count(*) AS n FROM open_reads')).toBe(1);
     const callId = (first.db.prepare('SELECT call_id FROM open_reads').get() as { call_id: string }).call_id;
 
-    // The first process "dies" here: a second one starts on the same file and settles the call it left.
-    const second = engineOn(dbPath, simulator);
-    expect(await second.reconcile()).toMatchObject({ interrupted: 1, didNotHappen: 1 });
+    // The first process "dies" here: a second one starts on the same file. A call this recent is left for a later
+    // pass (a write could still be on its way to Mollie); 30 s on, it settles the call the first one left.
+    const soon = engineOn(dbPath, simulator);
+    expect(await soon.reconcile()).toMatchObject({ interrupted: 0, waiting: 1 });
+    soon.close();
+    const second = engineOn(dbPath, simulator, () => new Date(Date.now() + 31_000));
+    expect(await second.reconcile()).toMatchObject({ interrupted: 1, didNotHappen: 1, waiting: 0 });
     expect(count(second, 'SELECT count(*) AS n FROM open_reads')).toBe(0);
     expect(second.db.prepare("SELECT outcome, error_code FROM audit_log WHERE call_id = ? AND kind = 'outcome'").get(callId)).toEqual({ outcome: 'error', error_code: 'interrupted' });
     expect(count(second, 'SELECT count(*) AS n FROM reservations')).toBe(0);

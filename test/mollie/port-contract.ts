@@ -317,6 +317,25 @@ export function describeMolliePortContract(name: string, setup: () => Promise<Po
         expect(await port.listRecentPaymentLinks(1)).toHaveLength(1);
       });
 
+      it('lists every link and payment made since a time, page after page, and says when it stopped short', async () => {
+        harness.advanceClock(60_000);
+        const since = new Date(Date.parse((await port.createPaymentLink(invoiceLink({ description: 'first of many' }), { idempotencyKey: key('many-0') })).createdAt)).toISOString();
+        for (let i = 1; i < 260; i += 1) {
+          harness.advanceClock(1_000);
+          await port.createPaymentLink(invoiceLink({ description: `many ${i}`, expiresAt: undefined }), { idempotencyKey: key(`many-${i}`) });
+        }
+        const all = await port.listPaymentLinksSince(since, 1_000);
+        expect(all.complete).toBe(true);
+        expect(all.items).toHaveLength(260);
+        expect(all.items[0]!.description).toBe('many 259');
+        expect(all.items.at(-1)!.description).toBe('first of many');
+        const some = await port.listPaymentLinksSince(since, 100);
+        expect(some).toMatchObject({ complete: false });
+        expect(some.items).toHaveLength(100);
+        const payments = await port.listPaymentsSince(since, 10);
+        expect(payments.complete).toBe(true);
+      });
+
       it('reports an unknown or malformed link id as not_found', async () => {
         expect(await rejection(port.getPaymentLink('pl_doesNotExist1'))).toMatchObject({ code: 'not_found', retryable: false });
         const malformed = await rejection(port.listPaymentLinkPayments('../payments'));

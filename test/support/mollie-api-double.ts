@@ -62,6 +62,7 @@ export interface MollieApiDouble {
 }
 
 const DOCS = { href: 'https://docs.mollie.com/overview/handling-errors', type: 'text/html' };
+const EPOCH = '1970-01-01T00:00:00Z';
 
 /** Lets this test process accept the double's self-signed certificate. */
 export function trustTestCertificates(): void {
@@ -143,8 +144,7 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
         return { status: 201, body: paymentResource(await simulator.createPayment(input as never, { idempotencyKey })) };
       }
       if (method === 'GET' && path === '/v2/payments') {
-        const limit = Number(new URL(request.url ?? '/', 'https://double.invalid').searchParams.get('limit') ?? '50');
-        return { status: 200, body: halList('payments', (await simulator.listRecentPayments(limit)).map(paymentResource), 'payments') };
+        return { status: 200, body: page('payments', 'payments', (await simulator.listPaymentsSince(EPOCH, Number.MAX_SAFE_INTEGER)).items, paymentResource, request) };
       }
       if ((match = /^\/v2\/payments\/([^/]+)$/.exec(path))) {
         if (method === 'GET') return { status: 200, body: paymentResource(await simulator.getPayment(match[1]!)) };
@@ -154,8 +154,7 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
         return { status: 201, body: paymentLinkResource(await simulator.createPaymentLink(input as never, { idempotencyKey })) };
       }
       if (method === 'GET' && path === '/v2/payment-links') {
-        const limit = Number(new URL(request.url ?? '/', 'https://double.invalid').searchParams.get('limit') ?? '50');
-        return { status: 200, body: halList('payment_links', (await simulator.listRecentPaymentLinks(limit)).map(paymentLinkResource), 'payment-links') };
+        return { status: 200, body: page('payment_links', 'payment-links', (await simulator.listPaymentLinksSince(EPOCH, Number.MAX_SAFE_INTEGER)).items, paymentLinkResource, request) };
       }
       if ((match = /^\/v2\/payment-links\/([^/]+)$/.exec(path))) {
         const linkId = match[1]!;
@@ -185,6 +184,21 @@ export async function startMollieApiDouble(options: SimulatorOptions = {}): Prom
       const problem = error.mollie ?? { status: 404, title: 'Not Found', detail: error.message, field: null };
       return { status: problem.status, body: problemBody(problem.status, problem.title, problem.detail, problem.field) };
     }
+  }
+
+  /** One page of a newest-first list, as Mollie pages it: `limit` (at most 250) from the id in `from`, and a next link. */
+  function page<T extends { id: string }>(name: string, path: string, all: T[], resource: (item: T) => unknown, request: IncomingMessage) {
+    const query = new URL(request.url ?? '/', 'https://double.invalid').searchParams;
+    const limit = Math.max(1, Math.min(250, Number(query.get('limit') ?? '50')));
+    const from = query.get('from');
+    const start = from === null ? 0 : Math.max(0, all.findIndex((item) => item.id === from));
+    const items = all.slice(start, start + limit);
+    const next = all[start + limit];
+    return {
+      count: items.length,
+      _embedded: { [name]: items.map(resource) },
+      _links: { self: link(path), previous: null, next: next ? link(`${path}?from=${next.id}&limit=${limit}`) : null, documentation: DOCS },
+    };
   }
 
   /** One page of a list, as Mollie's HAL answers it. */
