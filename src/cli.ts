@@ -22,9 +22,12 @@ const USAGE = `Usage: mollie-invoice-mcp <command> [options]
                         recent calls, one readable line each
   audit export --format jsonl|csv [--out FILE] [--db FILE]
                         every audit row
-  audit verify [--db FILE] [--threads N]
+  audit verify [--db FILE] [--threads N] [--checkpoints DIR [--public-key FILE]]
                         recompute the hash chain; exit 1 at the first bad row (large logs are
-                        checked in ranges on N threads, by default one per core)
+                        checked in ranges on N threads, by default one per core); with
+                        --checkpoints, also check the log reaches every signed checkpoint
+  keys create --out FILE
+                        a new Ed25519 key for signing audit log checkpoints (FILE, and FILE.pub)
   token create --agent A
                         a new agent token (shown once) and its token_sha256 line
   approvals [--db FILE]  money-moving calls waiting for a person's approval
@@ -106,9 +109,14 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
-        const { values } = parse(rest, { db: string, threads: string });
+        const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string });
+        const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        const publicKey = (values['public-key'] as string | undefined) ?? config.checkpoints?.keyPath;
+        if (values.checkpoints !== undefined && publicKey === undefined) {
+          throw new UsageError('--checkpoints needs the key they were signed with: --public-key FILE (the .pub file from `keys create`), or MOLLIE_MCP_SIGNING_KEY.');
+        }
         const { auditVerify } = await import('./commands/audit.js');
-        return auditVerify(readConfig(env, values.db ? { db: values.db as string } : {}).dbPath, values.threads as string | undefined, io);
+        return auditVerify(config.dbPath, values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
       }
       break;
     }
@@ -123,6 +131,14 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
       const { approverName, decideApproval } = await import('./commands/approvals.js');
       return decideApproval(approvalDatabases(env, values.db as string | undefined), positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io);
+    }
+    case 'keys': {
+      if (sub === 'create') {
+        const { values } = parse(rest, { out: string });
+        const { keysCreate } = await import('./commands/keys.js');
+        return keysCreate(values.out as string | undefined, io);
+      }
+      break;
     }
     case 'token': {
       if (sub === 'create') {

@@ -18,6 +18,8 @@ export interface Config {
   webhookUrl: string | null;
   /** How long a new payment link stays payable when the call gives no expires_at (MOLLIE_MCP_LINK_VALID_DAYS). */
   linkValidDays: number;
+  /** Signed checkpoints of the audit log (MOLLIE_MCP_SIGNING_KEY and MOLLIE_MCP_CHECKPOINT_DIR, both or neither). */
+  checkpoints: { keyPath: string; directory: string; everyRows: number; everyMs: number } | null;
   simulator: boolean;
   logLevel: string;
   http: HttpConfig;
@@ -137,6 +139,21 @@ function readWholeNumber(name: string, value: string | null, fallback: number, m
   return Number(value);
 }
 
+function readCheckpoints(env: Env, cwd: string): Config['checkpoints'] {
+  const keyPath = nonEmpty(env.MOLLIE_MCP_SIGNING_KEY);
+  const directory = nonEmpty(env.MOLLIE_MCP_CHECKPOINT_DIR);
+  if (keyPath === null && directory === null) return null;
+  if (keyPath === null || directory === null) {
+    throw new ConfigError(`Signed checkpoints need both MOLLIE_MCP_SIGNING_KEY (the key file from \`keys create\`) and MOLLIE_MCP_CHECKPOINT_DIR (where checkpoints go); ${keyPath === null ? 'MOLLIE_MCP_SIGNING_KEY' : 'MOLLIE_MCP_CHECKPOINT_DIR'} is not set.`);
+  }
+  return {
+    keyPath: resolve(cwd, keyPath),
+    directory: resolve(cwd, directory),
+    everyRows: readWholeNumber('MOLLIE_MCP_CHECKPOINT_ROWS', nonEmpty(env.MOLLIE_MCP_CHECKPOINT_ROWS), 1000, 1_000_000),
+    everyMs: readWholeNumber('MOLLIE_MCP_CHECKPOINT_SECONDS', nonEmpty(env.MOLLIE_MCP_CHECKPOINT_SECONDS), 300, 86_400) * 1000,
+  };
+}
+
 function readSwitch(name: string, value: string | null, fallback: boolean): boolean {
   if (value === null) return fallback;
   if (value !== '0' && value !== '1') throw new ConfigError(`${name} must be 1 or 0; got "${value}".`);
@@ -157,6 +174,7 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     redirectUrl: checkUrl('MOLLIE_MCP_REDIRECT_URL', nonEmpty(env.MOLLIE_MCP_REDIRECT_URL), { httpsOnly: false, publicHost: false }),
     webhookUrl: checkUrl('MOLLIE_MCP_WEBHOOK_URL', nonEmpty(env.MOLLIE_MCP_WEBHOOK_URL), { httpsOnly: true, publicHost: true }),
     linkValidDays: readLinkValidDays(nonEmpty(env.MOLLIE_MCP_LINK_VALID_DAYS)),
+    checkpoints: readCheckpoints(env, cwd),
     simulator,
     logLevel,
     http: {

@@ -161,6 +161,10 @@ CREATE TABLE IF NOT EXISTS call_times (
   PRIMARY KEY (agent, at_ms, call_id)
 ) WITHOUT ROWID;
 
+-- Facts about this database file itself (0.5): its id, made once, which signed checkpoints name.
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO store_meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+
 CREATE TABLE IF NOT EXISTS server_instances (
   instance_id TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,

@@ -48,6 +48,8 @@ export interface EngineOptions {
   serving?: boolean;
   /** Settings for the offline simulator, e.g. where its checkout page is served. */
   simulatorOptions?: SimulatorOptions;
+  /** Signed checkpoints of the audit log's head, made for the database once it is open (serve loads the key). */
+  checkpoints?: (db: SqliteDatabase, audit: AuditLog) => { close(): void };
   clock?: () => Date;
 }
 
@@ -81,6 +83,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     clock,
   });
   const instance = options.serving ? new ServerInstance(db, gate.instanceId, clock) : null;
+  const checkpoints = options.checkpoints?.(db, audit) ?? null;
   const reconcileDeps = { db, audit, mollie, payments, locks: gate.locks, tools: TOOLS, logger: options.logger, instanceId: gate.instanceId, clock };
   const backoff: Backoff = new Map();
   const reconcile = async (): Promise<ReconcileSummary> => {
@@ -102,6 +105,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     reconcile: () => (settler ? settler.now() : reconcile()),
     close: () => {
       settler?.stop();
+      checkpoints?.close();
       policyStore.close();
       instance?.close();
       db.close();

@@ -110,6 +110,7 @@ export type VerifyResult =
 export class AuditLog {
   private readonly lastRow;
   private readonly insertRow;
+  private listener: (() => void) | null = null;
 
   constructor(
     readonly db: SqliteDatabase,
@@ -158,8 +159,14 @@ export class AuditLog {
       };
       row.hash = rowHash(row);
       this.insertRow.run(row);
+      this.listener?.();
       return row;
     }, durability);
+  }
+
+  /** Told of every row appended (signed checkpoints count them); one listener. */
+  onAppend(listener: () => void): void {
+    this.listener = listener;
   }
 
   /**

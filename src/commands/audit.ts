@@ -72,7 +72,7 @@ export function auditExport(dbPath: string, options: { format: string | undefine
   return 0;
 }
 
-export async function auditVerify(dbPath: string, threadsFlag: string | undefined, io: CommandOutput): Promise<number> {
+export async function auditVerify(dbPath: string, threadsFlag: string | undefined, io: CommandOutput, checkpoints?: { directory: string; publicKey: string }): Promise<number> {
   const threads = threadsFlag === undefined ? undefined : Number(threadsFlag);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}; got "${threadsFlag}".`);
@@ -82,7 +82,26 @@ export async function auditVerify(dbPath: string, threadsFlag: string | undefine
     const result = await verifyLog(db, dbPath, threads === undefined ? {} : { threads });
     if (result.ok) {
       io.out(`Audit log intact: ${result.rows} rows, hash chain verified (last hash ${result.lastHash}).`);
-      return 0;
+      if (checkpoints === undefined) return 0;
+      const { CheckpointKeyError, loadVerifyingKey, verifyCheckpoints } = await import('../audit/checkpoints.js');
+      let key;
+      try {
+        key = loadVerifyingKey(checkpoints.publicKey);
+      } catch (error) {
+        if (error instanceof CheckpointKeyError) throw new UsageError(error.message);
+        throw error;
+      }
+      const checked = verifyCheckpoints(db, checkpoints.directory, key);
+      if (!checked.ok) {
+        io.out(`Checkpoint FAILED at ${checked.where}: ${checked.problem}. ${checked.checked} checkpoint(s) before it held.`);
+        return 1;
+      }
+      io.out(
+        checked.checked === 0
+          ? `No checkpoints in ${checkpoints.directory}: nothing shows whether rows were cut off the end.`
+          : `Checkpoints hold: ${checked.checked} signed checkpoint(s) by key ${key.keyId}, the latest at row ${checked.latest!.seq} (${checked.latest!.at}); the log reaches each with the same hash.`,
+      );
+      return checked.checked === 0 ? 1 : 0;
     }
     const bad = result.firstBad;
     io.out(`Audit log BROKEN at row ${bad.seq}${bad.call_id ? ` (call ${bad.call_id})` : ''}: ${bad.problem}. ${result.rows} rows before it verified.`);

@@ -1,7 +1,7 @@
 /** `serve`: the MCP server. Refuses to start on a bad policy, a missing credential or a bad setting, saying why. */
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config.js';
-import { openEngine, type Engine } from '../engine.js';
+import { openEngine, type Engine, type EngineOptions } from '../engine.js';
 import { createLogger } from '../log.js';
 import { UsageError, type CommandOutput } from './output.js';
 
@@ -13,7 +13,14 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   const logger = createLogger(config.logLevel);
   // The simulator's checkout links point at this server, whose port is known only once it listens.
   let checkoutBase = '';
-  const engine = openEngine(config, { logger, env, serving: true, ...(transport === 'http' ? { simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : {}) });
+  const checkpoints = config.checkpoints === null ? undefined : await checkpointsFor(config.checkpoints, logger);
+  const engine = openEngine(config, {
+    logger,
+    env,
+    serving: true,
+    ...(checkpoints ? { checkpoints } : {}),
+    ...(transport === 'http' ? { simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : {}),
+  });
   logger.info(
     { database: config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
     config.dbPathIsDefault ? 'Audit log and payment records in the default database (set MOLLIE_MCP_DB to choose)' : 'Audit log and payment records database',
@@ -53,6 +60,24 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   const { serveStdio } = await import('../transports/stdio.js');
   await serveStdio(engine, { agent: config.agent, token: config.token }, logger);
   return 0;
+}
+
+/** Loaded only when configured: a server without checkpoints starts without node:crypto's signing. */
+async function checkpointsFor(settings: NonNullable<Config['checkpoints']>, logger: Logger): Promise<NonNullable<EngineOptions['checkpoints']>> {
+  const { Checkpointer, CheckpointKeyError, loadSigningKey } = await import('../audit/checkpoints.js');
+  let key;
+  try {
+    key = loadSigningKey(settings.keyPath);
+  } catch (error) {
+    if (error instanceof CheckpointKeyError) throw new ConfigError(error.message);
+    throw error;
+  }
+  logger.info({ key_id: key.keyId, directory: settings.directory }, 'Signing audit log checkpoints');
+  return (db, audit) => {
+    const checkpointer = new Checkpointer(db, key, { directory: settings.directory, everyRows: settings.everyRows, everyMs: settings.everyMs, logger });
+    audit.onAppend(() => checkpointer.rowAdded());
+    return checkpointer;
+  };
 }
 
 function warnForHttp(config: Config, engine: Engine, logger: Logger): void {
