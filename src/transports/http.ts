@@ -21,7 +21,8 @@ import { MollieSimulator } from '../mollie/simulator.js';
 import type { PolicySet } from '../policy/policy.js';
 import { createMcpServer } from '../server.js';
 import { VERSION } from '../version.js';
-import { MollieWebhook } from '../webhooks/mollie-webhook.js';
+import { MollieWebhook, WEBHOOK_ACTOR } from '../webhooks/mollie-webhook.js';
+import { RefusalLimiter, REFUSALS, WEBHOOKS, type SummaryEvent } from '../http/refusal-limiter.js';
 
 export const MCP_PATH = '/mcp';
 export const WEBHOOK_PATH = '/webhooks/mollie';
@@ -61,6 +62,27 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   /** POSTs being answered; shutdown waits for them (open GET event streams are not waited for). */
   const answering = new Set<Promise<void>>();
 
+  /** Requests answered with 429 instead of their own rows, written as one event per source and minute. */
+  const summarise = (event: SummaryEvent): void => {
+    engine.audit.append({
+      call_id: randomUUID(),
+      kind: 'event',
+      agent: event.kind === 'webhook' ? WEBHOOK_ACTOR : null,
+      transport: 'http',
+      reason: event.kind === 'webhook' ? 'webhooks_summarised' : 'refusals_summarised',
+      reason_message: `${event.count} ${event.kind === 'webhook' ? 'webhook request(s)' : 'refused request(s)'} from ${event.source} between ${event.first} and ${event.last} were answered 429 without a row each (${Object.entries(event.reasons).map(([reason, count]) => `${reason} x${count}`).join(', ')}): the source was over its limit.`,
+      rule: event.kind === 'webhook' ? `HTTP: at most ${WEBHOOKS.perMinute} webhooks a minute per source` : `HTTP: at most ${REFUSALS.perMinute} refused requests a minute per source`,
+      action: event.kind === 'webhook' ? 'report payment changes' : 'use the MCP endpoint over HTTP',
+      arguments: JSON.stringify(event),
+    });
+  };
+  const refusalLimit = new RefusalLimiter('refusal', REFUSALS, summarise, logger);
+  const webhookLimit = new RefusalLimiter('webhook', WEBHOOKS, summarise, logger);
+  const sourceOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
+  const tooMany = (res: ServerResponse, retryAfterSeconds: number, message: string): void => {
+    sendJson(res, 429, { error: message }, { 'Retry-After': String(retryAfterSeconds) });
+  };
+
   /** Audit rows for a refused request: the decision (denied, why) and its outcome; never the token itself. */
   const recordRefusal = (req: IncomingMessage, refusal: Refusal): string => {
     const callId = randomUUID();
@@ -86,6 +108,12 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): void => {
+    const admitted = refusalLimit.admit(sourceOf(req));
+    if (!admitted.record) {
+      refusalLimit.note(sourceOf(req), refusal.reason);
+      tooMany(res, admitted.retryAfterSeconds, `Too many refused requests from this address; try again in ${admitted.retryAfterSeconds} s. ${refusal.message}`);
+      return;
+    }
     const auditId = recordRefusal(req, refusal);
     logger.warn({ reason: refusal.reason, audit_id: auditId, remote_address: req.socket.remoteAddress, agent: refusal.agent }, 'HTTP request refused');
     const headers: Record<string, string> =
@@ -215,6 +243,14 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   const handleWebhook = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const admitted = webhookLimit.admit(sourceOf(req));
+    if (!admitted.record) {
+      // Mollie retries a webhook it could not deliver; a flood from elsewhere is counted, not written row by row.
+      webhookLimit.note(sourceOf(req), 'over_limit');
+      req.resume();
+      tooMany(res, admitted.retryAfterSeconds, 'Too many webhook requests from this address; try again later.');
+      return;
+    }
     let id: string | null = null;
     try {
       id = new URLSearchParams((await readBody(req, MAX_WEBHOOK_BODY)).toString('utf8')).get('id');
@@ -249,7 +285,10 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     const problem = checkHeaders(req.headers, rules);
     if (problem) {
       if (path === MCP_PATH) refuse(req, res, { status: 403, reason: problem.reason, message: problem.message, agent: null });
-      else {
+      else if (!refusalLimit.admit(sourceOf(req)).record) {
+        refusalLimit.note(sourceOf(req), problem.reason);
+        sendJson(res, 403, { error: problem.message });
+      } else {
         logger.warn({ reason: problem.reason, path: path.slice(0, 100), remote_address: req.socket.remoteAddress }, 'HTTP request refused');
         sendJson(res, 403, { error: problem.message });
       }
@@ -281,7 +320,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       sendJson(res, 200, { status: 'ok', version: VERSION });
       return;
     }
-    if (path === WEBHOOK_PATH && req.method === 'POST') {
+    // Only where Mollie was told to post: without MOLLIE_MCP_WEBHOOK_URL nothing sends webhooks here but strangers.
+    if (path === WEBHOOK_PATH && req.method === 'POST' && options.webhookUrl !== null) {
       await handleWebhook(req, res);
       return;
     }
@@ -333,6 +373,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       if (!finished) logger.warn('Calls still in flight at shutdown; their outcome rows are missing and show as pending.');
       await sessions.closeAll();
       httpServer.closeAllConnections();
+      refusalLimit.close();
+      webhookLimit.close();
       engine.close();
       logger.info('Stopped');
     })();

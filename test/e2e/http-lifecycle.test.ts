@@ -121,3 +121,36 @@ describe('SIGTERM with calls in flight', () => {
     await client.close().catch(() => undefined);
   });
 });
+
+describe('floods of refused requests', () => {
+  it('are bounded per source: past 20 a source gets 429 with Retry-After and one summary row, never a row each', async () => {
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace, { MOLLIE_MCP_WEBHOOK_URL: 'https://hooks.example.com/webhooks/mollie' });
+    const answers = [];
+    for (let i = 0; i < 50; i += 1) answers.push(await rawRequest(`${server.url}/mcp`, { method: 'POST', headers: MCP_HEADERS, body: initializeBody() }));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 401)).toHaveLength(20);
+    expect(statuses.slice(20).every((status) => status === 429)).toBe(true);
+    expect(Number(answers[49]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(answers[49]!.body).error).toMatch(/Too many refused requests from this address; try again in \d+ s\. This server needs "Authorization: Bearer <token>"/);
+    expect(await server.stop()).toBe(0);
+    const db = new Database(workspace.db, { readonly: true });
+    const refusals = db.prepare("SELECT count(*) AS n FROM audit_log WHERE reason = 'missing_token'").get() as { n: number };
+    const summary = db.prepare("SELECT reason_message, arguments FROM audit_log WHERE reason = 'refusals_summarised'").all() as { reason_message: string; arguments: string }[];
+    db.close();
+    expect(refusals.n).toBe(20);
+    expect(summary).toHaveLength(1);
+    expect(summary[0]!.reason_message).toMatch(/^30 refused request\(s\) from 127\.0\.0\.1 between .* were answered 429 without a row each \(missing_token x30\)/);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact/);
+  });
+
+  it('webhooks are not served at all without MOLLIE_MCP_WEBHOOK_URL', async () => {
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace);
+    const answer = await rawRequest(`${server.url}/webhooks/mollie`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'id=tr_doesNotExist1' });
+    expect(answer.status).toBe(404);
+    const db = new Database(workspace.db, { readonly: true });
+    expect((db.prepare("SELECT count(*) AS n FROM audit_log WHERE agent = 'mollie-webhook'").get() as { n: number }).n).toBe(0);
+    db.close();
+  });
+});
