@@ -29,7 +29,7 @@ export interface LogScaleResult {
 
 const AGENTS = Array.from({ length: 50 }, (_, i) => `agent-${String(i).padStart(2, '0')}`);
 const YEAR_MS = 365 * 24 * 3600 * 1000;
-const AUDIT_INDEXES = ['audit_call', 'audit_agent', 'audit_allowed', 'audit_payment', 'audit_invoice', 'audit_denied'];
+const AUDIT_INDEXES = ['audit_call', 'audit_agent', 'audit_payment', 'audit_invoice', 'audit_denied', 'audit_unknown'];
 
 /** A small deterministic generator, so every run builds the same log. */
 function random(seed: number): () => number {
@@ -45,6 +45,7 @@ function random(seed: number): () => number {
 
 interface Generated {
   paymentIds: string[];
+  invoiceIds: string[];
   firstAt: number;
   lastAt: number;
 }
@@ -72,6 +73,7 @@ export function generateLog(path: string, calls: number): Generated {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   const policyHashes = AGENTS.map((agent) => createHash('sha256').update(agent).digest('hex'));
   const paymentIds: string[] = [];
+  const invoiceIds: string[] = [];
   const started = Date.now() - YEAR_MS;
   const step = YEAR_MS / calls;
   let prev = GENESIS_HASH;
@@ -99,7 +101,10 @@ export function generateLog(path: string, calls: number): Generated {
         const agent = AGENTS[agentIndex]!;
         const callId = randomUUID();
         const roll = next();
-        const tool = roll < 0.5 || paymentIds.length === 0 ? (paymentIds.length === 0 ? 'create_invoice_payment' : 'get_payment_status') : roll < 0.75 ? 'create_invoice_payment' : roll < 0.85 ? 'list_logs' : 'refund';
+        const tool =
+          roll < 0.5 || paymentIds.length === 0
+            ? paymentIds.length === 0 ? 'create_invoice_payment' : 'get_payment_status'
+            : roll < 0.745 ? 'create_invoice_payment' : roll < 0.75 ? 'cancel_invoice_payment' : roll < 0.85 ? 'list_logs' : 'refund';
         const denied = next() < 0.1;
         const d = blankRow();
         const o = blankRow();
@@ -119,6 +124,7 @@ export function generateLog(path: string, calls: number): Generated {
           const paymentId = `tr_${callId.slice(0, 8)}${callId.slice(9, 11)}`;
           d.arguments = `{"invoice_id":"${invoice}","amount":"${amount}","currency":"EUR"}`;
           d.invoice_id = o.invoice_id = invoice;
+          if (invoiceIds.length < 10_000) invoiceIds.push(invoice);
           d.amount_value = amount;
           d.amount_currency = 'EUR';
           d.action = `create a pay link of ${amount} EUR for invoice ${invoice}`;
@@ -170,11 +176,18 @@ export function generateLog(path: string, calls: number): Generated {
           d.reason = 'allowed';
           d.reason_message = `Allowed by policies/${agent}.yaml.`;
           d.rule = `tools.${tool}`;
-          o.outcome = 'ok';
+          // Most end well; one in a hundred fails at Mollie, one in five hundred ends unknown (a timeout).
+          const end = next();
+          o.outcome = end < 0.002 ? 'unknown' : end < 0.012 ? 'error' : 'ok';
+          if (o.outcome !== 'ok') {
+            o.error_code = o.outcome === 'unknown' ? 'mollie_unavailable' : 'not_found';
+            o.error_message = o.outcome === 'unknown' ? 'Mollie did not answer within 10 s.' : 'Mollie has no such resource.';
+          }
           o.duration_ms = Math.floor(next() * 400) + 20;
         }
         write(d);
-        write(o);
+        // One call in ten thousand never got its outcome (a server that stopped): pending.
+        if (next() >= 0.0001) write(o);
       }
       flush();
     })();
@@ -182,7 +195,7 @@ export function generateLog(path: string, calls: number): Generated {
   db.close();
   // Opening it again puts it back in WAL mode and builds the indexes the server's schema declares.
   openDatabase(path).close();
-  return { paymentIds, firstAt: started, lastAt: started + calls * step };
+  return { paymentIds, invoiceIds, firstAt: started, lastAt: started + calls * step };
 }
 
 type Row = Record<(typeof AUDIT_COLUMNS)[number], string | number | null>;
@@ -216,16 +229,30 @@ export async function logAtScale(calls = 1_000_000, samples = 200): Promise<LogS
       const from = generated.firstAt + next() * (generated.lastAt - generated.firstAt - days * day);
       return { since: new Date(from).toISOString(), until: new Date(from + days * day).toISOString() };
     };
+    // Every filter list_logs takes, the rare and unhelpful ones too: a page must cost about the same whatever is asked.
     const cases: { filter: string; args: () => Record<string, unknown> }[] = [
       { filter: 'no filter (newest page)', args: () => ({}) },
       { filter: 'agent', args: () => ({ agent: pick(AGENTS) }) },
       { filter: 'payment', args: () => ({ payment_id: pick(generated.paymentIds) }) },
+      { filter: 'invoice', args: () => ({ invoice_id: pick(generated.invoiceIds) }) },
       { filter: 'time range (1 day)', args: () => window(1) },
       { filter: 'time range (30 days)', args: () => window(30) },
+      { filter: 'tool (common)', args: () => ({ tool: 'get_payment_status' }) },
+      { filter: 'tool (rare: 0.5% of calls)', args: () => ({ tool: 'cancel_invoice_payment' }) },
+      { filter: 'tool nobody calls', args: () => ({ tool: 'transfer_funds' }) },
+      { filter: 'allowed only', args: () => ({ decision: 'allowed' }) },
       { filter: 'denied only', args: () => ({ decision: 'denied' }) },
+      { filter: 'outcome ok', args: () => ({ outcome: 'ok' }) },
+      { filter: 'outcome error', args: () => ({ outcome: 'error' }) },
+      { filter: 'outcome unknown (0.2%)', args: () => ({ outcome: 'unknown' }) },
+      { filter: 'outcome pending (0.01%)', args: () => ({ outcome: 'pending' }) },
+      { filter: 'agent + tool (rare)', args: () => ({ agent: pick(AGENTS), tool: 'cancel_invoice_payment' }) },
       { filter: 'agent + denied only', args: () => ({ agent: pick(AGENTS), decision: 'denied' }) },
+      { filter: 'agent + outcome unknown', args: () => ({ agent: pick(AGENTS), outcome: 'unknown' }) },
+      { filter: '30 days + tool (rare)', args: () => ({ ...window(30), tool: 'cancel_invoice_payment' }) },
       { filter: 'deep cursor (oldest 10%)', args: () => ({ cursor: encodeCursor(Math.floor(next() * calls * 0.2) + 2) }) },
       { filter: 'agent + deep cursor', args: () => ({ agent: pick(AGENTS), cursor: encodeCursor(Math.floor(next() * calls * 0.2) + 2) }) },
+      { filter: 'outcome error + deep cursor', args: () => ({ outcome: 'error', cursor: encodeCursor(Math.floor(next() * calls * 0.2) + 2) }) },
     ];
     const queries: LogScaleResult['queries'] = [];
     for (const { filter, args } of cases) {

@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
 CREATE INDEX IF NOT EXISTS audit_payment ON audit_log (payment_id) WHERE payment_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_invoice ON audit_log (invoice_id) WHERE invoice_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_denied ON audit_log (seq) WHERE kind = 'decision' AND decision = 'denied';
+-- Outcomes unknown at Mollie (a timeout, a 5xx): few, and what an operator looks for (list_logs outcome: unknown).
+CREATE INDEX IF NOT EXISTS audit_unknown ON audit_log (seq) WHERE kind = 'outcome' AND outcome = 'unknown';
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log

@@ -75,15 +75,31 @@ export function decodeCursor(cursor: string): number {
 }
 
 /**
+ * How many rows of the log one page may look through for a filter no index answers (a tool, an outcome of ok or
+ * error, allowed only): past it the page ends, possibly short, with a cursor to go on from. Every page then costs
+ * about the same, however rare what is looked for: a few milliseconds, and never a scan of the whole log.
+ */
+export const SCAN_ROWS = 10_000;
+
+/**
  * The index each filter reads, so a page costs the same on the millionth call as on the first: by payment or invoice,
  * the few calls that touched it (audit_payment, audit_invoice); by agent, that agent's decisions in seq order
- * (audit_agent); denied only, the denied decisions (audit_denied); otherwise the table itself, newest first. A time
- * range becomes a range of seq first (firstSeqAtOrAfter): rows are stamped in seq order, so they are the same calls.
+ * (audit_agent); denied only, the denied decisions (audit_denied); an unknown outcome, the few such outcome rows
+ * (audit_unknown); otherwise the table itself, newest first. A time range becomes a range of seq first (firstSeqAtOrAfter): rows are stamped in seq order, so they
+ * are the same calls. What no index answers (a tool, ok, error or pending, allowed) is looked for in at most SCAN_ROWS
+ * rows per page.
  */
 export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } {
   const where: string[] = ["d.kind = 'decision'"];
   const params: Record<string, unknown> = { limit: limit + 1 };
   let source = 'audit_log d NOT INDEXED';
+  const selective = filter.paymentId !== undefined || filter.invoiceId !== undefined || filter.outcome === 'unknown' || (filter.decision === 'denied' && filter.agent === undefined);
+  // Pending (no outcome yet) has no row to index; pending calls are the newest, so the first window finds them.
+  const unindexed = filter.tool !== undefined || filter.outcome !== undefined || filter.decision === 'allowed' || (filter.decision === 'denied' && filter.agent !== undefined);
+  if (filter.outcome === 'unknown') {
+    source = 'audit_log d INDEXED BY audit_call';
+    where.push("d.call_id IN (SELECT call_id FROM audit_log INDEXED BY audit_unknown WHERE kind = 'outcome' AND outcome = 'unknown')");
+  }
   if (filter.paymentId !== undefined || filter.invoiceId !== undefined) {
     source = 'audit_log d INDEXED BY audit_call';
     if (filter.paymentId !== undefined) {
@@ -117,6 +133,14 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   }
   if (filter.excludeCallId !== undefined) { where.push('d.call_id != @exclude'); params.exclude = filter.excludeCallId; }
   if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
+  // A filter no index answers looks through one window of rows below the cursor; the page says where to go on.
+  let floor: number | null = null;
+  if (unindexed && !selective) {
+    const top = beforeSeq ?? (lastSeq(db) + 1);
+    floor = Math.max(0, top - SCAN_ROWS);
+    where.push('d.seq >= @floor');
+    params.floor = floor;
+  }
   const rows = statement(db,
     `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule, d.policy_sha256,
             COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, d.payment_id AS decision_payment_id, o.payment_id AS outcome_payment_id,
@@ -128,7 +152,14 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   ).all(params);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { entries: page.map(toEntry), nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+  if (rows.length > limit && last) return { entries: page.map(toEntry), nextCursor: encodeCursor(last.seq) };
+  // The window ran out before the page filled: older rows remain to be looked through, from the window's floor.
+  const below = params.sinceSeq === undefined ? 1 : Number(params.sinceSeq);
+  return { entries: page.map(toEntry), nextCursor: floor !== null && floor > below ? encodeCursor(floor) : null };
+}
+
+function lastSeq(db: SqliteDatabase): number {
+  return (db.prepare('SELECT max(seq) AS seq FROM audit_log').get() as { seq: number | null }).seq ?? 0;
 }
 
 interface SeqLookups {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AuditLog, type AuditRow } from '../../src/audit/audit-log.js';
-import { listCalls, type CallFilter } from '../../src/audit/call-entries.js';
+import { decodeCursor, listCalls, type CallFilter } from '../../src/audit/call-entries.js';
 import { openDatabase } from '../../src/database.js';
 
 /**
@@ -85,5 +85,35 @@ describe('list_logs filters', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('a filter no index answers', () => {
+  it('looks through at most one window of rows per page, and the cursor goes on from there to what it looks for', () => {
+    const log = new AuditLog(openDatabase(':memory:'));
+    log.db.transaction(() => {
+      log.append({ call_id: 'rare', kind: 'decision', agent: 'a', tool: 'cancel_invoice_payment', decision: 'allowed' });
+      log.append({ call_id: 'rare', kind: 'outcome', agent: 'a', tool: 'cancel_invoice_payment', outcome: 'ok' });
+      for (let i = 0; i < 12_000; i += 1) {
+        log.append({ call_id: `c${i}`, kind: 'decision', agent: 'a', tool: 'get_payment_status', decision: 'allowed' });
+        log.append({ call_id: `c${i}`, kind: 'outcome', agent: 'a', tool: 'get_payment_status', outcome: 'ok' });
+      }
+    })();
+    let page = listCalls(log.db, { tool: 'cancel_invoice_payment' }, 50);
+    let pages = 1;
+    expect(page.entries).toEqual([]);
+    expect(page.nextCursor).not.toBeNull();
+    while (page.entries.length === 0 && page.nextCursor !== null) {
+      page = listCalls(log.db, { tool: 'cancel_invoice_payment' }, 50, decodeCursor(page.nextCursor));
+      pages += 1;
+    }
+    expect(page.entries.map((entry) => entry.audit_id)).toEqual(['rare']);
+    expect(page.nextCursor).toBeNull();
+    // 24,002 rows in windows of 10,000.
+    expect(pages).toBe(3);
+    // A tool nobody calls: every page is empty and bounded, and the last says there is nothing more.
+    let none = listCalls(log.db, { tool: 'no_such_tool' }, 50);
+    for (let i = 0; none.nextCursor !== null && i < 10; i += 1) none = listCalls(log.db, { tool: 'no_such_tool' }, 50, decodeCursor(none.nextCursor));
+    expect(none).toEqual({ entries: [], nextCursor: null });
   });
 });
