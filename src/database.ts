@@ -4,7 +4,7 @@
  * timeout, and every write that must see the others' writes is a BEGIN IMMEDIATE transaction.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -295,6 +295,38 @@ export function openDatabase(path: string): SqliteDatabase {
     upgradeIndexes(db);
   });
   return db;
+}
+
+/**
+ * The database opened for reading only, as auditors do: nothing is created, upgraded or written, so it works on a
+ * file (and folder) only the server's user may write, the setup the README recommends. A log written by an older
+ * version is read as it is.
+ */
+export function openForReading(path: string): SqliteDatabase {
+  // Before the addon loads (at the first open in this process), so the fallback below may name the file as a URI.
+  process.env.SQLITE_USE_URI ??= '1';
+  const open = (name: string): SqliteDatabase => {
+    const db = new Database(name, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS, nativeBinding: nativeBinding() });
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Reading the schema opens the WAL index: the place a folder this user cannot write shows.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  };
+  try {
+    return open(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    if (!code.startsWith('SQLITE_READONLY') && code !== 'SQLITE_CANTOPEN') throw error;
+    // A reader that may not create the WAL index next to a fully written-back file (no -wal: no server has it
+    // open): read it as it is on disk. With a -wal there is a server, whose -shm lets readers in, so this is moot.
+    if (existsSync(`${path}-wal`)) throw error;
+    return open(readOnlyUri(path));
+  }
+}
+
+/** The file as an immutable database: SQLite reads it without the WAL index or locks. */
+export function readOnlyUri(path: string): string {
+  return `file:${encodeURI(path).replace(/\?/g, '%3f').replace(/#/g, '%23')}?immutable=1`;
 }
 
 /**

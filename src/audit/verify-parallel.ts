@@ -51,7 +51,9 @@ export async function verifyLog(db: SqliteDatabase, path: string, options: { thr
       : Math.min(availableParallelism(), MAX_WORKERS, Math.floor(last / MIN_ROWS_PER_WORKER));
   if (workers < 2 || path === ':memory:') return verifyChain(db);
   const size = Math.ceil(last / workers);
-  const jobs: RangeJob[] = Array.from({ length: workers }, (_, i) => ({ path, fromSeq: 1 + i * size, rows: i === workers - 1 ? null : size }));
+  // The workers open the file the way the command did (by path, or as an immutable URI for a read-only folder).
+  const name = db.name;
+  const jobs: RangeJob[] = Array.from({ length: workers }, (_, i) => ({ path: name, fromSeq: 1 + i * size, rows: i === workers - 1 ? null : size }));
   const results = await Promise.all(jobs.map(verifyRange));
   let rows = 0;
   for (const [i, result] of results.entries()) {

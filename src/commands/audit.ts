@@ -4,7 +4,7 @@ import { AUDIT_COLUMNS, AuditLog, type AuditRow } from '../audit/audit-log.js';
 import { listCalls } from '../audit/call-entries.js';
 import { formatCallTable } from '../audit/call-table.js';
 import { MAX_THREADS, verifyLog } from '../audit/verify-parallel.js';
-import { openDatabase, type SqliteDatabase } from '../database.js';
+import { openDatabase, openForReading, type SqliteDatabase } from '../database.js';
 import { UsageError, type CommandOutput } from './output.js';
 
 export function openExisting(path: string): SqliteDatabase {
@@ -12,6 +12,14 @@ export function openExisting(path: string): SqliteDatabase {
     throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
   }
   return openDatabase(path);
+}
+
+/** For the commands that only read the log: a file only the server's user may write can still be audited. */
+function openToRead(path: string): SqliteDatabase {
+  if (path !== ':memory:' && !existsSync(path)) {
+    throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
+  }
+  return openForReading(path);
 }
 
 export function auditList(
@@ -27,7 +35,7 @@ export function auditList(
   }
   const limit = filter.limit === undefined ? 20 : Number(filter.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000; got "${filter.limit}".`);
-  const db = openExisting(dbPath);
+  const db = openToRead(dbPath);
   try {
     const { entries } = listCalls(db, { agent: filter.agent, tool: filter.tool, since }, limit);
     if (entries.length === 0) {
@@ -51,7 +59,7 @@ function csvCell(value: unknown): string {
 
 export function auditExport(dbPath: string, options: { format: string | undefined; out?: string | undefined }, io: CommandOutput): number {
   if (options.format !== 'jsonl' && options.format !== 'csv') throw new UsageError('--format must be jsonl or csv.');
-  const db = openExisting(dbPath);
+  const db = openToRead(dbPath);
   const fd = options.out !== undefined ? openSync(options.out, 'w', 0o600) : null;
   const write = (line: string): void => {
     if (fd === null) io.out(line);
@@ -77,7 +85,7 @@ export async function auditVerify(dbPath: string, threadsFlag: string | undefine
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}; got "${threadsFlag}".`);
   }
-  const db = openExisting(dbPath);
+  const db = openToRead(dbPath);
   try {
     const result = await verifyLog(db, dbPath, threads === undefined ? {} : { threads });
     if (result.ok) {

@@ -1,0 +1,50 @@
+/**
+ * An auditor reads the log without being able to write it: the README's setup has the database (and its folder)
+ * writable only by the server's user. audit verify, list and export open it read-only and change nothing.
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, createWorkspace, spawnServer } from '../support/stdio-server.js';
+
+const exec = promisify(execFile);
+const workspace = createWorkspace({ reader: 'agent: reader\ntools:\n  list_logs: { scope: own }\n' });
+afterAll(() => {
+  chmodSync(workspace.dir, 0o755);
+  workspace.remove();
+});
+
+/** As another user when this is root (root may write anything); as this user otherwise, with the folder read-only. */
+async function asAuditor(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const root = process.getuid?.() === 0;
+  const command = root ? ['runuser', ['-u', 'nobody', '--', process.execPath, CLI, ...args]] as const : [process.execPath, [CLI, ...args]] as const;
+  return exec(command[0], [...command[1]], { env: { PATH: process.env.PATH ?? '', HOME: '/tmp' } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+  );
+}
+
+describe('auditing a database the auditor cannot write', () => {
+  it('verifies, lists and exports it, and leaves it exactly as it was', async () => {
+    const server = await spawnServer({ agent: 'reader', workspace });
+    for (let i = 0; i < 3; i += 1) await server.call('list_logs', {});
+    await server.close();
+    // Folder and file writable by their owner only; no -wal or -shm left (the server wrote everything back).
+    chmodSync(workspace.dir, process.getuid?.() === 0 ? 0o755 : 0o555);
+    chmodSync(workspace.db, 0o644);
+    const before = { files: readdirSync(workspace.dir).sort(), size: statSync(workspace.db).size, mtime: statSync(workspace.db).mtimeMs };
+
+    const verified = await asAuditor('audit', 'verify', '--db', workspace.db);
+    expect(verified).toMatchObject({ code: 0 });
+    expect(verified.stdout).toMatch(/Audit log intact: 6 rows/);
+    const listed = await asAuditor('audit', 'list', '--db', workspace.db);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.trim().split('\n')).toHaveLength(5);
+    const exported = await asAuditor('audit', 'export', '--format', 'jsonl', '--db', workspace.db);
+    expect(exported.stdout.trim().split('\n')).toHaveLength(6);
+    for (const answer of [verified, listed, exported]) expect(answer.stderr).not.toMatch(/readonly|read-only/);
+
+    expect({ files: readdirSync(workspace.dir).sort(), size: statSync(workspace.db).size, mtime: statSync(workspace.db).mtimeMs }).toEqual(before);
+  });
+});
