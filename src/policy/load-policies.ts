@@ -79,23 +79,49 @@ export function listPolicyFiles(directory: string): string[] {
 
 /** Loads and validates every policy file in `directory`; throws a PolicyError listing every problem found. */
 export function loadPolicies(directory: string, tools: readonly ToolCapabilities[]): PolicySet {
+  const { set, problems } = loadEachFile(directory, tools, null);
+  if (problems.length > 0) throw new PolicyError(problems);
+  return set;
+}
+
+/**
+ * While serving, an edit applies file by file: a valid file applies at once, a removed file removes its agent at once,
+ * and a broken file keeps that agent's last good policy (or none, for a file that never was valid). A typo in one file
+ * therefore never holds back another agent's revocation or narrowing. `problems` lists what is broken.
+ */
+export function reloadPolicies(directory: string, tools: readonly ToolCapabilities[], previous: PolicySet): { set: PolicySet; problems: PolicyProblem[] } {
+  return loadEachFile(directory, tools, previous);
+}
+
+function loadEachFile(directory: string, tools: readonly ToolCapabilities[], previous: PolicySet | null): { set: PolicySet; problems: PolicyProblem[] } {
   const absolute = resolve(directory);
   const problems: PolicyProblem[] = [];
   const agents = new Map<string, AgentPolicy>();
+  const lastGood = new Map([...(previous?.agents.values() ?? [])].map((agent) => [agent.file, agent]));
+  const keepLastGood = (file: string): void => {
+    const kept = lastGood.get(file);
+    if (kept && !agents.has(kept.agent)) agents.set(kept.agent, kept);
+  };
   for (const path of listPolicyFiles(absolute)) {
     const file = displayPath(path);
     const source = readFileSync(path);
+    const before = problems.length;
     const policy = parsePolicyFile(file, source.toString('utf8'), tools, problems);
-    if (!policy) continue;
+    if (!policy) {
+      if (problems.length > before) keepLastGood(file);
+      continue;
+    }
     const earlier = agents.get(policy.agent);
     if (earlier) {
       problems.push({ file, line: policy.line, message: `agent "${policy.agent}" is already defined in ${earlier.file}; each agent has exactly one policy file.` });
+      keepLastGood(file);
       continue;
     }
     const sharing = policy.value.tokenSha256 === null ? undefined : [...agents.values()].find((other) => other.tokenSha256 === policy.value.tokenSha256);
     if (sharing) {
       // Over HTTP the token alone names the agent: two agents with one token would make identity a guess.
       problems.push({ file, line: policy.line, message: `token_sha256 is the same as agent "${sharing.agent}"'s in ${sharing.file}; give each agent its own token (\`mollie-invoice-mcp token create --agent ${policy.agent}\`).` });
+      keepLastGood(file);
       continue;
     }
     let sha256: string | undefined;
@@ -109,8 +135,7 @@ export function loadPolicies(directory: string, tools: readonly ToolCapabilities
       },
     });
   }
-  if (problems.length > 0) throw new PolicyError(problems);
-  return { directory: absolute, agents };
+  return { set: { directory: absolute, agents }, problems };
 }
 
 function displayPath(path: string): string {

@@ -1,13 +1,14 @@
 /**
- * The policies in force, kept current while the server runs: an edit to policies/ applies without a restart. A broken
- * edit keeps the last good policies in force, is logged and becomes an audit row; a removed agent file is noticed on
- * the very next call (the directory's mtime is checked on every read, the watcher covers edits in place).
+ * The policies in force, kept current while the server runs: an edit to policies/ applies without a restart, file by
+ * file. A broken file keeps its last good policy, is logged and becomes an audit row, while every other file's edit or
+ * removal applies at once; a removed agent file is noticed on the very next call (the directory's mtime is checked on
+ * every read, the watcher covers edits in place).
  */
 import { randomUUID } from '../crypto-on-demand.js';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
-import { loadPolicies, PolicyError } from './load-policies.js';
+import { loadPolicies, PolicyError, reloadPolicies } from './load-policies.js';
 import type { PolicySet, ToolCapabilities } from './policy.js';
 
 /** Editors save in bursts (write, rename, chmod): one reload after the burst is enough. */
@@ -84,18 +85,22 @@ export class PolicyStore {
   private reload(): void {
     this.dirty = false;
     let next: PolicySet;
+    let problem: string | null = null;
     try {
-      next = loadPolicies(this.directory, this.tools);
+      const reloaded = reloadPolicies(this.directory, this.tools, this.policies);
+      next = reloaded.set;
+      if (reloaded.problems.length > 0) problem = new PolicyError(reloaded.problems).message;
     } catch (error) {
-      const problem = error instanceof PolicyError ? error.message : `cannot read the policies: ${(error as Error).message}`;
-      if (problem === this.lastProblem) return;
-      this.lastProblem = problem;
-      this.logger?.error({ problem }, 'A policy edit is broken: the last good policies stay in force until it is fixed');
-      this.record('policy_reload_failed', `A policy edit is broken; the last good policies stay in force. ${problem}`, null);
-      return;
+      // The folder itself cannot be read: nothing is known, so nothing changes.
+      problem = error instanceof PolicyError ? error.message : `cannot read the policies: ${(error as Error).message}`;
+      next = this.policies;
     }
     const wasBroken = this.lastProblem !== null;
-    this.lastProblem = null;
+    if (problem !== null && problem !== this.lastProblem) {
+      this.logger?.error({ problem }, 'A policy edit is broken: that file keeps its last good policy until it is fixed; other files apply');
+      this.record('policy_reload_failed', `A policy edit is broken; the file keeps its last good policy, other files' edits and removals apply. ${problem}`, null);
+    }
+    this.lastProblem = problem;
     const before = this.policies;
     const fingerprint = (set: PolicySet): Map<string, string> => new Map([...set.agents.values()].map((agent) => [agent.agent, agent.sha256]));
     const [old, now] = [fingerprint(before), fingerprint(next)];
@@ -104,7 +109,7 @@ export class PolicyStore {
     const changed = [...now.keys()].filter((agent) => old.has(agent) && old.get(agent) !== now.get(agent));
     this.policies = next;
     if (added.length + removed.length + changed.length === 0) {
-      if (wasBroken) {
+      if (wasBroken && problem === null) {
         this.logger?.info('The broken policy edit is fixed; the policies in force did not change');
         this.record('policy_reloaded', 'Policies reloaded: the broken edit is fixed; nothing changed.', { added, removed, changed });
       }

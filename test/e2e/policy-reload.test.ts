@@ -67,7 +67,7 @@ describe('editing policies/ while serving', () => {
     await settle();
     // Still the last good policy: 15.00 under its 20.00 cap.
     expect((await editor.call('create_invoice_payment', { invoice_id: 'LIVE-3', amount: '15.00' })).isError).toBe(false);
-    expect(editor.stderr()).toContain('A policy edit is broken: the last good policies stay in force until it is fixed');
+    expect(editor.stderr()).toContain('A policy edit is broken: that file keeps its last good policy until it is fixed; other files apply');
     const failed = serverEvents().filter((event) => event.reason === 'policy_reload_failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]!.reason_message).toMatch(/editor\.yaml:7: per_call for EUR: .*Quote it in YAML/);
@@ -82,5 +82,24 @@ describe('editing policies/ while serving', () => {
     const denied = await editor.call('get_payment_status', { payment_id: 'tr_abcdefghij' });
     expect(reason(denied)).toBe('unknown_agent');
     expect(serverEvents().at(-1)!.reason_message).toBe('Policies reloaded: removed editor (denied from now on).');
+  });
+
+  it("a typo in one agent's file never holds back another agent's removal or narrowing", async () => {
+    const other = createWorkspace({ leaving: WITH_PAY_LINKS('50.00').replace('editor', 'leaving'), narrowed: WITH_PAY_LINKS('50.00').replace('editor', 'narrowed'), typo: READ_ONLY.replace('editor', 'typo') });
+    const leaving = await spawnServer({ agent: 'leaving', workspace: other });
+    const narrowed = await spawnServer({ agent: 'narrowed', workspace: other });
+    try {
+      expect((await leaving.call('get_payment_status', { payment_id: 'tr_abcdefghij' })).structuredContent.error).toMatchObject({ code: 'not_found' });
+      other.writePolicy('typo', 'agent: typo\ntools:\n  get_payment_status: {}\n  refnd: {}\n');
+      rmSync(join(other.policies, 'leaving.yaml'));
+      other.writePolicy('narrowed', WITH_PAY_LINKS('5.00').replace('editor', 'narrowed'));
+      await settle();
+      expect(reason(await leaving.call('get_payment_status', { payment_id: 'tr_abcdefghij' }))).toBe('unknown_agent');
+      expect(reason(await narrowed.call('create_invoice_payment', { invoice_id: 'N-1', amount: '10.00' }))).toBe('per_call_exceeded');
+    } finally {
+      await leaving.close();
+      await narrowed.close();
+      other.remove();
+    }
   });
 });
