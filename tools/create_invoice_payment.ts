@@ -367,6 +367,16 @@ function reconciled({ linkId, paymentId }: { linkId: string | null; paymentId: s
 
 /** Paid through this server already: more than the caller says was paid means the invoice is done, or needs less. */
 function refuseIfPaid(items: InvoicePayment[], args: { invoice_id: string; currency: string }, total: number, alreadyPaid: number): void {
+  const paidElsewhere = items.filter((item) => item.status === 'paid' && item.amount.currency !== args.currency);
+  if (paidElsewhere.length > 0) {
+    // Amounts in two currencies cannot be netted: a link in another currency would ask the whole invoice again.
+    const first = paidElsewhere[0]!;
+    throw new ToolError(
+      'conflict',
+      `Invoice ${args.invoice_id} was paid in ${first.amount.currency} through this server (${paidElsewhere.map((item) => `${item.paymentId ?? item.linkId}: ${item.amount.value} ${item.amount.currency}`).join(', ')}); no pay link in ${args.currency} was created. Ask for any remainder in ${first.amount.currency}, with amount_already_paid.`,
+      { field: 'currency' },
+    );
+  }
   const paidHere = items.filter((item) => item.status === 'paid' && item.amount.currency === args.currency);
   const paidMinor = paidHere.reduce((sum, item) => sum + parseAmount(item.amount.value, item.amount.currency), 0);
   if (paidMinor <= alreadyPaid) return;

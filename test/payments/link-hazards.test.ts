@@ -273,3 +273,15 @@ describe('the policy key scope on the link tools', () => {
     world = makeWorld({ good: POLICY('good').replace('cancel_invoice_payment: {}', 'cancel_invoice_payment: { scope: all }') });
   });
 });
+
+describe('an invoice paid in one currency', () => {
+  it('gets no pay link in another currency: the whole invoice would be asked again (finding 13)', async () => {
+    const usd = `      USD: { per_call: "1000.00", per_day: "1000000.00" }\n`;
+    world = makeWorld({ clerk: POLICY('clerk').replace('      EUR: { per_call: "1000.00", per_day: "1000000.00" }\n', `      EUR: { per_call: "1000.00", per_day: "1000000.00" }\n${usd}`) });
+    const made = await world.call('clerk', 'create_invoice_payment', { invoice_id: 'FX-1', amount: '100.00' });
+    world.simulator.payThroughLink(String(content(made).payment_link_id), 'paid');
+    const usdLink = await world.call('clerk', 'create_invoice_payment', { invoice_id: 'FX-1', amount: '110.00', currency: 'USD' });
+    expect(errorOf(usdLink)).toMatchObject({ code: 'conflict', message: expect.stringMatching(/paid in EUR.*no pay link in USD/) });
+    expect((await world.simulator.listRecentPaymentLinks(250)).filter((link) => link.description === 'Invoice FX-1')).toHaveLength(1);
+  });
+});
