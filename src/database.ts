@@ -344,6 +344,8 @@ interface TransactionControl {
   rollback: Statement;
   syncNormal: Statement;
   syncFull: Statement;
+  waitBriefly: Statement;
+  waitLong: Statement;
   /** The connection's synchronous setting now; changed only when a transaction needs the other one. */
   mode: Durability | null;
 }
@@ -360,6 +362,8 @@ function controlOf(db: SqliteDatabase): TransactionControl {
       rollback: db.prepare('ROLLBACK'),
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      waitBriefly: db.prepare(`PRAGMA busy_timeout = ${ATTEMPT_WAIT_MS}`),
+      waitLong: db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`),
       mode: current === 2 ? 'full' : current === 1 ? 'normal' : null,
     };
     controls.set(db, control);
@@ -393,6 +397,55 @@ export function immediate<T>(db: SqliteDatabase, work: () => T, durability: Dura
   } catch (error) {
     if (db.inTransaction) control.rollback.run();
     throw error;
+  }
+}
+
+/** How long one attempt at the write lock may hold the event loop, in immediateWhenFree. */
+const ATTEMPT_WAIT_MS = 25;
+
+/** SQLite's "another connection holds the lock", in any of its variants. */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED');
+}
+
+/**
+ * immediate(), for a server answering many requests: while another process holds the write lock, it waits between
+ * short attempts without holding the event loop, so health checks, other sessions and heartbeats are answered
+ * meanwhile (better-sqlite3 would wait synchronously, up to the whole busy timeout). Gives up with SQLITE_BUSY after
+ * `deadlineMs`, as immediate() does after the busy timeout. `work` must only touch the database: it may run again.
+ */
+export async function immediateWhenFree<T>(db: SqliteDatabase, work: () => T, durability: Durability = 'full', deadlineMs = BUSY_TIMEOUT_MS): Promise<T> {
+  if (db.inTransaction) return work();
+  const control = controlOf(db);
+  const giveUp = Date.now() + deadlineMs;
+  let pause = 5;
+  for (;;) {
+    control.waitBriefly.get();
+    try {
+      return immediate(db, work, durability);
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= giveUp) throw error;
+    } finally {
+      control.waitLong.get();
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(pause, giveUp - Date.now()))));
+    pause = Math.min(pause * 2, 100);
+  }
+}
+
+/** One write that may be skipped: tried once without waiting for another process's lock; false if it was held. */
+export function writeIfFree(db: SqliteDatabase, work: () => void): boolean {
+  const control = controlOf(db);
+  control.waitBriefly.get();
+  try {
+    work();
+    return true;
+  } catch (error) {
+    if (isBusy(error)) return false;
+    throw error;
+  } finally {
+    control.waitLong.get();
   }
 }
 

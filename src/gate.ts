@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import type { AuditFields, AuditLog } from './audit/audit-log.js';
 import { listCalls } from './audit/call-entries.js';
 import { redactArguments } from './audit/redact.js';
-import { immediate, type Durability, type SqliteDatabase } from './database.js';
+import { immediateWhenFree, type Durability, type SqliteDatabase } from './database.js';
 import { formatMinorUnits } from './mollie/money.js';
 import type { MolliePort } from './mollie/port.js';
 import type { PaymentRecords } from './payments/payment-records.js';
@@ -186,9 +186,9 @@ export class Gate {
 
     // Rows of calls that only read are not fsynced one by one (see Durability); the rest are.
     let durability: Durability = 'full';
-    const refuse = (decisionFields: Partial<AuditFields>, error: StructuredToolError): GateReply => {
+    const refuse = async (decisionFields: Partial<AuditFields>, error: StructuredToolError): Promise<GateReply> => {
       try {
-        this.options.audit.appendRefusal(base, { arguments: redactArguments(rawArgs), ...decisionFields }, error, elapsed(), durability);
+        await this.options.audit.appendRefusalWhenFree(base, { arguments: redactArguments(rawArgs), ...decisionFields }, error, elapsed(), durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a refused call');
       }
@@ -252,10 +252,10 @@ export class Gate {
      * The call cannot be done as asked (no such payment, not paid, more than remains...), found before its amount met
      * the policy's caps: never an allowed decision. It counts towards the rate limit, as it may have read Mollie.
      */
-    const notPossible = (failure: NormalizedFailure, columns: Partial<AuditFields>): GateReply => {
+    const notPossible = async (failure: NormalizedFailure, columns: Partial<AuditFields>): Promise<GateReply> => {
       const reason = failure.error.reason ?? 'precondition_failed';
       try {
-        immediate(this.options.db, () => {
+        await immediateWhenFree(this.options.db, () => {
           this.options.audit.append({
             ...base,
             ...columns,
@@ -331,7 +331,7 @@ export class Gate {
       finish({ outcome: 'error', error_code: error.code, error_message: error.message });
     };
     try {
-      decision = immediate(this.options.db, () => {
+      decision = await immediateWhenFree(this.options.db, () => {
         const now = this.clock();
         // Decided on the policy in force now, not the one read before the call was prepared: an edit that lowered a
         // cap or removed the agent while Mollie was being read applies to this call.
@@ -399,7 +399,7 @@ export class Gate {
     try {
       const done = await tool.run(plan, context);
       try {
-        immediate(this.options.db, () => {
+        await immediateWhenFree(this.options.db, () => {
           // reason nothing_moved: the budget went back (a reused link), which audit verify checks the reservations by.
           finish({ outcome: 'ok', action: done.done, invoice_id: done.invoiceId, payment_id: done.paymentId ?? done.paymentLinkId ?? null, refund_id: done.refundId, reason: tool.capabilities.movesMoney && !done.moneyMoved ? 'nothing_moved' : null });
           if (tool.capabilities.movesMoney) this.options.reservations.settle(callId, done.moneyMoved ? 'spent' : 'released');
@@ -417,7 +417,7 @@ export class Gate {
       if (failure.unexpected) log.error({ err: error }, 'The tool failed unexpectedly');
       const outcome = failure.effect === 'unknown' ? 'unknown' : 'error';
       try {
-        immediate(this.options.db, () => {
+        await immediateWhenFree(this.options.db, () => {
           finish({ outcome, error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
           // A definite failure gives the budget back; an unknown one keeps it until someone learns the truth.
           if (tool.capabilities.movesMoney) this.options.reservations.settle(callId, outcome === 'unknown' ? 'unknown' : 'released');
@@ -435,10 +435,10 @@ export class Gate {
    * No prompt is possible: the call fails with an approval id a person can approve on the command line; the agent
    * repeats the exact call with it. The pending approval and both rows of this call are written together.
    */
-  private askOutOfBand(request: ApprovalRequest, origin: CallOrigin, log: CallLog, elapsed: () => number): GateReply {
+  private async askOutOfBand(request: ApprovalRequest, origin: CallOrigin, log: CallLog, elapsed: () => number): Promise<GateReply> {
     const action = approvalAction(request);
     try {
-      const approval = immediate(this.options.db, () => {
+      const approval = await immediateWhenFree(this.options.db, () => {
         const asked = this.options.approvals.ask({
           agent: request.agent,
           tool: request.tool.name,
@@ -482,11 +482,10 @@ export class Gate {
     const where = origin.clientName ? `the person at ${printable(origin.clientName.slice(0, 128))}` : 'the person at the client';
     const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
     const question = `Agent "${request.agent}" wants to ${action}. ${request.rule.message} Approve it?`;
-    const event = (reason: string, message: string): void => {
-      this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'event', reason, reason_message: message, rule: request.rule.rule, action });
-    };
+    const event = (reason: string, message: string): Promise<unknown> =>
+      immediateWhenFree(this.options.db, () => this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'event', reason, reason_message: message, rule: request.rule.rule, action }));
     try {
-      event('confirmation_asked', `Asked ${where}: ${question}`);
+      await event('confirmation_asked', `Asked ${where}: ${question}`);
     } catch (error) {
       log.error({ err: error }, 'Could not record the confirmation prompt; denying the call');
       return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
@@ -499,7 +498,7 @@ export class Gate {
       no_answer: `${where} did not answer within ${Math.round(timeoutMs / 1000)} s`,
     };
     try {
-      event(`confirmation_${answer}`, `${said[answer]}: ${action}.`);
+      await event(`confirmation_${answer}`, `${said[answer]}: ${action}.`);
     } catch (error) {
       log.error({ err: error }, 'Could not record the confirmation answer; denying the call');
       return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
@@ -509,7 +508,7 @@ export class Gate {
 
     const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
     try {
-      this.options.audit.appendRefusal(
+      await this.options.audit.appendRefusalWhenFree(
         request.base,
         { ...request.planColumns, reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule },
         { code: 'confirmation_declined', message },

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuditLog, AuditRow } from './audit/audit-log.js';
-import { immediate, type SqliteDatabase } from './database.js';
+import { immediateWhenFree, type SqliteDatabase } from './database.js';
 import { normalizeFailure } from './tool-error.js';
 import type { MolliePort } from './mollie/port.js';
 import type { InvoiceLocks } from './payments/invoice-locks.js';
@@ -110,7 +110,7 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
       outcome = 'unknown';
       fields = { error_code: failure.error.code, error_message: `The server stopped before Mollie answered, and Mollie could not be asked at restart (${failure.error.message}); whether it took effect is unknown.` };
     }
-    const written = immediate(deps.db, () => {
+    const written = await immediateWhenFree(deps.db, () => {
       // Another process starting at the same moment may have settled it already.
       if ((hasOutcome.get(decision.call_id)?.n ?? 0) > 0) {
         if (call.via === 'open_read') openReads.close(decision.call_id);
@@ -133,7 +133,7 @@ export async function reconcileInterrupted(deps: ReconcileDeps): Promise<Reconci
   }
   if (summary.interrupted > 0) {
     const { waiting: _waiting, ...counts } = summary;
-    deps.audit.append({
+    await deps.audit.appendWhenFree({
       call_id: `reconcile-${now.toISOString()}-${deps.instanceId}`,
       kind: 'event',
       agent: 'server',
@@ -197,7 +197,7 @@ export async function settleUnknownOutcomes(deps: ReconcileDeps, backoff: Backof
       summary.pending += 1;
       continue;
     }
-    const written = immediate(deps.db, () => {
+    const written = await immediateWhenFree(deps.db, () => {
       if (settle.run(found.happened ? 'spent' : 'released', callId).changes === 0) return false;
       deps.audit.append({
         call_id: callId,

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { SqliteDatabase } from './database.js';
+import { writeIfFree, type SqliteDatabase } from './database.js';
 
 const HEARTBEAT_MS = 5_000;
 /** A process on another host that has not beaten for this long is taken for dead. */
@@ -35,9 +35,11 @@ export class ServerInstance {
     this.remove = db.prepare('DELETE FROM server_instances WHERE instance_id = ?');
     this.timer = setInterval(() => {
       try {
-        this.beat.run(this.clock().toISOString(), instanceId);
+        // Never waits for another process's write lock: a beat that cannot be written now is skipped, the next one
+        // will do (a process on this host is judged by its pid, one elsewhere only after a minute without beats).
+        writeIfFree(this.db, () => this.beat.run(this.clock().toISOString(), instanceId));
       } catch {
-        // A busy or closing database: the next beat will do.
+        // A closing database.
       }
     }, HEARTBEAT_MS);
     this.timer.unref();

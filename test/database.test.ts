@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { listCalls } from '../src/audit/call-entries.js';
-import { immediate, openDatabase } from '../src/database.js';
+import { immediate, immediateWhenFree, openDatabase, writeIfFree } from '../src/database.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'mim-db-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -72,6 +72,44 @@ describe('durability of a transaction', () => {
     expect(synchronous()).toBe(NORMAL);
     immediate(db, () => db.prepare("DELETE FROM open_reads WHERE call_id = 'c2'").run());
     expect(synchronous()).toBe(FULL);
+    db.close();
+  });
+});
+
+describe('another process holding the write lock', () => {
+  it('is waited for between short attempts, the event loop free meanwhile; the write lands once it is released', async () => {
+    const path = join(directory, 'held.db');
+    const db = openDatabase(path);
+    const log = new AuditLog(db);
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    // A heartbeat-like write is skipped, not waited for.
+    expect(writeIfFree(db, () => log.append({ call_id: 'beat', kind: 'event' }))).toBe(false);
+
+    const ticks: string[] = [];
+    const write = immediateWhenFree(db, () => log.append({ call_id: 'w', kind: 'event' })).then(() => ticks.push('written'));
+    for (let i = 0; i < 3; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      ticks.push('tick');
+    }
+    other.exec('COMMIT');
+    other.close();
+    await write;
+    // With better-sqlite3's own wait, the write would have held the loop until the release: no tick before it.
+    expect(ticks).toEqual(['tick', 'tick', 'tick', 'written']);
+    expect((db.prepare("SELECT count(*) AS n FROM audit_log WHERE call_id = 'w'").get() as { n: number }).n).toBe(1);
+    db.close();
+  });
+
+  it('gives up with SQLITE_BUSY after its deadline, having written nothing', async () => {
+    const path = join(directory, 'held-long.db');
+    const db = openDatabase(path);
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    await expect(immediateWhenFree(db, () => new AuditLog(db).append({ call_id: 'x', kind: 'event' }), 'full', 200)).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    other.exec('ROLLBACK');
+    other.close();
+    expect((db.prepare('SELECT count(*) AS n FROM audit_log').get() as { n: number }).n).toBe(0);
     db.close();
   });
 });

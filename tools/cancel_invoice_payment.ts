@@ -103,7 +103,7 @@ export const cancelInvoicePayment = defineTool<Args, Plan, Result>({
       if (items.length === 0) throw new ToolError('not_found', `This server has created no pay link for invoice ${plan.invoiceId} (in ${context.mollie.mode} mode); nothing to withdraw.`, { field: 'invoice_id' });
       return await withdrawTargets(plan, targetsOf(items, plan.only), context, () => lock.assertHeld());
     } finally {
-      lock.release();
+      await lock.release();
     }
   },
 

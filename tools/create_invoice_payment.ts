@@ -295,7 +295,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
 
       // Written and synced before it is sent: from here on, only Mollie's answer, recorded, or its certain refusal lets
       // the creation go; anything else (a lost answer, a crash, a failure to record) leaves it for the next holder.
-      lock.recordCreation(plan.kind, plan.idempotencyKey, plan.request);
+      await lock.recordCreation(plan.kind, plan.idempotencyKey, plan.request);
       let made: PaymentLink | Payment;
       try {
         made = await send(plan, context);
@@ -316,7 +316,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
         refundId: null,
       };
     } finally {
-      lock.release();
+      await lock.release();
     }
   },
 
@@ -351,7 +351,7 @@ export const createInvoicePayment = defineTool<Args, Plan, Result>({
       if (made === null) return { happened: false, done: `Mollie has no ${creation.kind === 'checkout' ? 'checkout' : 'payment link'} from this call for invoice ${invoice}: it did not happen`, paymentId: null, refundId: null };
       return reconciled(made, 'completed with its own Idempotency-Key after the server stopped');
     } finally {
-      lock.release();
+      await lock.release();
     }
   },
 });

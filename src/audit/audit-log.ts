@@ -4,7 +4,7 @@
  * the write lock first (BEGIN IMMEDIATE), so several processes on one file still build one unbroken chain.
  */
 import { hashHex } from '../crypto-on-demand.js';
-import { immediate, type Durability, type SqliteDatabase } from '../database.js';
+import { immediate, immediateWhenFree, type Durability, type SqliteDatabase } from '../database.js';
 import { canonicalJson } from './canonical-json.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -184,6 +184,16 @@ export class AuditLog {
       this.append({ ...call, ...decision, kind: 'decision', decision: 'denied' });
       this.append({ ...call, kind: 'outcome', outcome: 'error', error_code: error.code, error_message: error.message, duration_ms: durationMs });
     }, durability);
+  }
+
+  /** append(), waiting for another process's write lock without holding the event loop (see immediateWhenFree). */
+  appendWhenFree(fields: Partial<AuditFields> & Pick<AuditFields, 'call_id' | 'kind'>, durability: Durability = 'full'): Promise<AuditRow> {
+    return immediateWhenFree(this.db, () => this.append(fields, durability), durability);
+  }
+
+  /** appendRefusal(), waiting for another process's write lock without holding the event loop. */
+  appendRefusalWhenFree(...args: Parameters<AuditLog['appendRefusal']>): Promise<void> {
+    return immediateWhenFree(this.db, () => this.appendRefusal(...args), args[4] ?? 'full');
   }
 
   /** Recomputes the whole chain from the first row; reports the first row that does not fit. */

@@ -59,11 +59,11 @@ export class RefusalLimiter {
     private readonly kind: string,
     private readonly settings: LimiterSettings,
     /** Writes one summary event; the limiter keeps counting if it throws, and tries again at the next interval. */
-    private readonly writeSummary: (event: SummaryEvent) => void,
+    private readonly writeSummary: (event: SummaryEvent) => Promise<unknown>,
     private readonly logger: Logger,
     private readonly clock: () => number = () => Date.now(),
   ) {
-    this.timer = setInterval(() => this.flush(), SUMMARY_EVERY_MS);
+    this.timer = setInterval(() => void this.flush(), SUMMARY_EVERY_MS);
     this.timer.unref();
   }
 
@@ -94,11 +94,13 @@ export class RefusalLimiter {
   }
 
   /** Writes every pending summary, and forgets quiet sources. */
-  flush(): void {
+  async flush(): Promise<void> {
     const now = this.clock();
-    for (const [source, summary] of this.summaries) {
+    for (const [source, summary] of [...this.summaries]) {
+      // Taken out while it is written; requests noted meanwhile start a new summary, merged back if the write fails.
+      this.summaries.delete(source);
       try {
-        this.writeSummary({
+        await this.writeSummary({
           source,
           kind: this.kind,
           count: summary.count,
@@ -106,16 +108,22 @@ export class RefusalLimiter {
           first: new Date(summary.first).toISOString(),
           last: new Date(summary.last).toISOString(),
         });
-        this.summaries.delete(source);
       } catch (error) {
         this.logger.error({ err: error, source, count: summary.count }, 'Could not write the summary of refused requests; it is kept and written at the next interval');
+        const later = this.summaries.get(source);
+        if (later) {
+          summary.count += later.count;
+          for (const [reason, count] of later.reasons) summary.reasons.set(reason, (summary.reasons.get(reason) ?? 0) + count);
+          summary.last = later.last;
+        }
+        this.summaries.set(source, summary);
       }
     }
     for (const [source, bucket] of this.buckets) if (now - bucket.at > FORGET_AFTER_MS) this.buckets.delete(source);
   }
 
-  close(): void {
+  close(): Promise<void> {
     clearInterval(this.timer);
-    this.flush();
+    return this.flush();
   }
 }

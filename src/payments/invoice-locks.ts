@@ -7,7 +7,7 @@
  * crash): its Idempotency-Key and exact request. Whoever takes the lock next repeats that request with that key
  * (Mollie answers with the link it made, or makes it now), so at most one link ever exists for it.
  */
-import { immediate, type SqliteDatabase } from '../database.js';
+import { immediateWhenFree, isBusy, type SqliteDatabase } from '../database.js';
 import type { MollieMode } from '../mollie/port.js';
 import { instanceAlive } from '../server-instances.js';
 import { ToolError } from '../tool-error.js';
@@ -61,8 +61,8 @@ export class InvoiceLock {
   ) {}
 
   /** Written, and synced to disk, before the creation is sent, so a crash or a lost answer leaves what to repeat. */
-  recordCreation(kind: PaymentKind, idempotencyKey: string, request: unknown): void {
-    if (!this.locks.setCreation(this, { kind, idempotencyKey, request: JSON.stringify(request) })) throw this.lost();
+  async recordCreation(kind: PaymentKind, idempotencyKey: string, request: unknown): Promise<void> {
+    if (!(await this.locks.setCreation(this, { kind, idempotencyKey, request: JSON.stringify(request) }))) throw this.lost();
     this.intent = true;
   }
 
@@ -92,10 +92,10 @@ export class InvoiceLock {
    * Lets the next call in; a creation whose answer is unknown stays with the lock for it to complete. Never throws: a
    * row that could not be freed is this process's and no longer active, so the next call takes it over.
    */
-  release(): void {
+  async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    this.locks.free(this, this.intent || this.leftover !== null);
+    await this.locks.free(this, this.intent || this.leftover !== null);
   }
 }
 
@@ -138,16 +138,22 @@ export class InvoiceLocks {
     const deadline = Date.now() + waitMs;
     for (;;) {
       // Not fsynced on its own: a lock lost to a power cut went with the process that held it.
-      const attempt = immediate(this.db, () => this.tryTake(invoiceId, mode, callId, agent), 'normal');
+      // Another process's write lock is waited for off the event loop, within this call's wait for the invoice.
+      let attempt: { lock?: InvoiceLock; holder?: LockRow } = {};
+      try {
+        attempt = await immediateWhenFree(this.db, () => this.tryTake(invoiceId, mode, callId, agent), 'normal', Math.max(0, deadline - Date.now()));
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+      }
       if (attempt.lock) {
         this.active.add(callId);
         return attempt.lock;
       }
       if (Date.now() >= deadline) {
-        const holder = attempt.holder!;
+        const holder = attempt.holder;
         throw new ToolError(
           'conflict',
-          `Another call (agent "${holder.agent}", since ${holder.taken_at.slice(11, 19)} UTC) is changing what invoice ${invoiceId} can be paid with right now; nothing was done. Try again in a few seconds.`,
+          `${holder ? `Another call (agent "${holder.agent}", since ${holder.taken_at.slice(11, 19)} UTC)` : 'Another process, holding the database\'s write lock,'} is changing what invoice ${invoiceId} can be paid with right now; nothing was done. Try again in a few seconds.`,
           { retryable: true, field: 'invoice_id' },
         );
       }
@@ -185,8 +191,8 @@ export class InvoiceLocks {
   }
 
   /** False when the lock is no longer this call's: then nothing was written. */
-  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string }): boolean {
-    return immediate(this.db, () => {
+  setCreation(lock: InvoiceLock, creation: { kind: PaymentKind; idempotencyKey: string; request: string }): Promise<boolean> {
+    return immediateWhenFree(this.db, () => {
       return this.update.run({
         invoice_id: lock.invoiceId,
         mode: lock.mode,
@@ -202,10 +208,10 @@ export class InvoiceLocks {
   }
 
   /** A creation kept for the next holder was synced when it was recorded; the rest need no fsync of their own. */
-  free(lock: InvoiceLock, keepCreation: boolean): void {
+  async free(lock: InvoiceLock, keepCreation: boolean): Promise<void> {
     this.active.delete(lock.callId);
     try {
-      immediate(this.db, () => {
+      await immediateWhenFree(this.db, () => {
         if (keepCreation) this.leave.run(lock.invoiceId, lock.mode, lock.callId);
         else this.remove.run(lock.invoiceId, lock.mode, lock.callId);
       }, 'normal');

@@ -63,8 +63,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   const answering = new Set<Promise<void>>();
 
   /** Requests answered with 429 instead of their own rows, written as one event per source and minute. */
-  const summarise = (event: SummaryEvent): void => {
-    engine.audit.append({
+  const summarise = (event: SummaryEvent): Promise<unknown> =>
+    engine.audit.appendWhenFree({
       call_id: randomUUID(),
       kind: 'event',
       agent: event.kind === 'webhook' ? WEBHOOK_ACTOR : null,
@@ -75,7 +75,6 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       action: event.kind === 'webhook' ? 'report payment changes' : 'use the MCP endpoint over HTTP',
       arguments: JSON.stringify(event),
     });
-  };
   const refusalLimit = new RefusalLimiter('refusal', REFUSALS, summarise, logger);
   const webhookLimit = new RefusalLimiter('webhook', WEBHOOKS, summarise, logger);
   const sourceOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
@@ -84,7 +83,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   /** Audit rows for a refused request: the decision (denied, why) and its outcome; never the token itself. */
-  const recordRefusal = (req: IncomingMessage, refusal: Refusal): string => {
+  const recordRefusal = async (req: IncomingMessage, refusal: Refusal): Promise<string> => {
     const callId = randomUUID();
     const base = { call_id: callId, agent: refusal.agent, transport: 'http', client_name: null, tool: null };
     try {
@@ -95,7 +94,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         ...(req.headers.origin !== undefined ? { origin: req.headers.origin.slice(0, 200) } : {}),
         host: (req.headers.host ?? '').slice(0, 200),
       };
-      engine.audit.appendRefusal(
+      await engine.audit.appendRefusalWhenFree(
         base,
         { reason: refusal.reason, reason_message: refusal.message, rule: 'HTTP: bearer token, session, Host and Origin checks', action: 'use the MCP endpoint over HTTP', arguments: JSON.stringify(details) },
         { code: 'policy_denied', message: refusal.message },
@@ -107,14 +106,14 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     return callId;
   };
 
-  const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): void => {
+  const refuse = async (req: IncomingMessage, res: ServerResponse, refusal: Refusal): Promise<void> => {
     const admitted = refusalLimit.admit(sourceOf(req));
     if (!admitted.record) {
       refusalLimit.note(sourceOf(req), refusal.reason);
       tooMany(res, admitted.retryAfterSeconds, `Too many refused requests from this address; try again in ${admitted.retryAfterSeconds} s. ${refusal.message}`);
       return;
     }
-    const auditId = recordRefusal(req, refusal);
+    const auditId = await recordRefusal(req, refusal);
     logger.warn({ reason: refusal.reason, audit_id: auditId, remote_address: req.socket.remoteAddress, agent: refusal.agent }, 'HTTP request refused');
     const headers: Record<string, string> =
       refusal.status === 401 ? { 'WWW-Authenticate': refusal.bearerError ? `${REALM}, error="${refusal.bearerError}"` : REALM } : {};
@@ -193,16 +192,16 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   const handleMcp = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse): Promise<void> => {
     const presented = presentedToken(req.headers);
     if (presented.kind === 'none') {
-      refuse(req, res, { status: 401, reason: 'missing_token', message: 'This server needs "Authorization: Bearer <token>" on every request; create a token with `mollie-invoice-mcp token create --agent <name>` and put its token_sha256 in that agent\'s policy.', agent: null });
+      await refuse(req, res, { status: 401, reason: 'missing_token', message: 'This server needs "Authorization: Bearer <token>" on every request; create a token with `mollie-invoice-mcp token create --agent <name>` and put its token_sha256 in that agent\'s policy.', agent: null });
       return;
     }
     if (presented.kind === 'malformed') {
-      refuse(req, res, { status: 401, reason: 'unknown_token', message: 'The Authorization header is not "Bearer <token>" with a token this server issues; send the agent\'s token as printed by `mollie-invoice-mcp token create`.', agent: null, bearerError: 'invalid_token' });
+      await refuse(req, res, { status: 401, reason: 'unknown_token', message: 'The Authorization header is not "Bearer <token>" with a token this server issues; send the agent\'s token as printed by `mollie-invoice-mcp token create`.', agent: null, bearerError: 'invalid_token' });
       return;
     }
     const agent = agentForToken(policies(), presented.token);
     if (!agent) {
-      refuse(req, res, { status: 401, reason: 'unknown_token', message: "The bearer token matches no agent's token_sha256 in the policies; check the token, or that the agent's policy file holds its token_sha256.", agent: null, bearerError: 'invalid_token' });
+      await refuse(req, res, { status: 401, reason: 'unknown_token', message: "The bearer token matches no agent's token_sha256 in the policies; check the token, or that the agent's policy file holds its token_sha256.", agent: null, bearerError: 'invalid_token' });
       return;
     }
     req.auth = { token: presented.token, clientId: agent.agent, scopes: [] };
@@ -215,7 +214,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         return;
       }
       if (session.agent !== agent.agent) {
-        refuse(req, res, { status: 403, reason: 'session_agent_mismatch', message: `This session belongs to another agent; agent "${agent.agent}" must open its own session.`, agent: agent.agent });
+        await refuse(req, res, { status: 403, reason: 'session_agent_mismatch', message: `This session belongs to another agent; agent "${agent.agent}" must open its own session.`, agent: agent.agent });
         return;
       }
       sessions.touch(session);
@@ -284,7 +283,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     }
     const problem = checkHeaders(req.headers, rules);
     if (problem) {
-      if (path === MCP_PATH) refuse(req, res, { status: 403, reason: problem.reason, message: problem.message, agent: null });
+      if (path === MCP_PATH) await refuse(req, res, { status: 403, reason: problem.reason, message: problem.message, agent: null });
       else if (!refusalLimit.admit(sourceOf(req)).record) {
         refusalLimit.note(sourceOf(req), problem.reason);
         sendJson(res, 403, { error: problem.message });
@@ -373,8 +372,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       if (!finished) logger.warn('Calls still in flight at shutdown; their outcome rows are missing and show as pending.');
       await sessions.closeAll();
       httpServer.closeAllConnections();
-      refusalLimit.close();
-      webhookLimit.close();
+      await refusalLimit.close();
+      await webhookLimit.close();
       engine.close();
       logger.info('Stopped');
     })();

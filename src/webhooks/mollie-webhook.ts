@@ -41,13 +41,12 @@ export class MollieWebhook {
     const shown = id === null ? '(none)' : id.slice(0, 64);
     const base = { call_id: callId, agent: WEBHOOK_ACTOR, transport: via === 'mollie' ? 'http' : 'simulator', tool: null, client_name: null };
     const log = this.deps.logger.child({ audit_id: callId, actor: WEBHOOK_ACTOR });
-    const outcome = (fields: Partial<AuditFields>): void => {
-      this.deps.audit.append({ ...base, kind: 'outcome', duration_ms: Math.round(performance.now() - started), ...fields });
-    };
+    const outcome = (fields: Partial<AuditFields>): Promise<unknown> =>
+      this.deps.audit.appendWhenFree({ ...base, kind: 'outcome', duration_ms: Math.round(performance.now() - started), ...fields });
 
     if (!isResourceId('payment', id)) {
       try {
-        this.deps.audit.appendRefusal(
+        await this.deps.audit.appendRefusalWhenFree(
           base,
           { reason: 'invalid_input', reason_message: `The webhook named no payment id (got ${quoted(shown)}).`, rule: RULE, action: 'report a payment change', arguments: JSON.stringify({ id: shown }) },
           { code: 'invalid_input', message: 'Not a payment id; ignored.' },
@@ -61,7 +60,7 @@ export class MollieWebhook {
     }
 
     try {
-      this.deps.audit.append({
+      await this.deps.audit.appendWhenFree({
         ...base,
         kind: 'decision',
         decision: 'allowed',
@@ -81,7 +80,7 @@ export class MollieWebhook {
     if (!record && !this.deps.payments.hasPayableLinks(this.deps.mollie.mode)) {
       // Neither made here nor possibly paid through a link of ours: Mollie is not asked (anyone can post any id).
       try {
-        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, and none of its payment links takes payments; nothing changed, and Mollie was not asked.`, payment_id: id });
+        await outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, and none of its payment links takes payments; nothing changed, and Mollie was not asked.`, payment_id: id });
       } catch (error) {
         log.error({ err: error }, 'Could not write the outcome row of a webhook');
       }
@@ -102,7 +101,7 @@ export class MollieWebhook {
       }
       if (!record) {
         const looked = search && !search.complete ? ` (among the ${MAX_LINKS_ASKED} newest of its links taking ${payment.amount.value} ${payment.amount.currency}; an older one is matched when its invoice is read)` : '';
-        outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, nor through one of its payment links${looked}; nothing changed.`, payment_id: id });
+        await outcome({ outcome: 'error', error_code: 'not_found', error_message: `Payment ${id} was not made by this server, nor through one of its payment links${looked}; nothing changed.`, payment_id: id });
         log.info({ payment_id: id }, 'Webhook for a payment this server did not make; ignored');
         return { status: 200, auditId: callId };
       }
@@ -110,7 +109,7 @@ export class MollieWebhook {
       const change = was === payment.status ? `is still ${payment.status}` : was === null ? `is ${payment.status}` : `is now ${payment.status} (was ${was})`;
       const linkStatus = link ? this.deps.payments.getLink(link.linkId)?.status : undefined;
       const through = link ? ` through payment link ${link.linkId}${linkStatus ? ` (now ${linkStatus})` : ''}` : '';
-      outcome({
+      await outcome({
         outcome: 'ok',
         action: `payment ${id}${through} of invoice ${record.invoiceId} (${payment.amount.value} ${payment.amount.currency}) ${change}`,
         // The payment was named in the decision row; the link, where there is one, is named here.
@@ -124,7 +123,7 @@ export class MollieWebhook {
       const notFound = known && error.code === 'not_found';
       const message = notFound ? `Mollie knows no payment ${id}; nothing changed.` : `Could not ask Mollie about payment ${id}: ${known ? error.message : 'unexpected error'}. Mollie will retry the webhook.`;
       try {
-        outcome({ outcome: 'error', error_code: known ? error.code : 'mollie_unavailable', error_message: message, payment_id: id });
+        await outcome({ outcome: 'error', error_code: known ? error.code : 'mollie_unavailable', error_message: message, payment_id: id });
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the outcome row of a webhook');
       }

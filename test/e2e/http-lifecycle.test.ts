@@ -154,3 +154,47 @@ describe('floods of refused requests', () => {
     db.close();
   });
 });
+
+describe('another process holding the database write lock', () => {
+  it('does not freeze the server: health checks are answered while calls wait for the lock, and the calls then complete (finding 9)', async () => {
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace);
+    const client = await server.connect(CLERK.token);
+    cleanup.push(() => client.close().catch(() => undefined));
+
+    // A second process (an operator's sqlite3 shell, another replica mid-transaction) takes the write lock and keeps it.
+    const holder = new Database(workspace.db);
+    holder.exec('BEGIN IMMEDIATE');
+    let holding = true;
+    const release = (): void => {
+      if (!holding) return;
+      holding = false;
+      holder.exec('COMMIT');
+      holder.close();
+    };
+    cleanup.push(async () => release());
+
+    const call = client.call('create_invoice_payment', { invoice_id: 'LOCKED-1', amount: '10.00', currency: 'EUR' });
+    const refused = rawRequest(`${server.url}/mcp`, { method: 'POST', headers: MCP_HEADERS, body: initializeBody() });
+    // Both are waiting to write by now; a server blocked in SQLite's busy wait would answer nothing until the release.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    let answeredWhileHeld = false;
+    const health = rawRequest(`${server.url}/healthz`, {}).then((answer) => {
+      answeredWhileHeld = holding;
+      return answer;
+    });
+    await Promise.race([health, new Promise((resolve) => setTimeout(resolve, 8000))]);
+    release();
+    expect((await health).status).toBe(200);
+    expect(answeredWhileHeld).toBe(true);
+
+    // Nothing was lost: the call completed and both it and the refused request have their rows.
+    const result = await call;
+    expect(result.isError).toBeFalsy();
+    expect((await refused).status).toBe(401);
+    const db = new Database(workspace.db, { readonly: true });
+    const reasons = db.prepare("SELECT reason FROM audit_log WHERE kind = 'decision' ORDER BY seq").all() as { reason: string }[];
+    db.close();
+    expect(reasons.map((row) => row.reason).sort()).toEqual(['allowed', 'missing_token'].sort());
+  }, 60_000);
+});
