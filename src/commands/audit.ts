@@ -3,6 +3,7 @@ import { existsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { AUDIT_COLUMNS, AuditLog, type AuditRow } from '../audit/audit-log.js';
 import { listCalls } from '../audit/call-entries.js';
 import { formatCallTable } from '../audit/call-table.js';
+import { checkBudgets } from '../audit/budget-check.js';
 import { MAX_THREADS, verifyLog } from '../audit/verify-parallel.js';
 import { openDatabase, openForReading, type SqliteDatabase } from '../database.js';
 import { UsageError, type CommandOutput } from './output.js';
@@ -90,6 +91,12 @@ export async function auditVerify(dbPath: string, threadsFlag: string | undefine
     const result = await verifyLog(db, dbPath, threads === undefined ? {} : { threads });
     if (result.ok) {
       io.out(`Audit log intact: ${result.rows} rows, hash chain verified (last hash ${result.lastHash}).`);
+      const budgets = checkBudgets(db);
+      if (!budgets.ok) {
+        io.out(`Budgets DO NOT MATCH the log at call ${budgets.callId}${budgets.seq > 0 ? ` (row ${budgets.seq})` : ''}: ${budgets.problem}. The reservations table was changed outside the server.`);
+        return 1;
+      }
+      io.out(`Budgets match the log: the reservations of ${budgets.calls} money-moving call(s) are what their rows say.`);
       if (checkpoints === undefined) return 0;
       const { CheckpointKeyError, loadVerifyingKey, verifyCheckpoints } = await import('../audit/checkpoints.js');
       let key;
