@@ -285,3 +285,34 @@ describe('an invoice paid in one currency', () => {
     expect((await world.simulator.listRecentPaymentLinks(250)).filter((link) => link.description === 'Invoice FX-1')).toHaveLength(1);
   });
 });
+
+describe('a refund in flight in a process that is paused, not dead (finding 2)', () => {
+  it('is left alone by another process however stale the heartbeat: its reservation holds, the same refund is refused, one outcome', async () => {
+    world = makeWorld();
+    const made = await world.call('clerk', 'create_invoice_payment', { invoice_id: 'PZ-1', amount: '100.00' });
+    const payment = world.simulator.payThroughLink(String(made.structuredContent.payment_link_id), 'paid');
+    const gate = deferred();
+    const entered = deferred();
+    world.before.createRefund = async () => {
+      world.before.createRefund = undefined;
+      entered.resolve();
+      await gate.promise;
+    };
+    const inA = world.call('clerk', 'refund', { payment_id: payment.id, amount: '60.00' });
+    await entered.promise;
+    // The process slept five minutes (its heartbeat is stale, its pid alive); another one on this host settles.
+    world.now.ms += 5 * 60_000;
+    const other = world.another();
+    const summary = await other.reconcile();
+    expect(summary.interrupted).toBe(0);
+    const again = await other.gate.call({ caller: { agent: 'clerk', token: null }, transport: 'in-process', clientName: 'b', confirm: null }, 'refund', { payment_id: payment.id, amount: '60.00' });
+    expect(errorOf(again)).toMatchObject({ code: 'conflict', reason: 'duplicate_call' });
+    gate.resolve();
+    const a = await inA;
+    expect(a.isError).toBeFalsy();
+    const callId = String(a.structuredContent.audit_id);
+    expect(world.engine.db.prepare("SELECT count(*) AS n FROM audit_log WHERE call_id = ? AND kind = 'outcome'").get(callId)).toEqual({ n: 1 });
+    expect(world.engine.db.prepare('SELECT state FROM reservations WHERE call_id = ?').get(callId)).toEqual({ state: 'spent' });
+    expect((await world.simulator.listRefunds(payment.id)).length).toBe(1);
+  });
+});
