@@ -17,7 +17,9 @@ export interface HttpRow {
 export async function httpThroughput(callsPerLevel = 1600): Promise<HttpRow[]> {
   const token = `mim_${randomBytes(32).toString('base64url')}`;
   const workspace = createBenchWorkspace(createHash('sha256').update(token).digest('hex'));
-  const child = spawn(process.execPath, [CLI, 'serve', '--transport', 'http', '--port', '0', '--simulator'], { env: workspace.env(), stdio: ['ignore', 'ignore', 'pipe'] });
+  // One agent stands for every client here: 1 + 8 + 32 sessions over the three levels, more than the default cap.
+  const env = { ...workspace.env(), MOLLIE_MCP_SESSIONS_PER_AGENT: '100' };
+  const child = spawn(process.execPath, [CLI, 'serve', '--transport', 'http', '--port', '0', '--simulator'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
     const onData = (chunk: Buffer): void => {

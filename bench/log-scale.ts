@@ -64,6 +64,11 @@ export function generateLog(path: string, calls: number): Generated {
   const placeholders = `(${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
   const insertMany = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES ${Array(ROWS_PER_INSERT).fill(placeholders).join(', ')}`);
   const insertOne = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES ${placeholders}`);
+  // A money-moving call's reservation, as the gate leaves it: audit verify recomputes these from the rows.
+  const reserve = db.prepare(
+    "INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state, approved) VALUES (?, ?, ?, 'EUR', ?, ?, ?, 0)",
+  );
+  const openRead = db.prepare("INSERT INTO open_reads (call_id, instance_id, opened_at) VALUES (?, 'bench-stopped', ?)");
   let pending: unknown[] = [];
   const flush = (): void => {
     for (let at = 0; at < pending.length; at += AUDIT_COLUMNS.length) insertOne.run(pending.slice(at, at + AUDIT_COLUMNS.length));
@@ -186,8 +191,16 @@ export function generateLog(path: string, calls: number): Generated {
           o.duration_ms = Math.floor(next() * 400) + 20;
         }
         write(d);
-        // One call in ten thousand never got its outcome (a server that stopped): pending.
-        if (next() >= 0.0001) write(o);
+        // One allowed call in ten thousand never got its outcome (a server that stopped): pending, still holding its
+        // reservation or its open_reads mark, as the gate leaves it.
+        const finished = next() >= 0.0001 || denied;
+        if (finished) write(o);
+        if (!denied && (tool === 'create_invoice_payment' || tool === 'refund')) {
+          const state = !finished ? 'reserved' : o.outcome === 'ok' ? 'spent' : o.outcome === 'unknown' ? 'unknown' : 'released';
+          reserve.run(callId, agent, tool, Math.round(Number(d.amount_value) * 100), d.at, state);
+        } else if (!finished) {
+          openRead.run(callId, d.at);
+        }
       }
       flush();
     })();

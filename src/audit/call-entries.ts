@@ -93,27 +93,31 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   const where: string[] = ["d.kind = 'decision'"];
   const params: Record<string, unknown> = { limit: limit + 1 };
   let source = 'audit_log d NOT INDEXED';
-  const selective = filter.paymentId !== undefined || filter.invoiceId !== undefined || filter.outcome === 'unknown' || (filter.decision === 'denied' && filter.agent === undefined);
-  // Pending (no outcome yet) has no row to index; pending calls are the newest, so the first window finds them.
+  const byOutcome = filter.outcome === 'unknown' || filter.outcome === 'pending';
+  const selective = filter.paymentId !== undefined || filter.invoiceId !== undefined || byOutcome || (filter.decision === 'denied' && filter.agent === undefined);
   const unindexed = filter.tool !== undefined || filter.outcome !== undefined || filter.decision === 'allowed' || (filter.decision === 'denied' && filter.agent !== undefined);
   if (filter.outcome === 'unknown') {
+    // The few unknown outcomes, the agent's only when one is asked for (an outcome row names its call's agent).
     source = 'audit_log d INDEXED BY audit_call';
-    where.push("d.call_id IN (SELECT call_id FROM audit_log INDEXED BY audit_unknown WHERE kind = 'outcome' AND outcome = 'unknown')");
-  }
-  if (filter.paymentId !== undefined || filter.invoiceId !== undefined) {
+    where.push(`d.call_id IN (SELECT call_id FROM audit_log INDEXED BY audit_unknown WHERE kind = 'outcome' AND outcome = 'unknown'${filter.agent !== undefined ? ' AND agent = @agent' : ''})`);
+  } else if (filter.outcome === 'pending') {
+    // A call without its outcome yet still holds its reservation, or its open_reads mark: the calls in flight.
     source = 'audit_log d INDEXED BY audit_call';
-    if (filter.paymentId !== undefined) {
-      where.push("d.call_id IN (SELECT call_id FROM audit_log WHERE payment_id = @payment AND kind IN ('decision', 'outcome'))");
-      params.payment = filter.paymentId;
-    }
-    if (filter.invoiceId !== undefined) {
-      where.push("d.call_id IN (SELECT call_id FROM audit_log WHERE invoice_id = @invoice AND kind IN ('decision', 'outcome'))");
-      params.invoice = filter.invoiceId;
-    }
+    where.push("d.call_id IN (SELECT call_id FROM reservations WHERE state = 'reserved' UNION ALL SELECT call_id FROM open_reads)");
+  } else if (filter.paymentId !== undefined || filter.invoiceId !== undefined) {
+    source = 'audit_log d INDEXED BY audit_call';
   } else if (filter.agent !== undefined) {
     source = 'audit_log d INDEXED BY audit_agent';
   } else if (filter.decision === 'denied') {
     source = 'audit_log d INDEXED BY audit_denied';
+  }
+  if (filter.paymentId !== undefined) {
+    where.push("d.call_id IN (SELECT call_id FROM audit_log WHERE payment_id = @payment AND kind IN ('decision', 'outcome'))");
+    params.payment = filter.paymentId;
+  }
+  if (filter.invoiceId !== undefined) {
+    where.push("d.call_id IN (SELECT call_id FROM audit_log WHERE invoice_id = @invoice AND kind IN ('decision', 'outcome'))");
+    params.invoice = filter.invoiceId;
   }
   if (filter.agent !== undefined) { where.push('d.agent = @agent'); params.agent = filter.agent; }
   if (filter.tool !== undefined) { where.push('d.tool = @tool'); params.tool = filter.tool; }
@@ -121,26 +125,32 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   if (filter.decision !== undefined) where.push(filter.decision === 'denied' ? "d.decision = 'denied'" : "d.decision = 'allowed'");
   if (filter.outcome === 'pending') where.push('o.seq IS NULL');
   else if (filter.outcome !== undefined) { where.push('o.outcome = @outcome'); params.outcome = filter.outcome; }
+  // The seq range, one lower and one upper bound: SQLite searches the primary key by one of each only.
+  let low = 0;
+  let high = Number.MAX_SAFE_INTEGER;
   if (filter.since !== undefined) {
-    where.push('d.at >= @since', 'd.seq >= @sinceSeq');
+    where.push('d.at >= @since');
     params.since = filter.since;
-    params.sinceSeq = firstSeqAtOrAfter(db, filter.since);
+    low = firstSeqAtOrAfter(db, filter.since);
   }
   if (filter.until !== undefined) {
-    where.push('d.at < @until', 'd.seq < @untilSeq');
+    where.push('d.at < @until');
     params.until = filter.until;
-    params.untilSeq = firstSeqAtOrAfter(db, filter.until);
+    high = firstSeqAtOrAfter(db, filter.until);
   }
+  if (beforeSeq !== undefined) high = Math.min(high, beforeSeq);
   if (filter.excludeCallId !== undefined) { where.push('d.call_id != @exclude'); params.exclude = filter.excludeCallId; }
-  if (beforeSeq !== undefined) { where.push('d.seq < @before'); params.before = beforeSeq; }
-  // A filter no index answers looks through one window of rows below the cursor; the page says where to go on.
+  // A filter no index answers looks through one window of rows below the cursor (or the range's end); the page says
+  // where to go on.
+  const bottom = low;
   let floor: number | null = null;
   if (unindexed && !selective) {
-    const top = beforeSeq ?? (lastSeq(db) + 1);
+    const top = Math.min(high, lastSeq(db) + 1);
     floor = Math.max(0, top - SCAN_ROWS);
-    where.push('d.seq >= @floor');
-    params.floor = floor;
+    low = Math.max(low, floor);
   }
+  if (low > 0) { where.push('d.seq >= @low'); params.low = low; }
+  if (high < Number.MAX_SAFE_INTEGER) { where.push('d.seq < @high'); params.high = high; }
   const rows = statement(db,
     `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule, d.policy_sha256,
             COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, d.payment_id AS decision_payment_id, o.payment_id AS outcome_payment_id,
@@ -154,8 +164,7 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   const last = page.at(-1);
   if (rows.length > limit && last) return { entries: page.map(toEntry), nextCursor: encodeCursor(last.seq) };
   // The window ran out before the page filled: older rows remain to be looked through, from the window's floor.
-  const below = params.sinceSeq === undefined ? 1 : Number(params.sinceSeq);
-  return { entries: page.map(toEntry), nextCursor: floor !== null && floor > below ? encodeCursor(floor) : null };
+  return { entries: page.map(toEntry), nextCursor: floor !== null && floor > Math.max(bottom, 1) ? encodeCursor(floor) : null };
 }
 
 function lastSeq(db: SqliteDatabase): number {

@@ -25,7 +25,11 @@ function buildLog(calls: number): { log: AuditLog; rows: AuditRow[] } {
     const invoice = `INV-${i % 30}`;
     const created = tool === 'create_invoice_payment';
     log.append({ call_id: callId, kind: 'decision', agent, tool, decision: denied ? 'denied' : 'allowed', invoice_id: created ? invoice : null, payment_id: created || tool === 'list_logs' ? null : payment });
-    if (i % 11 === 5) continue; // no outcome yet: pending
+    if (i % 11 === 5 && !denied) {
+      // No outcome yet: pending. An allowed call is marked in flight in the decision's transaction, as the gate does.
+      log.db.prepare('INSERT INTO open_reads (call_id, instance_id, opened_at) VALUES (?, ?, ?)').run(callId, 'test', '2026-01-01T00:00:00Z');
+      continue;
+    }
     log.append({ call_id: callId, kind: 'outcome', agent, tool, outcome: denied ? 'error' : i % 13 === 0 ? 'unknown' : 'ok', payment_id: created && !denied ? payment : null, invoice_id: created ? invoice : null });
   }
   return { log, rows: [...log.rows()] };
