@@ -79,14 +79,15 @@ export function decodeCursor(cursor: string): number {
  * error, allowed only): past it the page ends, possibly short, with a cursor to go on from. Every page then costs
  * about the same, however rare what is looked for: a few milliseconds, and never a scan of the whole log.
  */
-export const SCAN_ROWS = 10_000;
+export const SCAN_ROWS = 5_000;
 
 /**
  * The index each filter reads, so a page costs the same on the millionth call as on the first: by payment or invoice,
  * the few calls that touched it (audit_payment, audit_invoice); by agent, that agent's decisions in seq order
  * (audit_agent); denied only, the denied decisions (audit_denied); an unknown outcome, the few such outcome rows
- * (audit_unknown); otherwise the table itself, newest first. A time range becomes a range of seq first (firstSeqAtOrAfter): rows are stamped in seq order, so they
- * are the same calls. What no index answers (a tool, ok, error or pending, allowed) is looked for in at most SCAN_ROWS
+ * (audit_unknown); pending, the calls in flight (reservations, open_reads); otherwise the table itself, newest first.
+ * A time range becomes a range of seq first (firstSeqAtOrAfter): rows are stamped in seq order, so they are the same
+ * calls. What no index answers (a tool, ok or error, allowed) is looked for in at most SCAN_ROWS
  * rows per page.
  */
 export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number, beforeSeq?: number): { entries: CallEntry[]; nextCursor: string | null } {
@@ -99,7 +100,7 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   if (filter.outcome === 'unknown') {
     // The few unknown outcomes, the agent's only when one is asked for (an outcome row names its call's agent).
     source = 'audit_log d INDEXED BY audit_call';
-    where.push(`d.call_id IN (SELECT call_id FROM audit_log INDEXED BY audit_unknown WHERE kind = 'outcome' AND outcome = 'unknown'${filter.agent !== undefined ? ' AND agent = @agent' : ''})`);
+    where.push(`d.call_id IN (SELECT call_id FROM audit_log INDEXED BY audit_unknown WHERE ${UNKNOWN_OUTCOMES}${filter.agent !== undefined ? ' AND agent = @agent' : ''} AND seq >= @unknownFrom)`);
   } else if (filter.outcome === 'pending') {
     // A call without its outcome yet still holds its reservation, or its open_reads mark: the calls in flight.
     source = 'audit_log d INDEXED BY audit_call';
@@ -151,7 +152,7 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
   }
   if (low > 0) { where.push('d.seq >= @low'); params.low = low; }
   if (high < Number.MAX_SAFE_INTEGER) { where.push('d.seq < @high'); params.high = high; }
-  const rows = statement(db,
+  const query = statement(db,
     `SELECT d.seq, d.call_id, d.at, d.agent, d.transport, d.tool, d.decision, d.reason, d.reason_message, d.rule, d.policy_sha256,
             COALESCE(o.invoice_id, d.invoice_id) AS invoice_id, d.payment_id AS decision_payment_id, o.payment_id AS outcome_payment_id,
             o.refund_id, d.amount_value, d.amount_currency, d.action, o.action AS outcome_action, o.outcome,
@@ -159,12 +160,31 @@ export function listCalls(db: SqliteDatabase, filter: CallFilter, limit: number,
      FROM ${source} LEFT JOIN audit_log o INDEXED BY audit_call ON o.call_id = d.call_id AND o.kind = 'outcome'
      WHERE ${where.join(' AND ')}
      ORDER BY d.seq DESC LIMIT @limit`,
-  ).all(params);
+  );
+  const rows = filter.outcome === 'unknown' ? newestUnknown(db, query, params, filter.agent !== undefined, limit, low) : query.all(params);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   if (rows.length > limit && last) return { entries: page.map(toEntry), nextCursor: encodeCursor(last.seq) };
   // The window ran out before the page filled: older rows remain to be looked through, from the window's floor.
   return { entries: page.map(toEntry), nextCursor: floor !== null && floor > Math.max(bottom, 1) ? encodeCursor(floor) : null };
+}
+
+const UNKNOWN_OUTCOMES = "kind = 'outcome' AND outcome = 'unknown'";
+
+/**
+ * The page of calls with an unknown outcome, from the newest such outcome rows first rather than all of them: a
+ * call's decision comes before its outcome, so once the page's last call was decided after the oldest outcome row
+ * looked at, no older one can belong on it. Looks at 4 x the page, then 4 times more each round.
+ */
+function newestUnknown(db: SqliteDatabase, query: Statement<Record<string, unknown>, JoinedRow>, params: Record<string, unknown>, byAgent: boolean, limit: number, low: number): JoinedRow[] {
+  const nth = db.prepare<Record<string, unknown>, { seq: number }>(
+    `SELECT seq FROM audit_log INDEXED BY audit_unknown WHERE ${UNKNOWN_OUTCOMES}${byAgent ? ' AND agent = @agent' : ''} ORDER BY seq DESC LIMIT 1 OFFSET @skip`,
+  );
+  for (let looked = (limit + 1) * 4; ; looked *= 4) {
+    const from = nth.get({ agent: params.agent, skip: looked - 1 })?.seq ?? 0;
+    const rows = query.all({ ...params, unknownFrom: from });
+    if (from <= low || (rows.length > limit && rows[limit]!.seq >= from)) return rows;
+  }
 }
 
 function lastSeq(db: SqliteDatabase): number {
