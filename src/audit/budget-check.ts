@@ -12,6 +12,7 @@ export type BudgetCheck =
   | { ok: true; calls: number }
   | { ok: false; calls: number; callId: string; seq: number; problem: string };
 
+/** A money-moving call as its hashed rows tell it, joined with its reservation. */
 interface CallRow {
   seq: number;
   call_id: string;
@@ -60,31 +61,53 @@ function problemOf(row: CallRow): string | null {
   return null;
 }
 
+type LogRow = [seq: number, callId: string, kind: string, agent: string | null, tool: string, decision: string | null, value: string | null, currency: string | null, outcome: CallRow['outcome'], reason: string | null, action: string | null];
+type ReservationRow = [callId: string, agent: string, tool: string, currency: string | null, amountMinor: number | null, state: NonNullable<CallRow['state']>];
+
+/**
+ * One pass over the log's rows of money-moving tools, in seq order (a decision, its outcome, a later 'settled'
+ * event), then one over the reservations: a join by call id for each call would read the log in random order.
+ */
 export function checkBudgets(db: SqliteDatabase): BudgetCheck {
-  const rows = db.prepare<[], CallRow>(
-    `SELECT d.seq, d.call_id, d.agent, d.tool, d.amount_value, d.amount_currency,
-       o.outcome, o.reason AS outcome_reason, o.action AS outcome_action,
-       (SELECT s.outcome FROM audit_log s WHERE s.call_id = d.call_id AND s.kind = 'event' AND s.reason = 'settled' ORDER BY s.seq DESC LIMIT 1) AS settled,
-       r.state, r.agent AS r_agent, r.tool AS r_tool, r.currency AS r_currency, r.amount_minor
-     FROM audit_log d
-     LEFT JOIN audit_log o ON o.call_id = d.call_id AND o.kind = 'outcome'
-     LEFT JOIN reservations r ON r.call_id = d.call_id
-     WHERE d.kind = 'decision' AND d.decision = 'allowed' AND d.tool IN ('create_invoice_payment', 'refund')
-     ORDER BY d.seq`,
-  );
-  let calls = 0;
-  for (const row of rows.iterate()) {
-    calls += 1;
-    const problem = problemOf(row);
-    if (problem !== null) return { ok: false, calls, callId: row.call_id, seq: row.seq, problem };
-  }
-  const orphan = db
-    .prepare<[], { call_id: string }>(
-      `SELECT r.call_id FROM reservations r
-       WHERE NOT EXISTS (SELECT 1 FROM audit_log d WHERE d.call_id = r.call_id AND d.kind = 'decision' AND d.decision = 'allowed')
-       LIMIT 1`,
+  const calls = new Map<string, CallRow>();
+  const rows = db
+    .prepare<[], LogRow>(
+      `SELECT seq, call_id, kind, agent, tool, decision, amount_value, amount_currency, outcome, reason, action FROM audit_log NOT INDEXED
+       WHERE tool IN ('create_invoice_payment', 'refund') AND (kind != 'event' OR reason = 'settled')`,
     )
-    .get();
-  if (orphan) return { ok: false, calls, callId: orphan.call_id, seq: 0, problem: 'a reservation no allowed decision row made' };
-  return { ok: true, calls };
+    .raw();
+  for (const [seq, callId, kind, agent, tool, decision, value, currency, outcome, reason, action] of rows.iterate()) {
+    if (kind === 'decision') {
+      if (decision !== 'allowed') continue;
+      calls.set(callId, {
+        seq, call_id: callId, agent, tool, amount_value: value, amount_currency: currency, outcome: null, outcome_reason: null, outcome_action: null,
+        settled: null, state: null, r_agent: null, r_tool: null, r_currency: null, amount_minor: null,
+      });
+      continue;
+    }
+    const call = calls.get(callId);
+    if (!call) continue;
+    if (kind === 'outcome') {
+      call.outcome = outcome;
+      call.outcome_reason = reason;
+      call.outcome_action = action;
+    } else if (outcome === 'ok' || outcome === 'error') {
+      call.settled = outcome;
+    }
+  }
+  for (const [callId, agent, tool, currency, amountMinor, state] of db.prepare<[], ReservationRow>('SELECT call_id, agent, tool, currency, amount_minor, state FROM reservations').raw().iterate()) {
+    const call = calls.get(callId);
+    if (!call) return { ok: false, calls: calls.size, callId, seq: 0, problem: 'a reservation no allowed decision row made' };
+    call.state = state;
+    call.r_agent = agent;
+    call.r_tool = tool;
+    call.r_currency = currency;
+    call.amount_minor = amountMinor;
+  }
+  // In log order, so the first problem reported is the oldest.
+  for (const call of calls.values()) {
+    const problem = problemOf(call);
+    if (problem !== null) return { ok: false, calls: calls.size, callId: call.call_id, seq: call.seq, problem };
+  }
+  return { ok: true, calls: calls.size };
 }
