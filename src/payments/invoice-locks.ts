@@ -145,10 +145,7 @@ export class InvoiceLocks {
       } catch (error) {
         if (!isBusy(error)) throw error;
       }
-      if (attempt.lock) {
-        this.active.add(callId);
-        return attempt.lock;
-      }
+      if (attempt.lock) return attempt.lock;
       if (Date.now() >= deadline) {
         const holder = attempt.holder;
         throw new ToolError(
@@ -170,13 +167,17 @@ export class InvoiceLocks {
   private tryTake(invoiceId: string, mode: MollieMode, callId: string, agent: string): { lock?: InvoiceLock; holder?: LockRow } {
     const taken_at = this.clock().toISOString();
     const row = this.select.get(invoiceId, mode);
+    // Active from the moment the row names it, in the same synchronous step: another call of this process looking in
+    // between would take a row of ours that no active call holds for a leftover, and take it over.
     if (!row) {
       this.insert.run({ invoice_id: invoiceId, mode, call_id: callId, agent, instance_id: this.instanceId, taken_at });
+      this.active.add(callId);
       return { lock: new InvoiceLock(this, invoiceId, mode, callId, agent, null) };
     }
     if (row.state === 'held' && this.alive(row)) return { holder: row };
     // Its holder finished leaving a creation to complete, or its process is gone: take it over, creation and all.
     this.takeOver.run({ invoice_id: invoiceId, mode, call_id: callId, agent, instance_id: this.instanceId, taken_at, previous: row.call_id });
+    this.active.add(callId);
     return { lock: new InvoiceLock(this, invoiceId, mode, callId, agent, creationOf(row)) };
   }
 

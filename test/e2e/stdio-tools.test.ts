@@ -143,6 +143,7 @@ describe('create_invoice_payment', () => {
       clerk.call('create_invoice_payment', { invoice_id: 'INV-RACE', amount: '75.00' }),
       clerk.call('create_invoice_payment', { invoice_id: 'INV-RACE', amount: '75.00' }),
     ]);
+    expect(a.isError, JSON.stringify([a.structuredContent, b.structuredContent])).toBeFalsy();
     expect(a.structuredContent.payment_link_id).toMatch(/^pl_/);
     expect(a.structuredContent.payment_link_id).toBe(b.structuredContent.payment_link_id);
     expect([a.structuredContent.reused, b.structuredContent.reused].sort()).toEqual([false, true]);
