@@ -66,7 +66,7 @@ export function generateLog(path: string, calls: number): Generated {
   const insertOne = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES ${placeholders}`);
   // A money-moving call's reservation, as the gate leaves it: audit verify recomputes these from the rows.
   const reserve = db.prepare(
-    "INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state, approved) VALUES (?, ?, ?, 'EUR', ?, ?, ?, 0)",
+    "INSERT INTO reservations (call_id, agent, tool, currency, amount_minor, reserved_at, state, approved, repeat_key) VALUES (?, ?, ?, 'EUR', ?, ?, ?, 0, ?)",
   );
   const openRead = db.prepare("INSERT INTO open_reads (call_id, instance_id, opened_at) VALUES (?, 'bench-stopped', ?)");
   let pending: unknown[] = [];
@@ -197,7 +197,8 @@ export function generateLog(path: string, calls: number): Generated {
         if (finished) write(o);
         if (!denied && (tool === 'create_invoice_payment' || tool === 'refund')) {
           const state = !finished ? 'reserved' : o.outcome === 'ok' ? 'spent' : o.outcome === 'unknown' ? 'unknown' : 'released';
-          reserve.run(callId, agent, tool, Math.round(Number(d.amount_value) * 100), d.at, state);
+          const minor = Math.round(Number(d.amount_value) * 100);
+          reserve.run(callId, agent, tool, minor, d.at, state, tool === 'refund' ? `refund:${d.payment_id}:EUR:${minor}` : null);
         } else if (!finished) {
           openRead.run(callId, d.at);
         }

@@ -32,6 +32,8 @@ export interface Config {
    * approval out of band, for clients that declare the capability but never show the question.
    */
   confirmInClient: boolean;
+  /** Refused tool calls an agent may make a minute, each with its rows; past it they are counted in a summary (MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE). */
+  refusedCallsPerMinute: number;
 }
 
 /** Settings of `serve --transport http`; read for every command so a typo fails at start, used only by HTTP. */
@@ -187,5 +189,6 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     approvalTtlMs: readSeconds('MOLLIE_MCP_APPROVAL_TTL_SECONDS', nonEmpty(env.MOLLIE_MCP_APPROVAL_TTL_SECONDS), 15 * 60),
     confirmTimeoutMs: readSeconds('MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS', nonEmpty(env.MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS), 2 * 60),
     confirmInClient: readSwitch('MOLLIE_MCP_CONFIRM_IN_CLIENT', nonEmpty(env.MOLLIE_MCP_CONFIRM_IN_CLIENT), true),
+    refusedCallsPerMinute: readWholeNumber('MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE', nonEmpty(env.MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE), 60, 1_000_000),
   };
 }

@@ -69,6 +69,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'
 -- INSERT OR REPLACE deletes the old row without firing the delete trigger (recursive_triggers is off): refused here.
 CREATE TRIGGER IF NOT EXISTS audit_log_no_replace BEFORE INSERT ON audit_log WHEN EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be replaced'); END;
+-- A row goes after the last one: none can be slipped in below the chain (seq 0, -1) where audit verify never looks.
+CREATE TRIGGER IF NOT EXISTS audit_log_in_order BEFORE INSERT ON audit_log WHEN NEW.seq != (SELECT coalesce(max(seq), 0) + 1 FROM audit_log)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: a row goes after the last one, with the next seq'); END;
 
 CREATE TABLE IF NOT EXISTS reservations (
   call_id TEXT PRIMARY KEY,

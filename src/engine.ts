@@ -81,6 +81,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     tools: TOOLS,
     logger: options.logger,
     clock,
+    refusedCallsPerMinute: config.refusedCallsPerMinute,
   });
   const instance = options.serving ? new ServerInstance(db, gate.instanceId, clock) : null;
   const checkpoints = options.checkpoints?.(db, audit) ?? null;
@@ -105,6 +106,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     reconcile: () => (settler ? settler.now() : reconcile()),
     close: () => {
       settler?.stop();
+      gate.close();
       checkpoints?.close();
       policyStore.close();
       instance?.close();

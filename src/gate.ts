@@ -26,6 +26,7 @@ import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './to
 import { normalizeFailure, type NormalizedFailure, type StructuredToolError } from './tool-error.js';
 import { callLineLogger } from './log.js';
 import { printable, quoted } from './audit/printable.js';
+import { RefusalLimiter } from './http/refusal-limiter.js';
 
 export type TransportName = 'stdio' | 'http' | 'in-process';
 
@@ -73,6 +74,8 @@ export interface GateOptions {
   tools: readonly ToolDefinition[];
   logger: Logger;
   clock?: () => Date;
+  /** Refused calls one agent may make a minute with rows of their own; the rest are counted in a summary event. */
+  refusedCallsPerMinute?: number;
 }
 
 const MAX_TOOL_NAME = 64;
@@ -86,9 +89,28 @@ export class Gate {
   private readonly callTimes: CallTimes;
   /** What the caps and the rate limit count: reservations, and when each call was made. */
   private readonly usage: UsageReader;
+  /**
+   * Calls refused before anything happens cost the agent nothing; past a budget per agent they are counted in one
+   * event a minute instead of two fsynced rows each, so a token holder cannot grow the log as fast as it can send.
+   */
+  private readonly refusals: RefusalLimiter;
 
   constructor(private readonly options: GateOptions) {
     this.tools = new Map(options.tools.map((tool) => [tool.name, tool]));
+    const perMinute = options.refusedCallsPerMinute ?? 60;
+    this.refusals = new RefusalLimiter('refused_call', { burst: perMinute, perMinute }, (event) => {
+      options.audit.append({
+        call_id: randomUUID(),
+        kind: 'event',
+        agent: event.source,
+        reason: 'refused_calls_summarised',
+        reason_message: `${event.count} tool call(s) by agent "${event.source}" between ${event.first} and ${event.last} were refused without rows of their own (${Object.entries(event.reasons).map(([reason, count]) => `${reason} x${count}`).join(', ')}): the agent was over ${perMinute} refused calls a minute.`,
+        rule: `at most ${perMinute} refused calls a minute per agent (MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE)`,
+        action: 'call tools',
+        arguments: JSON.stringify(event),
+      });
+      return Promise.resolve();
+    }, options.logger);
     this.clock = options.clock ?? (() => new Date());
     this.openReads = new OpenReads(options.db);
     this.callTimes = new CallTimes(options.db);
@@ -148,6 +170,11 @@ export class Gate {
     return running;
   }
 
+  /** Writes the counts of refused calls not yet summarised; before the database closes. */
+  close(): void {
+    this.refusals.closeNow();
+  }
+
   /** Resolves when no call is in flight, or after `timeoutMs`; true if everything finished. */
   async settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
@@ -187,6 +214,12 @@ export class Gate {
     // Rows of calls that only read are not fsynced one by one (see Durability); the rest are.
     let durability: Durability = 'full';
     const refuse = async (decisionFields: Partial<AuditFields>, error: StructuredToolError): Promise<GateReply> => {
+      const who = origin.caller.agent ?? '(no agent)';
+      if (!this.refusals.admit(who).record) {
+        this.refusals.note(who, String(decisionFields.reason ?? error.code));
+        log.info({ decision: 'denied', reason: decisionFields.reason, code: error.code, summarised: true }, 'Call refused (counted in a summary)');
+        return errorReply(callId, { ...error, message: `${error.message} (This agent is over ${this.options.refusedCallsPerMinute ?? 60} refused calls a minute: this one is counted in a summary event of the audit log, not written on its own.)` });
+      }
       try {
         await this.options.audit.appendRefusalWhenFree(base, { arguments: redactArguments(rawArgs), ...decisionFields }, error, elapsed(), durability);
       } catch (auditError) {
@@ -365,7 +398,7 @@ export class Gate {
           decided = { allowed: false, reason: 'approval_required', rule: nowRule.rule, message: `${nowRule.message} Nobody has approved this call yet; call again to ask a person.` };
         }
         if (!decided.allowed) return refuseHere(decided);
-        this.options.audit.append({ ...base, ...columns, ...decisionColumns(decided), kind: 'decision' });
+        const decisionRow = this.options.audit.append({ ...base, ...columns, ...decisionColumns(decided), kind: 'decision' });
         this.callTimes.record(agent, callId, now);
         // A call that moves no money needs no budget, only a mark that it is in flight: one small row, not a
         // reservation and its indexes.
@@ -375,7 +408,8 @@ export class Gate {
             agent,
             tool: tool.name,
             money: money?.reuse ? null : money,
-            at: now.toISOString(),
+            // The decision row's own time, hashed in the chain: audit verify checks the reservation's date against it.
+            at: decisionRow.at,
             repeatKey: plan.repeat?.key ?? null,
             instanceId: this.instanceId,
             approved: approval !== null || confirmedInClient !== null,

@@ -226,6 +226,12 @@ export function verifyChain(db: SqliteDatabase, fromSeq = 1, expectedPrev = GENE
   const oneRow = db.prepare<[number], Omit<AuditRow, 'hash' | 'prev_hash'>>(ROW_SQL);
   let expectedSeq = fromSeq;
   let count = 0;
+  if (fromSeq === 1) {
+    // The chain starts at row 1: a row below it (inserted with its triggers dropped) would be listed and exported
+    // but never hashed into the chain.
+    const below = db.prepare<[], { seq: number; call_id: string | null }>('SELECT seq, call_id FROM audit_log WHERE seq < 1 ORDER BY seq LIMIT 1').get();
+    if (below) return { ok: false, rows: 0, firstBad: { seq: below.seq, call_id: below.call_id, problem: `row ${below.seq} lies below the chain's first row: it was inserted outside the chain` } };
+  }
   for (const [seq, callId, prev, hash, canonical] of statement.iterate(fromSeq)) {
     if (count >= rows) break;
     const bad = (problem: string): VerifyResult => ({ ok: false, rows: count, firstBad: { seq, call_id: callId, problem } });

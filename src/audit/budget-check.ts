@@ -15,6 +15,10 @@ export type BudgetCheck =
 /** A money-moving call as its hashed rows tell it, joined with its reservation. */
 interface CallRow {
   seq: number;
+  at: string;
+  decision_reason: string | null;
+  arguments: string | null;
+  payment_id: string | null;
   call_id: string;
   agent: string | null;
   tool: string;
@@ -29,7 +33,13 @@ interface CallRow {
   r_tool: string | null;
   r_currency: string | null;
   amount_minor: number | null;
+  reserved_at: string | null;
+  approved: number | null;
+  repeat_key: string | null;
 }
+
+/** The gate dated reservations by the real clock before 0.5, a few milliseconds from their decision row. */
+const DATE_SLACK_MS = 2_000;
 
 /** What the hashed rows say the reservation must be now. */
 function expectedState(row: CallRow): 'reserved' | 'spent' | 'released' | 'unknown' {
@@ -58,11 +68,35 @@ function problemOf(row: CallRow): string | null {
   if (row.amount_minor !== decided || row.r_currency !== row.amount_currency) {
     return `its reservation counts ${row.amount_minor ?? 'nothing'} minor units of ${row.r_currency ?? '?'}, the decision ${row.amount_value} ${row.amount_currency}`;
   }
+  // Dated earlier, it would leave the rolling 24 hours (per_day, count_per_day, confirm_above) too soon.
+  if (row.reserved_at === null || !(Date.parse(row.reserved_at) >= Date.parse(row.at) - DATE_SLACK_MS)) {
+    return `its reservation is dated ${row.reserved_at}, before its decision at ${row.at}, so it would stop counting early`;
+  }
+  // Marked approved, it would not count towards confirm_above; only a person's yes, in the decision row, does that.
+  if (row.approved === 1 && row.decision_reason !== 'approved' && row.decision_reason !== 'confirmed') {
+    return `its reservation is marked approved, but its decision (${row.decision_reason}) names no approval`;
+  }
+  // The duplicate-refund guard finds earlier refunds by this key.
+  if (row.tool === 'refund' && row.payment_id !== null && !allowsRepeat(row.arguments)) {
+    const key = `refund:${row.payment_id}:${row.amount_currency}:${decided}`;
+    if (row.repeat_key !== key) return `its reservation's repeat key is ${row.repeat_key === null ? 'missing' : `"${row.repeat_key}"`}, not "${key}", so an identical refund would not be caught`;
+  }
   return null;
 }
 
-type LogRow = [seq: number, callId: string, kind: string, agent: string | null, tool: string, decision: string | null, value: string | null, currency: string | null, outcome: CallRow['outcome'], reason: string | null, action: string | null];
-type ReservationRow = [callId: string, agent: string, tool: string, currency: string | null, amountMinor: number | null, state: NonNullable<CallRow['state']>];
+function allowsRepeat(argumentsJson: string | null): boolean {
+  try {
+    return (JSON.parse(argumentsJson ?? '{}') as { allow_repeat?: unknown }).allow_repeat === true;
+  } catch {
+    return false;
+  }
+}
+
+type LogRow = [
+  seq: number, callId: string, kind: string, at: string, agent: string | null, tool: string, decision: string | null, value: string | null, currency: string | null,
+  outcome: CallRow['outcome'], reason: string | null, action: string | null, args: string | null, paymentId: string | null,
+];
+type ReservationRow = [callId: string, agent: string, tool: string, currency: string | null, amountMinor: number | null, state: NonNullable<CallRow['state']>, reservedAt: string, approved: number | null, repeatKey: string | null];
 
 /**
  * One pass over the log's rows of money-moving tools, in seq order (a decision, its outcome, a later 'settled'
@@ -72,16 +106,18 @@ export function checkBudgets(db: SqliteDatabase): BudgetCheck {
   const calls = new Map<string, CallRow>();
   const rows = db
     .prepare<[], LogRow>(
-      `SELECT seq, call_id, kind, agent, tool, decision, amount_value, amount_currency, outcome, reason, action FROM audit_log NOT INDEXED
+      `SELECT seq, call_id, kind, at, agent, tool, decision, amount_value, amount_currency, outcome, reason, action,
+              CASE WHEN kind = 'decision' AND tool = 'refund' THEN arguments END, payment_id FROM audit_log NOT INDEXED
        WHERE tool IN ('create_invoice_payment', 'refund') AND (kind != 'event' OR reason = 'settled')`,
     )
     .raw();
-  for (const [seq, callId, kind, agent, tool, decision, value, currency, outcome, reason, action] of rows.iterate()) {
+  for (const [seq, callId, kind, at, agent, tool, decision, value, currency, outcome, reason, action, args, paymentId] of rows.iterate()) {
     if (kind === 'decision') {
       if (decision !== 'allowed') continue;
       calls.set(callId, {
-        seq, call_id: callId, agent, tool, amount_value: value, amount_currency: currency, outcome: null, outcome_reason: null, outcome_action: null,
-        settled: null, state: null, r_agent: null, r_tool: null, r_currency: null, amount_minor: null,
+        seq, at, decision_reason: reason, arguments: args, payment_id: paymentId, call_id: callId, agent, tool, amount_value: value, amount_currency: currency,
+        outcome: null, outcome_reason: null, outcome_action: null, settled: null, state: null, r_agent: null, r_tool: null, r_currency: null, amount_minor: null,
+        reserved_at: null, approved: null, repeat_key: null,
       });
       continue;
     }
@@ -95,7 +131,8 @@ export function checkBudgets(db: SqliteDatabase): BudgetCheck {
       call.settled = outcome;
     }
   }
-  for (const [callId, agent, tool, currency, amountMinor, state] of db.prepare<[], ReservationRow>('SELECT call_id, agent, tool, currency, amount_minor, state FROM reservations').raw().iterate()) {
+  const reservations = db.prepare<[], ReservationRow>('SELECT call_id, agent, tool, currency, amount_minor, state, reserved_at, approved, repeat_key FROM reservations').raw();
+  for (const [callId, agent, tool, currency, amountMinor, state, reservedAt, approved, repeatKey] of reservations.iterate()) {
     const call = calls.get(callId);
     if (!call) return { ok: false, calls: calls.size, callId, seq: 0, problem: 'a reservation no allowed decision row made' };
     call.state = state;
@@ -103,6 +140,9 @@ export function checkBudgets(db: SqliteDatabase): BudgetCheck {
     call.r_tool = tool;
     call.r_currency = currency;
     call.amount_minor = amountMinor;
+    call.reserved_at = reservedAt;
+    call.approved = approved;
+    call.repeat_key = repeatKey;
   }
   // In log order, so the first problem reported is the oldest.
   for (const call of calls.values()) {

@@ -18,6 +18,8 @@ export interface LimiterSettings {
 export const REFUSALS: LimiterSettings = { burst: 20, perMinute: 20 };
 /** Webhooks: Mollie sends one per payment change, so a busy account sends many; a flood is far more. */
 export const WEBHOOKS: LimiterSettings = { burst: 300, perMinute: 600 };
+/** Webhooks naming one payment this server made: Mollie sends one per change of it, and retries. */
+export const KNOWN_PAYMENT_WEBHOOKS: LimiterSettings = { burst: 10, perMinute: 10 };
 
 /** How often the counts of requests answered without their own rows are written. */
 const SUMMARY_EVERY_MS = 60_000;
@@ -100,14 +102,7 @@ export class RefusalLimiter {
       // Taken out while it is written; requests noted meanwhile start a new summary, merged back if the write fails.
       this.summaries.delete(source);
       try {
-        await this.writeSummary({
-          source,
-          kind: this.kind,
-          count: summary.count,
-          reasons: Object.fromEntries(summary.reasons),
-          first: new Date(summary.first).toISOString(),
-          last: new Date(summary.last).toISOString(),
-        });
+        await this.writeSummary(this.eventOf(source, summary));
       } catch (error) {
         this.logger.error({ err: error, source, count: summary.count }, 'Could not write the summary of refused requests; it is kept and written at the next interval');
         const later = this.summaries.get(source);
@@ -125,5 +120,33 @@ export class RefusalLimiter {
   close(): Promise<void> {
     clearInterval(this.timer);
     return this.flush();
+  }
+
+  /** At a synchronous shutdown: each pending summary is handed to writeSummary at once, nothing awaited. */
+  closeNow(): void {
+    clearInterval(this.timer);
+    for (const [source, summary] of this.summaries) {
+      try {
+        void Promise.resolve(this.writeSummary(this.eventOf(source, summary))).catch((error: unknown) => this.lost(error, source, summary));
+      } catch (error) {
+        this.lost(error, source, summary);
+      }
+    }
+    this.summaries.clear();
+  }
+
+  private eventOf(source: string, summary: Summary): SummaryEvent {
+    return {
+      source,
+      kind: this.kind,
+      count: summary.count,
+      reasons: Object.fromEntries(summary.reasons),
+      first: new Date(summary.first).toISOString(),
+      last: new Date(summary.last).toISOString(),
+    };
+  }
+
+  private lost(error: unknown, source: string, summary: Summary): void {
+    this.logger.error({ err: error, source, count: summary.count, reasons: Object.fromEntries(summary.reasons) }, 'Could not write the summary of refused requests at shutdown; its counts are in this log line');
   }
 }

@@ -22,7 +22,8 @@ import type { PolicySet } from '../policy/policy.js';
 import { createMcpServer } from '../server.js';
 import { VERSION } from '../version.js';
 import { MollieWebhook, WEBHOOK_ACTOR } from '../webhooks/mollie-webhook.js';
-import { RefusalLimiter, REFUSALS, WEBHOOKS, type SummaryEvent } from '../http/refusal-limiter.js';
+import { KNOWN_PAYMENT_WEBHOOKS, RefusalLimiter, REFUSALS, WEBHOOKS, type SummaryEvent } from '../http/refusal-limiter.js';
+import { isResourceId } from '../mollie/port.js';
 
 export const MCP_PATH = '/mcp';
 export const WEBHOOK_PATH = '/webhooks/mollie';
@@ -77,6 +78,9 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     });
   const refusalLimit = new RefusalLimiter('refusal', REFUSALS, summarise, logger);
   const webhookLimit = new RefusalLimiter('webhook', WEBHOOKS, summarise, logger);
+  // A webhook about a payment this server made is Mollie's own, most likely: it is not charged to its sender's budget,
+  // which behind a proxy every sender shares, so junk cannot crowd it out. Each such id has a small budget of its own.
+  const knownPaymentLimit = new RefusalLimiter('webhook', KNOWN_PAYMENT_WEBHOOKS, () => Promise.resolve(), logger);
   const sourceOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
   const tooMany = (res: ServerResponse, retryAfterSeconds: number, message: string): void => {
     sendJson(res, 429, { error: message }, { 'Retry-After': String(retryAfterSeconds) });
@@ -242,19 +246,19 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   const handleWebhook = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const admitted = webhookLimit.admit(sourceOf(req));
-    if (!admitted.record) {
-      // Mollie retries a webhook it could not deliver; a flood from elsewhere is counted, not written row by row.
-      webhookLimit.note(sourceOf(req), 'over_limit');
-      req.resume();
-      tooMany(res, admitted.retryAfterSeconds, 'Too many webhook requests from this address; try again later.');
-      return;
-    }
     let id: string | null = null;
     try {
       id = new URLSearchParams((await readBody(req, MAX_WEBHOOK_BODY)).toString('utf8')).get('id');
     } catch (error) {
       if (!(error instanceof BodyTooLarge)) throw error;
+    }
+    const ours = id !== null && isResourceId('payment', id) && engine.payments.get(id) !== null;
+    const admitted = ours && knownPaymentLimit.admit(id!).record ? ({ record: true } as const) : webhookLimit.admit(sourceOf(req));
+    if (!admitted.record) {
+      // Mollie retries a webhook it could not deliver; a flood from elsewhere is counted, not written row by row.
+      webhookLimit.note(sourceOf(req), 'over_limit');
+      tooMany(res, admitted.retryAfterSeconds, 'Too many webhook requests from this address; try again later.');
+      return;
     }
     const answer = await webhook.receive(id, 'mollie');
     // The same empty 200 whatever the id was: the sender learns nothing about which payments exist.
@@ -374,6 +378,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       httpServer.closeAllConnections();
       await refusalLimit.close();
       await webhookLimit.close();
+      await knownPaymentLimit.close();
       engine.close();
       logger.info('Stopped');
     })();

@@ -59,6 +59,11 @@ describe('audit verify recomputes budgets from the hashed rows', () => {
       [`UPDATE reservations SET amount_minor = 100 WHERE call_id = '${day.refundCall}'`, day.refundCall, /counts 100 minor units of EUR, the decision 30.00 EUR/],
       [`UPDATE reservations SET amount_minor = NULL WHERE call_id = '${day.createCall}'`, day.createCall, /counts nothing/],
       [`UPDATE reservations SET agent = 'someone-else' WHERE call_id = '${day.refundCall}'`, day.refundCall, /names agent "someone-else"/],
+      // Found by the hostile pass of 0.5.0: dated back, it leaves the 24-hour budgets; marked approved, it stops counting
+      // towards confirm_above; without its repeat key, the same refund is not caught as a duplicate.
+      [`UPDATE reservations SET reserved_at = '2000-01-01T00:00:00.000Z' WHERE call_id = '${day.createCall}'`, day.createCall, /dated 2000-01-01T00:00:00.000Z, before its decision/],
+      [`UPDATE reservations SET approved = 1 WHERE call_id = '${day.refundCall}'`, day.refundCall, /marked approved, but its decision \(allowed\) names no approval/],
+      [`UPDATE reservations SET repeat_key = NULL WHERE call_id = '${day.refundCall}'`, day.refundCall, /repeat key is missing/],
     ];
     for (const [sql, callId, problem] of cases) {
       const db = tampered(day.db, sql);

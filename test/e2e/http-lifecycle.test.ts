@@ -155,6 +155,32 @@ describe('floods of refused requests', () => {
   });
 });
 
+describe('junk webhooks behind a proxy (hostile pass, 0.5.0)', () => {
+  it("do not crowd out Mollie's webhook about a payment this server made, though every sender shares one address", async () => {
+    const workspace = workspaceFor();
+    const server = await serverFor(workspace, { MOLLIE_MCP_WEBHOOK_URL: 'https://hooks.example.com/webhooks/mollie' });
+    const client = await server.connect(CLERK.token);
+    cleanup.push(() => client.close().catch(() => undefined));
+    const made = await client.call('create_invoice_payment', { invoice_id: 'WH-1', amount: '25.00', currency: 'EUR', kind: 'checkout' });
+    const paymentId = String(made.structuredContent.payment_id);
+    // What nginx forwards: Host hooks.example.com, from 127.0.0.1. The junk: 330 posts at once.
+    const post = (id: string) =>
+      rawRequest(`${server.url}/webhooks/mollie`, { method: 'POST', headers: { Host: 'hooks.example.com', 'Content-Type': 'application/x-www-form-urlencoded' }, body: `id=${id}` });
+    const junk = await Promise.all(Array.from({ length: 330 }, (_, i) => post(`tr_junk${i}`)));
+    expect(junk.filter((answer) => answer.status === 429).length).toBeGreaterThan(0);
+    const genuine = await post(paymentId);
+    expect(genuine.status).toBe(200);
+    const db = new Database(workspace.db, { readonly: true });
+    const rows = db.prepare("SELECT count(*) AS n FROM audit_log WHERE agent = 'mollie-webhook' AND payment_id = ?").get(paymentId) as { n: number };
+    db.close();
+    expect(rows.n).toBe(2);
+    // The payment's own budget: a flood naming it is limited too.
+    const repeated = [];
+    for (let i = 0; i < 12; i += 1) repeated.push((await post(paymentId)).status);
+    expect(repeated.filter((status) => status === 429).length).toBeGreaterThan(0);
+  });
+});
+
 describe('another process holding the database write lock', () => {
   it('does not freeze the server: health checks are answered while calls wait for the lock, and the calls then complete (finding 9)', async () => {
     const workspace = workspaceFor();

@@ -79,7 +79,8 @@ async function freshEngine(): Promise<Engine> {
   }
   // The gate, audit log and budgets are the real ones; only the file is in memory, so tens of thousands of calls
   // take seconds rather than waiting on fsync.
-  const config = readConfig({ MOLLIE_MCP_POLICIES: directory, MOLLIE_MCP_DB: ':memory:' });
+  // Every refused call keeps its own rows here (the property checks them), however many a minute.
+  const config = readConfig({ MOLLIE_MCP_POLICIES: directory, MOLLIE_MCP_DB: ':memory:', MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE: '1000000' });
   const engine = openEngine(config, { logger: pino({ level: 'silent' }), env: {}, mollie: counted(simulator) });
   engines.push(engine);
   links.length = 0;

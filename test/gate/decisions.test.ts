@@ -118,10 +118,44 @@ describe('the log holds', () => {
     expect(() => world.engine.audit.append({ call_id: callId, kind: 'outcome', outcome: 'ok' })).toThrow(/UNIQUE/);
     const db = new Database(join(world.directory, 'audit.db'));
     try {
-      expect(() => db.prepare("INSERT OR REPLACE INTO audit_log (seq, call_id, kind, at, prev_hash, hash) VALUES (1, 'x', 'event', '2026-01-01', '0', '0')").run()).toThrow(/cannot be replaced/);
+      expect(() => db.prepare("INSERT OR REPLACE INTO audit_log (seq, call_id, kind, at, prev_hash, hash) VALUES (1, 'x', 'event', '2026-01-01', '0', '0')").run()).toThrow(/append-only/);
     } finally {
       db.close();
     }
     expect(world.engine.audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it('no row below the chain: refused by a trigger, and caught by verify when the triggers were dropped (hostile pass, 0.5.0)', async () => {
+    world = makeWorld();
+    await world.call('clerk', 'list_logs', {});
+    const db = new Database(join(world.directory, 'audit.db'));
+    const forge = db.prepare("INSERT INTO audit_log (seq, call_id, kind, at, agent, tool, decision, reason, action, prev_hash, hash) VALUES (0, 'forged', 'decision', '2026-12-01T08:00:00.000Z', 'clerk', 'refund', 'allowed', 'approved', 'refund 900.00 EUR', 'x', 'y')");
+    try {
+      expect(() => forge.run()).toThrow(/a row goes after the last one/);
+      db.exec('DROP TRIGGER audit_log_in_order');
+      forge.run();
+    } finally {
+      db.close();
+    }
+    expect(world.engine.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 0, problem: expect.stringMatching(/below the chain's first row/) } });
+  });
+});
+
+describe('a flood of refused calls from an agent holding a valid token (hostile pass, 0.5.0)', () => {
+  it('writes rows for the first 60 a minute, then counts the rest in one summary event; nothing reaches Mollie', async () => {
+    world = makeWorld({ clerk: POLICY('clerk'), tiny: 'agent: tiny\ntools:\n  get_payment_status: {}\n' });
+    const before = world.calls.length;
+    const replies = [];
+    for (let i = 0; i < 100; i += 1) replies.push(await world.call('tiny', 'refund', { payment_id: 'tr_abc12345', amount: '1.00', description: 'x'.repeat(200) }));
+    expect(replies.every((reply) => (reply.structuredContent.error as { reason: string }).reason === 'tool_not_allowed')).toBe(true);
+    expect(String((replies[99]!.structuredContent.error as { message: string }).message)).toMatch(/over 60 refused calls a minute: this one is counted in a summary event/);
+    expect(world.calls.length).toBe(before);
+    const rows = () => world.engine.db.prepare("SELECT count(*) AS n FROM audit_log WHERE agent = 'tiny' AND kind = 'decision'").get() as { n: number };
+    expect(rows().n).toBe(60);
+    world.engine.gate.close();
+    const summary = world.engine.db.prepare("SELECT agent, reason_message FROM audit_log WHERE reason = 'refused_calls_summarised'").all() as { agent: string; reason_message: string }[];
+    expect(summary).toEqual([{ agent: 'tiny', reason_message: expect.stringMatching(/^40 tool call\(s\) by agent "tiny" .* \(tool_not_allowed x40\)/) }]);
+    // Another agent is not held back by it.
+    expect((await world.call('clerk', 'refund', { payment_id: 'tr_abc12345', amount: '1.00' })).structuredContent.error).toMatchObject({ code: 'not_found' });
   });
 });
