@@ -15,10 +15,14 @@ afterAll(() => {
   workspace.remove();
 });
 
-/** As another user when this is root (root may write anything); as this user otherwise, with the folder read-only. */
+/**
+ * With the folder and file read-only. Root may write anything: as root, the command runs with every capability
+ * dropped (setpriv), so the permissions hold for it as for anyone, and it can still read the checkout wherever CI
+ * cloned it (another user such as nobody could not enter a clone in a private temporary folder).
+ */
 async function asAuditor(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const root = process.getuid?.() === 0;
-  const command = root ? ['runuser', ['-u', 'nobody', '--', process.execPath, CLI, ...args]] as const : [process.execPath, [CLI, ...args]] as const;
+  const command = root ? ['setpriv', ['--bounding-set=-all', '--inh-caps=-all', '--', process.execPath, CLI, ...args]] as const : [process.execPath, [CLI, ...args]] as const;
   return exec(command[0], [...command[1]], { env: { PATH: process.env.PATH ?? '', HOME: '/tmp' } }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
@@ -30,9 +34,10 @@ describe('auditing a database the auditor cannot write', () => {
     const server = await spawnServer({ agent: 'reader', workspace });
     for (let i = 0; i < 3; i += 1) await server.call('list_logs', {});
     await server.close();
-    // Folder and file writable by their owner only; no -wal or -shm left (the server wrote everything back).
-    chmodSync(workspace.dir, process.getuid?.() === 0 ? 0o755 : 0o555);
-    chmodSync(workspace.db, 0o644);
+    // Folder and file writable by nobody (the auditor's view of them); no -wal or -shm left (the server wrote
+    // everything back).
+    chmodSync(workspace.dir, 0o555);
+    chmodSync(workspace.db, 0o444);
     const before = { files: readdirSync(workspace.dir).sort(), size: statSync(workspace.db).size, mtime: statSync(workspace.db).mtimeMs };
 
     const verified = await asAuditor('audit', 'verify', '--db', workspace.db);
