@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { POLICY } from './engine-world.js';
 import { startMollieApiDouble, type MollieApiDouble, type RecordedRequest } from './mollie-api-double.js';
 import { createWorkspace, type Workspace } from './stdio-server.js';
 
@@ -17,19 +18,8 @@ export interface LinkHarness {
   close(): Promise<void>;
 }
 
-export const CLERK_POLICY = (extra = '') => `agent: clerk
-rate_limit: { per_minute: 10000 }
-${extra}tools:
-  create_invoice_payment:
-    limits:
-      EUR: { per_call: "1000.00", per_day: "100000.00" }
-  get_payment_status: {}
-  cancel_invoice_payment: {}
-  refund:
-    limits:
-      EUR: { per_call: "1000.00" }
-  list_logs: { scope: all }
-`;
+/** The clerk of every link scenario: the in-process tests' policy, with room for a token line. */
+export const CLERK_POLICY = (extra = ''): string => POLICY('clerk', extra);
 
 export interface LinkWorld {
   double: MollieApiDouble;
