@@ -11,6 +11,7 @@ import { Gate } from './gate.js';
 import { openMolliePort } from './mollie/open-port.js';
 import type { MolliePort } from './mollie/port.js';
 import type { SimulatorOptions } from './mollie/simulator.js';
+import { SqliteSimulatorState } from './mollie/simulator-state.js';
 import { PaymentRecords } from './payments/payment-records.js';
 import { PolicyStore } from './policy/policy-store.js';
 import { reconcileInterrupted, settleUnknownOutcomes, type Backoff, type ReconcileSummary } from './reconcile.js';
@@ -18,6 +19,9 @@ import { ServerInstance } from './server-instances.js';
 import type { PolicySet } from './policy/policy.js';
 import { Reservations } from './policy/reservations.js';
 import { TOOLS, TOOL_CAPABILITIES } from '../tools/index.js';
+
+/** How long a refund on the simulator stays pending before it is refunded, as Mollie settles refunds later. */
+export const SIMULATED_REFUND_SETTLES_MS = 10_000;
 
 export interface Engine {
   gate: Gate;
@@ -55,13 +59,22 @@ export interface EngineOptions {
 
 export function openEngine(config: Config, options: EngineOptions): Engine {
   const policyStore = new PolicyStore(config.policiesDir, TOOL_CAPABILITIES, options.logger);
-  const mollie = options.mollie ?? openMolliePort({
-    env: options.env,
-    simulator: config.simulator,
-    logger: options.logger,
-    ...(options.simulatorOptions ? { simulatorOptions: options.simulatorOptions } : {}),
-  });
   const db = openDatabase(config.dbPath);
+  let mollie: MolliePort;
+  try {
+    mollie = options.mollie ?? openMolliePort({
+      env: options.env,
+      simulator: config.simulator,
+      logger: options.logger,
+      // The simulator keeps its payments in this database, so every process on the file shares one simulated Mollie.
+      ...(config.simulator && !options.mollie
+        ? { simulatorOptions: { refundSettlesAfterMs: SIMULATED_REFUND_SETTLES_MS, ...options.simulatorOptions, state: new SqliteSimulatorState(db) } }
+        : {}),
+    });
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   const clock = options.clock ?? (() => new Date());
   const audit = new AuditLog(db, clock);
   policyStore.recordTo(audit);

@@ -29,6 +29,7 @@ import {
   type RefundStatus,
   type WriteOptions,
 } from './port.js';
+import { MemorySimulatorState, type SimulatorState, type StoredLink, type StoredPayment } from './simulator-state.js';
 
 /** What the simulated customer (or time) does to an open payment. */
 export type CustomerOutcome = 'paid' | 'failed' | 'canceled' | 'expired';
@@ -58,30 +59,15 @@ export interface SimulatorOptions {
   requireRedirectUrl?: boolean;
   /** The payment method a simulated customer pays with. */
   paymentMethod?: string;
+  /** Where payments, links and refunds are kept: in memory unless given (the server's database file). */
+  state?: SimulatorState;
+  /** A pending refund becomes refunded this long after it was made, as Mollie settles it; null: only settleRefund(). */
+  refundSettlesAfterMs?: number | null;
 }
 
 export const SIMULATOR_CHECKOUT_BASE_URL = 'https://checkout.simulator.invalid/pay/';
 const DEFAULT_EXPIRY_MS = 15 * 60 * 1000;
 const MAX_DESCRIPTION = 255;
-
-interface StoredPayment {
-  payment: Payment;
-  refunds: Refund[];
-  /** The link it was paid through: known to Mollie, never shown on the payment. */
-  linkId: string | null;
-}
-
-interface StoredLink {
-  link: PaymentLink;
-  /** Payments made through it, oldest first. */
-  paymentIds: string[];
-}
-
-interface IdempotentReply {
-  fingerprint: string;
-  reply: Payment | Refund | PaymentLink;
-  at: number;
-}
 
 export class MollieSimulator implements MolliePort {
   readonly kind = 'simulator' as const;
@@ -91,10 +77,8 @@ export class MollieSimulator implements MolliePort {
   private readonly checkoutBaseUrl: () => string;
   private readonly requireRedirectUrl: boolean;
   private readonly paymentMethod: string;
-  private readonly payments = new Map<string, StoredPayment>();
-  private readonly links = new Map<string, StoredLink>();
-  private readonly refundOwners = new Map<string, string>();
-  private readonly replies = new Map<string, IdempotentReply>();
+  private readonly state: SimulatorState;
+  private readonly refundSettlesAfterMs: number | null;
 
   constructor(options: SimulatorOptions = {}) {
     this.mode = options.mode ?? 'test';
@@ -104,6 +88,25 @@ export class MollieSimulator implements MolliePort {
     this.checkoutBaseUrl = typeof base === 'function' ? base : () => base;
     this.requireRedirectUrl = options.requireRedirectUrl ?? false;
     this.paymentMethod = options.paymentMethod ?? 'ideal';
+    this.state = options.state ?? new MemorySimulatorState();
+    this.refundSettlesAfterMs = options.refundSettlesAfterMs ?? null;
+  }
+
+  /** One operation on the saved state: all of it is kept, or none of it when it throws. */
+  private atomically<T>(work: () => T): T {
+    return this.state.atomically(work);
+  }
+
+  /** What Mollie would answer: a copy, with the checkout URL of the page serving now (saved state outlives ports). */
+  private present<T extends Payment | Refund | PaymentLink>(value: T): T {
+    const shown = copy(value);
+    if (shown.id.startsWith('tr_')) {
+      const payment = shown as Payment;
+      if (payment.checkoutUrl !== null) payment.checkoutUrl = `${this.checkoutBaseUrl()}${payment.id}`;
+    } else if (shown.id.startsWith('pl_')) {
+      (shown as PaymentLink).url = `${this.checkoutBaseUrl()}${shown.id}`;
+    }
+    return shown;
   }
 
   async createPayment(request: CreatePaymentRequest, options: WriteOptions): Promise<Payment> {
@@ -138,12 +141,12 @@ export class MollieSimulator implements MolliePort {
       failedAt: null,
       expiresAt: new Date(createdAt.getTime() + this.expiresAfterMs).toISOString(),
     };
-    this.payments.set(id, { payment, refunds: [], linkId });
+    this.state.addPayment({ payment, refunds: [], linkId });
     return payment;
   }
 
   async getPayment(paymentId: string): Promise<Payment> {
-    return copy(this.stored(paymentId).payment);
+    return this.atomically(() => this.present(this.stored(paymentId).payment));
   }
 
   async cancelPayment(paymentId: string, options: WriteOptions): Promise<Payment> {
@@ -189,7 +192,7 @@ export class MollieSimulator implements MolliePort {
         createdAt: this.now().toISOString(),
       };
       stored.refunds.push(refund);
-      this.refundOwners.set(refund.id, paymentId);
+      this.state.addRefund(refund.id, paymentId);
       this.recountRefunds(stored);
       return refund;
     });
@@ -197,14 +200,11 @@ export class MollieSimulator implements MolliePort {
 
   async listRefunds(paymentId: string): Promise<Refund[]> {
     // Mollie lists newest first.
-    return this.stored(paymentId).refunds.map(copy).reverse();
+    return this.atomically(() => this.stored(paymentId).refunds.map(copy).reverse());
   }
 
   async listRecentPayments(limit: number): Promise<Payment[]> {
-    return [...this.payments.keys()]
-      .reverse()
-      .slice(0, Math.max(1, Math.min(250, limit)))
-      .map((id) => copy(this.stored(id).payment));
+    return this.atomically(() => this.state.paymentIds(0, Math.max(1, Math.min(250, limit))).map((id) => this.present(this.stored(id).payment)));
   }
 
   async createPaymentLink(request: CreatePaymentLinkRequest, options: WriteOptions): Promise<PaymentLink> {
@@ -225,18 +225,18 @@ export class MollieSimulator implements MolliePort {
         expiresAt: request.expiresAt === undefined ? null : new Date(Date.parse(request.expiresAt)).toISOString(),
         url: `${this.checkoutBaseUrl()}${id}`,
       };
-      this.links.set(id, { link, paymentIds: [] });
+      this.state.addLink({ link, paymentIds: [] });
       return link;
     });
   }
 
   async getPaymentLink(linkId: string): Promise<PaymentLink> {
-    return copy(this.storedLink(linkId).link);
+    return this.atomically(() => this.present(this.storedLink(linkId).link));
   }
 
   async listPaymentLinkPayments(linkId: string): Promise<Payment[]> {
     // Newest first, as Mollie lists.
-    return this.storedLink(linkId).paymentIds.map((id) => copy(this.stored(id).payment)).reverse();
+    return this.atomically(() => this.storedLink(linkId).paymentIds.map((id) => this.present(this.stored(id).payment)).reverse());
   }
 
   async archivePaymentLink(linkId: string): Promise<PaymentLink> {
@@ -245,6 +245,10 @@ export class MollieSimulator implements MolliePort {
 
   /** Mollie's PATCH /v2/payment-links/{id}: only some fields may change; amount, expiry and URLs are fixed. */
   updatePaymentLink(linkId: string, changes: Record<string, unknown>): PaymentLink {
+    return this.atomically(() => this.changeLink(linkId, changes));
+  }
+
+  private changeLink(linkId: string, changes: Record<string, unknown>): PaymentLink {
     const stored = this.storedLink(linkId);
     const fields = Object.keys(changes);
     if (fields.length === 0) throw unprocessable('At least one body parameter must be provided.');
@@ -260,29 +264,34 @@ export class MollieSimulator implements MolliePort {
       }
       stored.link.description = changes.description;
     }
-    return copy(stored.link);
+    return this.present(stored.link);
   }
 
   /** Mollie's DELETE /v2/payment-links/{id}: only a link no payment was ever started through. */
   deletePaymentLink(linkId: string): void {
-    const stored = this.storedLink(linkId);
-    if (stored.paymentIds.length > 0) throw unprocessable('Payment link cannot be deleted.');
-    this.links.delete(linkId);
+    this.atomically(() => {
+      const stored = this.storedLink(linkId);
+      if (stored.paymentIds.length > 0) throw unprocessable('Payment link cannot be deleted.');
+      this.state.removeLink(linkId);
+    });
   }
 
   async listRecentPaymentLinks(limit: number): Promise<PaymentLink[]> {
-    return [...this.links.values()]
-      .reverse()
-      .slice(0, Math.max(1, Math.min(250, limit)))
-      .map((stored) => copy(stored.link));
+    return this.atomically(() => this.state.linkIds(0, Math.max(1, Math.min(250, limit))).map((id) => this.present(this.storedLink(id).link)));
   }
 
   async listPaymentLinksSince(since: string, max: number): Promise<Listed<PaymentLink>> {
-    return newestSince([...this.links.values()].map((stored) => stored.link), since, max);
+    return this.atomically(() => {
+      const ids = this.state.linkIds(Date.parse(since), max + 1);
+      return { items: ids.slice(0, max).map((id) => this.present(this.storedLink(id).link)), complete: ids.length <= max };
+    });
   }
 
   async listPaymentsSince(since: string, max: number): Promise<Listed<Payment>> {
-    return newestSince([...this.payments.keys()].map((id) => this.stored(id).payment), since, max);
+    return this.atomically(() => {
+      const ids = this.state.paymentIds(Date.parse(since), max + 1);
+      return { items: ids.slice(0, max).map((id) => this.present(this.stored(id).payment)), complete: ids.length <= max };
+    });
   }
 
   /** The simulator's clock, for pages that show its links as their customer sees them. */
@@ -292,6 +301,10 @@ export class MollieSimulator implements MolliePort {
 
   /** Whether a customer could pay through the link now, and if not, why not. */
   linkRefusal(linkId: string): string | null {
+    return this.atomically(() => this.refusalOf(linkId));
+  }
+
+  private refusalOf(linkId: string): string | null {
     const { link, paymentIds } = this.storedLink(linkId);
     if (link.archived) return 'This payment link was withdrawn by the merchant.';
     if (link.expiresAt !== null && this.now().getTime() >= Date.parse(link.expiresAt)) return 'This payment link has expired.';
@@ -306,7 +319,11 @@ export class MollieSimulator implements MolliePort {
    * picks a method, and left open, pending, or finished as paid, failed or canceled.
    */
   payThroughLink(linkId: string, outcome: LinkPaymentOutcome): Payment {
-    const refusal = this.linkRefusal(linkId);
+    return this.atomically(() => this.payLink(linkId, outcome));
+  }
+
+  private payLink(linkId: string, outcome: LinkPaymentOutcome): Payment {
+    const refusal = this.refusalOf(linkId);
     if (refusal !== null) throw new Error(`${linkId}: ${refusal}`);
     const stored = this.storedLink(linkId);
     const { link } = stored;
@@ -327,35 +344,39 @@ export class MollieSimulator implements MolliePort {
     } else if (outcome !== 'open') {
       this.finish(payment, outcome);
     }
-    return copy(payment);
+    return this.present(payment);
   }
 
   /** Time runs out for the link: its expiry is now. */
   expireLink(linkId: string): PaymentLink {
-    const { link } = this.storedLink(linkId);
-    link.expiresAt = this.now().toISOString();
-    return copy(link);
+    return this.atomically(() => {
+      const { link } = this.storedLink(linkId);
+      link.expiresAt = this.now().toISOString();
+      return this.present(link);
+    });
   }
 
   /** The link a payment was made through (Mollie knows; its API does not say), for the simulator's own pages. */
   linkOf(paymentId: string): string | null {
-    return this.payments.get(paymentId)?.linkId ?? null;
+    return this.atomically(() => this.state.payment(paymentId)?.linkId ?? null);
   }
 
   /** Plays the customer (or the clock): an open or pending payment becomes paid, failed, canceled or expired. */
   simulate(paymentId: string, outcome: CustomerOutcome): Payment {
-    const stored = this.stored(paymentId);
-    const { status } = stored.payment;
-    if (status !== 'open' && status !== 'pending' && status !== 'authorized') {
-      throw new Error(`Payment ${paymentId} is ${status}, not open: only an open or pending payment can become ${outcome}.`);
-    }
-    this.finish(stored.payment, outcome);
-    return copy(stored.payment);
+    return this.atomically(() => {
+      const stored = this.stored(paymentId);
+      const { status } = stored.payment;
+      if (status !== 'open' && status !== 'pending' && status !== 'authorized') {
+        throw new Error(`Payment ${paymentId} is ${status}, not open: only an open or pending payment can become ${outcome}.`);
+      }
+      this.finish(stored.payment, outcome);
+      return this.present(stored.payment);
+    });
   }
 
   private finish(payment: Payment, outcome: CustomerOutcome): void {
     this.settle(payment, outcome);
-    const linkId = this.payments.get(payment.id)?.linkId ?? null;
+    const linkId = this.state.payment(payment.id)?.linkId ?? null;
     if (outcome === 'paid' && linkId !== null) {
       const { link } = this.storedLink(linkId);
       link.paidAt ??= payment.paidAt;
@@ -364,39 +385,50 @@ export class MollieSimulator implements MolliePort {
 
   /** Mollie settles a refund later: it is refunded, or it fails and the money counts as refundable again. */
   settleRefund(refundId: string, status: Extract<RefundStatus, 'refunded' | 'failed'>): Refund {
-    const paymentId = this.refundOwners.get(refundId);
-    if (!paymentId) throw new Error(`There is no refund ${refundId}.`);
-    const stored = this.stored(paymentId);
-    const refund = stored.refunds.find((candidate) => candidate.id === refundId)!;
-    if (refund.status !== 'pending' && refund.status !== 'queued' && refund.status !== 'processing') {
-      throw new Error(`Refund ${refundId} is already ${refund.status}.`);
-    }
-    refund.status = status;
-    this.recountRefunds(stored);
-    return copy(refund);
+    return this.atomically(() => {
+      const paymentId = this.state.refundOwner(refundId);
+      if (!paymentId) throw new Error(`There is no refund ${refundId}.`);
+      const stored = this.stored(paymentId);
+      const refund = stored.refunds.find((candidate) => candidate.id === refundId)!;
+      if (refund.status !== 'pending' && refund.status !== 'queued' && refund.status !== 'processing') {
+        throw new Error(`Refund ${refundId} is already ${refund.status}.`);
+      }
+      refund.status = status;
+      this.recountRefunds(stored);
+      return copy(refund);
+    });
   }
 
   // ---- internals
 
   private storedLink(linkId: string): StoredLink {
     if (!isResourceId('paymentLink', linkId)) throw malformedIdError('paymentLink', linkId);
-    const stored = this.links.get(linkId);
+    const stored = this.state.link(linkId);
     if (!stored) {
       throw errorFromMollieProblem({ status: 404, title: 'Not Found', detail: `No payment link exists with token ${linkId}.`, field: null });
     }
     return stored;
   }
 
-  /** The stored payment, with the clock applied: an open payment past its expiry is expired. */
+  /**
+   * The stored payment, with the clock applied: an open payment past its expiry is expired, and a pending refund old
+   * enough is refunded.
+   */
   private stored(paymentId: string): StoredPayment {
     if (!isResourceId('payment', paymentId)) throw malformedIdError('payment', paymentId);
-    const stored = this.payments.get(paymentId);
+    const stored = this.state.payment(paymentId);
     if (!stored) {
       throw errorFromMollieProblem({ status: 404, title: 'Not Found', detail: `No payment exists with token ${paymentId}.`, field: null });
     }
     const { payment } = stored;
     if (payment.status === 'open' && payment.expiresAt && this.now().getTime() >= Date.parse(payment.expiresAt)) {
       this.settle(payment, 'expired', new Date(payment.expiresAt));
+    }
+    if (this.refundSettlesAfterMs !== null) {
+      const now = this.now().getTime();
+      for (const refund of stored.refunds) {
+        if (refund.status === 'pending' && now >= Date.parse(refund.createdAt) + this.refundSettlesAfterMs) refund.status = 'refunded';
+      }
     }
     return stored;
   }
@@ -477,17 +509,19 @@ export class MollieSimulator implements MolliePort {
       throw new Error('Every write to the simulator needs an idempotency key of 1 to 255 characters.');
     }
     const fingerprint = JSON.stringify(request);
-    const now = this.now().getTime();
-    const earlier = this.replies.get(key);
-    if (earlier && now - earlier.at < IDEMPOTENCY_WINDOW_MS) {
-      if (earlier.fingerprint !== fingerprint) {
-        throw unprocessable('The Idempotency-Key was already used for a different request.', null);
+    return this.atomically(() => {
+      const now = this.now().getTime();
+      const earlier = this.state.reply(key);
+      if (earlier && now - earlier.at < IDEMPOTENCY_WINDOW_MS) {
+        if (earlier.fingerprint !== fingerprint) {
+          throw unprocessable('The Idempotency-Key was already used for a different request.', null);
+        }
+        return this.present(earlier.reply as T);
       }
-      return copy(earlier.reply) as T;
-    }
-    const reply = copy(run());
-    this.replies.set(key, { fingerprint, reply, at: now });
-    return copy(reply);
+      const reply = copy(run());
+      this.state.putReply(key, { fingerprint, reply, at: now });
+      return this.present(reply);
+    });
   }
 }
 
@@ -535,12 +569,6 @@ function newId(prefix: 'tr_' | 're_' | 'pl_'): string {
   let id = prefix;
   for (const byte of bytes) id += alphabet[byte % alphabet.length];
   return id;
-}
-
-/** `all` oldest first, as made: those made since `since`, newest first, at most `max`. */
-function newestSince<T extends { createdAt: string }>(all: T[], since: string, max: number): Listed<T> {
-  const recent = all.filter((item) => Date.parse(item.createdAt) >= Date.parse(since)).reverse();
-  return { items: recent.slice(0, max).map(copy), complete: recent.length <= max };
 }
 
 function copy<T>(value: T): T {
