@@ -9,34 +9,89 @@ import { CredentialError } from './mollie/credentials.js';
 
 const USAGE = `Usage: mollie-invoice-mcp <command> [options]
 
-  serve [--transport stdio|http] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE]
-                        the MCP server: stdio (one agent, MOLLIE_MCP_AGENT) or Streamable HTTP
-                        (agents by bearer token; 127.0.0.1:3333 by default); --simulator uses the
-                        offline Mollie simulator
+  serve                 the MCP server over stdio (one agent, MOLLIE_MCP_AGENT) or Streamable HTTP
   demo                  offline walk-through on the simulator
-  policy check [--policies DIR]
-                        validate every policy file; print agents x tools
-  policy explain --agent A --tool T [--amount "12.50 EUR"] [--mode test|live] [--policies DIR]
-                        the decision for one call and the rule behind it
-  audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--db FILE]
-                        recent calls, one readable line each
-  audit export --format jsonl|csv [--out FILE] [--db FILE]
-                        every audit row
-  audit verify [--db FILE] [--threads N] [--checkpoints DIR [--public-key FILE]]
-                        recompute the hash chain; exit 1 at the first bad row (large logs are
-                        checked in ranges on N threads, by default one per core); with
-                        --checkpoints, also check the log reaches every signed checkpoint
-  keys create --out FILE
-                        a new Ed25519 key for signing audit log checkpoints (FILE, and FILE.pub)
-  token create --agent A
-                        a new agent token (shown once) and its token_sha256 line
-  approvals [--db FILE]  money-moving calls waiting for a person's approval
-  approve <approval_id> [--db FILE]
-                        approve one (prints exactly what it lets happen; no further prompt)
-  reject <approval_id> [--db FILE]
-                        refuse one
+  client-config         the entry to paste into Claude Desktop, Cursor, VS Code or Claude Code
+  simulate              play the customer on the simulator: pay, fail, cancel or expire
+  policy check|explain  validate the policies; explain one decision
+  audit list|export|verify
+                        read, export and verify the audit log
+  approvals             money-moving calls waiting for a person's approval
+  approve | reject      decide one
+  token create          a new agent token
+  keys create           a key for signing audit log checkpoints
 
-Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLICIES, MOLLIE_MCP_DB, ... (see README.md).`;
+Run \`mollie-invoice-mcp <command> --help\` for a command's options, \`mollie-invoice-mcp --version\` for the version.
+Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLICIES, MOLLIE_MCP_DB, ... (docs/configuration.md).`;
+
+/** Each command's own help, printed by `<command> --help`. */
+const HELP: Record<string, string> = {
+  serve: `Usage: mollie-invoice-mcp serve [--transport stdio|http] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE]
+
+The MCP server. stdio (the default) speaks for one agent, MOLLIE_MCP_AGENT (with MOLLIE_MCP_TOKEN when its policy
+has a token_sha256). --transport http serves Streamable HTTP on 127.0.0.1:3333 (--host, --port), each agent by its
+bearer token. --simulator uses the offline Mollie simulator, whose state is kept in the database; over stdio its
+checkout page is served on http://127.0.0.1:3334 (MOLLIE_MCP_CHECKOUT_PORT). Logs go to stderr.`,
+  demo: `Usage: mollie-invoice-mcp demo
+
+An offline walk-through on the simulator: an agent creates a pay link, the customer pays, status, a refund, a
+refund over the cap denied, the audit log. Writes nothing outside a temporary folder.`,
+  'client-config': `Usage: mollie-invoice-mcp client-config --client claude-desktop|cursor|vscode|claude-code [--agent A] [--simulator] [--url URL] [--policies DIR] [--db FILE]
+
+Prints the JSON entry to paste into that client's MCP configuration, with this machine's absolute paths to node,
+this CLI, the policies folder and the database, and says on stderr which file it goes in. --agent defaults to
+billing-bot. --simulator: the offline simulator. --url http://127.0.0.1:3333/mcp: the HTTP form, with the bearer
+header (the token itself is never printed).`,
+  simulate: `Usage: mollie-invoice-mcp simulate pay|fail|cancel|expire <tr_...|pl_...> [--db FILE]
+
+Plays the customer on the simulator's saved state, as its checkout page does: pays, fails or cancels a payment (or
+a new payment through a payment link), or lets it expire. The server records it as it records Mollie's webhook.
+--db names the simulator database the server uses (default: the simulator's default database).`,
+  policy: `Usage: mollie-invoice-mcp policy check [--policies DIR]
+       mollie-invoice-mcp policy explain --agent A --tool T [--amount "12.50 EUR"] [--mode test|live] [--policies DIR]`,
+  'policy check': `Usage: mollie-invoice-mcp policy check [--policies DIR]
+
+Validates every policy file and prints agents x tools; exit 1 on any problem.`,
+  'policy explain': `Usage: mollie-invoice-mcp policy explain --agent A --tool T [--amount "12.50 EUR"] [--mode test|live] [--policies DIR]
+
+Prints the decision for one call and the rule behind it.`,
+  audit: `Usage: mollie-invoice-mcp audit list|export|verify [options] (see \`audit <subcommand> --help\`)`,
+  'audit list': `Usage: mollie-invoice-mcp audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--db FILE]
+
+Recent calls, one readable line each, oldest first (20 unless --limit).`,
+  'audit export': `Usage: mollie-invoice-mcp audit export --format jsonl|csv [--out FILE] [--db FILE]
+
+Every audit row, to stdout or FILE.`,
+  'audit verify': `Usage: mollie-invoice-mcp audit verify [--db FILE] [--threads N] [--checkpoints DIR [--public-key FILE]]
+
+Recomputes the hash chain; exit 0 if intact, 1 at the first bad row. Large logs are checked in ranges on N threads
+(by default one per core). With --checkpoints, also checks the log reaches every signed checkpoint.`,
+  keys: `Usage: mollie-invoice-mcp keys create --out FILE`,
+  'keys create': `Usage: mollie-invoice-mcp keys create --out FILE
+
+A new Ed25519 key for signing audit log checkpoints (FILE, and FILE.pub for auditors).`,
+  token: `Usage: mollie-invoice-mcp token create --agent A [--policies DIR]`,
+  'token create': `Usage: mollie-invoice-mcp token create --agent A [--policies DIR]
+
+A new agent token, shown once, and the token_sha256 line for that agent's policy file.`,
+  approvals: `Usage: mollie-invoice-mcp approvals [--db FILE]
+
+Money-moving calls waiting for a person's approval. Without --db (or MOLLIE_MCP_DB) it reads both default databases,
+the real one and the simulator's.`,
+  approve: `Usage: mollie-invoice-mcp approve <approval_id> [--db FILE]
+
+Approves one waiting call and prints exactly what it lets happen; no further prompt. The agent then repeats its call
+once with the approval_id.`,
+  reject: `Usage: mollie-invoice-mcp reject <approval_id> [--db FILE]
+
+Refuses one waiting call; the agent's repeat with that approval is denied.`,
+};
+
+/** The help of the command named by the first one or two words, if any. */
+function helpFor(argv: string[]): string {
+  const [command, sub] = argv;
+  return (sub !== undefined && HELP[`${command} ${sub}`]) || (command !== undefined && HELP[command]) || USAGE;
+}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -56,11 +111,26 @@ function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db
   return config.dbPathIsDefault ? [config.dbPath, defaultDatabasePath(env, true)] : [config.dbPath];
 }
 
+/** `--db FILE` when a database was named (flag or MOLLIE_MCP_DB), for the commands a command prints. */
+function namedDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
+  const config = readConfig(env, db ? { db } : {});
+  return config.dbPathIsDefault ? [] : ['--db', config.dbPath];
+}
+
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: CommandOutput): Promise<number> {
   const [command, sub, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    io.out(USAGE);
+    io.out(command === 'help' && sub !== undefined ? helpFor(argv.slice(1)) : USAGE);
     return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    const { VERSION } = await import('./version.js');
+    io.out(VERSION);
+    return 0;
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(helpFor(argv));
+    return 0;
   }
   switch (command) {
     case 'serve': {
@@ -123,14 +193,49 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     case 'approvals': {
       const { values } = parse(argv.slice(1), { db: string });
       const { listApprovals } = await import('./commands/approvals.js');
-      return listApprovals(approvalDatabases(env, values.db as string | undefined), io);
+      return listApprovals(approvalDatabases(env, values.db as string | undefined), io, namedDatabase(env, values.db as string | undefined));
     }
     case 'approve':
     case 'reject': {
       const { values, positionals } = parse(argv.slice(1), { db: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
       const { approverName, decideApproval } = await import('./commands/approvals.js');
-      return decideApproval(approvalDatabases(env, values.db as string | undefined), positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io);
+      return decideApproval(approvalDatabases(env, values.db as string | undefined), positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io, namedDatabase(env, values.db as string | undefined));
+    }
+    case 'simulate': {
+      const { values, positionals } = parse(argv.slice(1), { db: string }, true);
+      if (positionals.length > 2) throw new UsageError('simulate takes what the customer does and one id, such as `simulate pay pl_...`.');
+      const config = readConfig(env, { simulator: true, ...(values.db ? { db: values.db as string } : {}) });
+      const { simulate } = await import('./commands/simulate.js');
+      return simulate(config.dbPath, positionals[0], positionals[1], config.logLevel, io);
+    }
+    case 'client-config': {
+      const { values } = parse(argv.slice(1), { client: string, agent: string, simulator: { type: 'boolean' }, url: string, policies: string, db: string });
+      const config = readConfig(env, {
+        simulator: values.simulator === true,
+        ...(values.policies ? { policies: values.policies as string } : {}),
+        ...(values.db ? { db: values.db as string } : {}),
+      });
+      const [{ clientConfig }, { loadPolicies }, { TOOL_CAPABILITIES }, { packagePath }] = await Promise.all([
+        import('./commands/client-config.js'),
+        import('./policy/load-policies.js'),
+        import('../tools/index.js'),
+        import('./package-root.js'),
+      ]);
+      const policies = loadPolicies(config.policiesDir, TOOL_CAPABILITIES);
+      return clientConfig(
+        {
+          client: values.client as string | undefined,
+          agent: (values.agent as string | undefined) ?? 'billing-bot',
+          simulator: values.simulator === true,
+          url: values.url as string | undefined,
+          paths: { node: process.execPath, cli: packagePath('dist/src/cli.js'), policies: config.policiesDir, db: config.dbPath },
+          agents: new Map([...policies.agents].map(([name, policy]) => [name, { needsToken: policy.tokenSha256 !== null }])),
+          policiesDir: config.policiesDir,
+        },
+        env,
+        io,
+      );
     }
     case 'keys': {
       if (sub === 'create') {
@@ -142,9 +247,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     case 'token': {
       if (sub === 'create') {
-        const { values } = parse(rest, { agent: string });
+        const { values } = parse(rest, { agent: string, policies: string });
         const { tokenCreate } = await import('./commands/token.js');
-        return tokenCreate(values.agent as string | undefined, io);
+        return tokenCreate(values.agent as string | undefined, readConfig(env, values.policies ? { policies: values.policies as string } : {}).policiesDir, io);
       }
       break;
     }

@@ -21,6 +21,8 @@ export interface Config {
   /** Signed checkpoints of the audit log (MOLLIE_MCP_SIGNING_KEY and MOLLIE_MCP_CHECKPOINT_DIR, both or neither). */
   checkpoints: { keyPath: string; directory: string; everyRows: number; everyMs: number } | null;
   simulator: boolean;
+  /** Loopback port of the simulator's checkout page when serving over stdio (MOLLIE_MCP_CHECKOUT_PORT). */
+  checkoutPort: number;
   logLevel: string;
   http: HttpConfig;
   /** How long an out-of-band approval may wait to be given and used (MOLLIE_MCP_APPROVAL_TTL_SECONDS). */
@@ -105,6 +107,14 @@ function readPort(value: string | null): number {
   return Number(value);
 }
 
+function readCheckoutPort(value: string | null): number {
+  if (value === null) return 3334;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new ConfigError(`MOLLIE_MCP_CHECKOUT_PORT must be a port number from 0 to 65535 (0 picks a free port); got "${value}".`);
+  }
+  return Number(value);
+}
+
 function readOrigins(value: string | null): string[] {
   if (value === null) return [];
   return value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '').map((entry) => {
@@ -178,6 +188,7 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     linkValidDays: readLinkValidDays(nonEmpty(env.MOLLIE_MCP_LINK_VALID_DAYS)),
     checkpoints: readCheckpoints(env, cwd),
     simulator,
+    checkoutPort: readCheckoutPort(nonEmpty(env.MOLLIE_MCP_CHECKOUT_PORT)),
     logLevel,
     http: {
       host: flags.host ?? '127.0.0.1',

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { Approvals } from './approvals/approvals.js';
 import { AuditLog } from './audit/audit-log.js';
+import { commandLine, databaseArgs } from './commands/command-line.js';
 import type { Config } from './config.js';
 import { openDatabase, type SqliteDatabase } from './database.js';
 import { Gate } from './gate.js';
@@ -80,7 +81,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   policyStore.recordTo(audit);
   if (options.serving) policyStore.watch();
   const payments = new PaymentRecords(db, clock);
-  const approvals = new Approvals(db, audit, clock);
+  const approvals = new Approvals(db, audit, clock, (args) => commandLine([...args, ...databaseArgs(config)], options.env));
   const gate = new Gate({
     db,
     audit,

@@ -496,7 +496,7 @@ export class Gate {
         reason: 'approval_required',
         message:
           `${request.rule.message} Nothing was sent to Mollie. A person must approve it first: ask them to run ` +
-          `\`mollie-invoice-mcp approve ${approval.approvalId}\` (before ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
+          `\`${this.options.approvals.approveCommand(approval.approvalId)}\` (before ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
           `with the same arguments and approval_id "${approval.approvalId}".`,
         retryable: true,
         approval_id: approval.approvalId,

@@ -130,6 +130,8 @@ export class Approvals {
     private readonly db: SqliteDatabase,
     private readonly audit: AuditLog,
     private readonly clock: () => Date = () => new Date(),
+    /** A command line of this CLI on this server's database, for messages: it must work as printed (command-line.ts). */
+    private readonly command: (args: readonly string[]) => string = (args) => ['mollie-invoice-mcp', ...args].join(' '),
   ) {
     this.byId = db.prepare<[string], Row>('SELECT * FROM approvals WHERE approval_id = ?');
     this.insertRow = db.prepare(
@@ -185,6 +187,11 @@ export class Approvals {
    * Whether the call may go ahead on this approval: same agent, same arguments and amount, approved, unused, unexpired.
    * Runs inside the gate's transaction; an expiry it notices is recorded there.
    */
+  /** What a person runs to approve this one, as printed in messages. */
+  approveCommand(approvalId: string): string {
+    return this.command(['approve', approvalId]);
+  }
+
   check(approvalId: string, agent: string, fingerprint: string, transport: string): UseCheck {
     const approval = this.get(approvalId);
     const deny = (reason: ApprovalDenial, message: string, pending = false): UseCheck => ({ ok: false, reason, message, pending });
@@ -198,7 +205,7 @@ export class Approvals {
     }
     switch (approval.state) {
       case 'pending':
-        return deny('approval_pending', `Approval ${approvalId} has not been given yet. Ask a person to run \`mollie-invoice-mcp approve ${approvalId}\` (before ${formatUtc(approval.expiresAt)}), then repeat this call.`, true);
+        return deny('approval_pending', `Approval ${approvalId} has not been given yet. Ask a person to run \`${this.approveCommand(approvalId)}\` (before ${formatUtc(approval.expiresAt)}), then repeat this call.`, true);
       case 'rejected':
         return deny('approval_rejected', `Approval ${approvalId} was rejected by ${approval.decidedBy ?? 'a person'} at ${formatUtc(approval.decidedAt ?? approval.askedAt)}. Do not repeat this call.`);
       case 'used':
@@ -221,7 +228,7 @@ export class Approvals {
   decide(approvalId: string, decision: 'approved' | 'rejected', by: string): DecideResult {
     return immediate(this.db, () => {
       const approval = this.get(approvalId);
-      if (!approval) return { ok: false, approval: null, message: `There is no approval ${approvalId}; \`mollie-invoice-mcp approvals\` lists the pending ones.` };
+      if (!approval) return { ok: false, approval: null, message: `There is no approval ${approvalId}; \`${this.command(['approvals'])}\` lists the pending ones.` };
       if (this.expireIfOverdue(approval, 'cli')) {
         return { ok: false, approval: { ...approval, state: 'expired' }, message: `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}; nothing was ${decision}. The agent must ask again.` };
       }

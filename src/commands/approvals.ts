@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import { Approvals, APPROVAL_ID, formatUtc, type Approval } from '../approvals/approvals.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { openExisting } from './audit.js';
+import { commandLine } from './command-line.js';
 import { UsageError, type CommandOutput } from './output.js';
 
 /** Who is deciding: the OS account running the command. */
@@ -40,10 +41,10 @@ function describe(approval: Approval, now: Date): string[] {
   ];
 }
 
-function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T): T {
+function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T, dbArgs: readonly string[] = []): T {
   const db = openExisting(dbPath);
   try {
-    return work(new Approvals(db, new AuditLog(db)));
+    return work(new Approvals(db, new AuditLog(db), undefined, (args) => commandLine([...args, ...dbArgs])));
   } finally {
     db.close();
   }
@@ -59,10 +60,17 @@ function existing(dbPaths: readonly string[]): string[] {
   return found;
 }
 
-export function listApprovals(dbPaths: readonly string[], io: CommandOutput): number {
+/** The files it reads, said first: "No approvals are waiting" means little without which database was asked. */
+function sayDatabases(files: readonly string[], io: CommandOutput): void {
+  io.err(files.length === 1 ? `Database: ${files[0]}` : `Databases: ${files.join(' and ')}`);
+}
+
+/** `dbArgs`: the --db the person gave, repeated in the commands this prints so they work as printed. */
+export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbArgs: readonly string[] = []): number {
   const now = new Date();
   let waiting = 0;
   const files = existing(dbPaths);
+  sayDatabases(files, io);
   for (const path of files) {
     withApprovals(path, (approvals) => {
       const pending = approvals.pending();
@@ -74,21 +82,22 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput): nu
     });
   }
   if (waiting === 0) {
-    io.out('No approvals are waiting.');
+    io.out(`No approvals are waiting in ${files.join(' or ')}.`);
     return 0;
   }
   io.err('');
-  io.err('Approve one with `mollie-invoice-mcp approve <approval_id>`, or refuse it with `mollie-invoice-mcp reject <approval_id>`.');
+  io.err(`Approve one with \`${commandLine(['approve', '<approval_id>', ...dbArgs])}\`, or refuse it with \`${commandLine(['reject', '<approval_id>', ...dbArgs])}\`.`);
   return 0;
 }
 
-export function decideApproval(dbPaths: readonly string[], approvalId: string | undefined, decision: 'approved' | 'rejected', by: string, io: CommandOutput): number {
+export function decideApproval(dbPaths: readonly string[], approvalId: string | undefined, decision: 'approved' | 'rejected', by: string, io: CommandOutput, dbArgs: readonly string[] = []): number {
   const verb = decision === 'approved' ? 'approve' : 'reject';
   if (approvalId === undefined || !APPROVAL_ID.test(approvalId)) {
-    throw new UsageError(`${verb} needs the approval id from the agent's approval_required error, such as ap_ followed by 24 letters and digits; \`mollie-invoice-mcp approvals\` lists them.`);
+    throw new UsageError(`${verb} needs the approval id from the agent's approval_required error, such as ap_ followed by 24 letters and digits; \`${commandLine(['approvals', ...dbArgs])}\` lists them.`);
   }
   const files = existing(dbPaths);
   const dbPath = files.find((path) => withApprovals(path, (approvals) => approvals.get(approvalId) !== null)) ?? files[0]!;
+  sayDatabases([dbPath], io);
   return withApprovals(dbPath, (approvals) => {
     const result = approvals.decide(approvalId, decision, by);
     const now = new Date();
@@ -107,5 +116,5 @@ export function decideApproval(dbPaths: readonly string[], approvalId: string | 
         : `Agent "${approval.agent}" is refused if it repeats the call with this approval.`,
     );
     return 0;
-  });
+  }, dbArgs);
 }

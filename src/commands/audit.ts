@@ -15,12 +15,17 @@ export function openExisting(path: string): SqliteDatabase {
   return openDatabase(path);
 }
 
-/** For the commands that only read the log: a file only the server's user may write can still be audited. */
-function openToRead(path: string): SqliteDatabase {
+/**
+ * For the commands that only read the log: a file only the server's user may write can still be audited. Which file
+ * was read goes to stderr, so an empty answer from the wrong database is not mistaken for an empty log.
+ */
+function openToRead(path: string, io: CommandOutput): SqliteDatabase {
   if (path !== ':memory:' && !existsSync(path)) {
     throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
   }
-  return openForReading(path);
+  const db = openForReading(path);
+  io.err(`Database: ${path}`);
+  return db;
 }
 
 export function auditList(
@@ -36,7 +41,7 @@ export function auditList(
   }
   const limit = filter.limit === undefined ? 20 : Number(filter.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000; got "${filter.limit}".`);
-  const db = openToRead(dbPath);
+  const db = openToRead(dbPath, io);
   try {
     const { entries } = listCalls(db, { agent: filter.agent, tool: filter.tool, since }, limit);
     if (entries.length === 0) {
@@ -60,7 +65,7 @@ function csvCell(value: unknown): string {
 
 export function auditExport(dbPath: string, options: { format: string | undefined; out?: string | undefined }, io: CommandOutput): number {
   if (options.format !== 'jsonl' && options.format !== 'csv') throw new UsageError('--format must be jsonl or csv.');
-  const db = openToRead(dbPath);
+  const db = openToRead(dbPath, io);
   const fd = options.out !== undefined ? openSync(options.out, 'w', 0o600) : null;
   const write = (line: string): void => {
     if (fd === null) io.out(line);
@@ -86,7 +91,7 @@ export async function auditVerify(dbPath: string, threadsFlag: string | undefine
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}; got "${threadsFlag}".`);
   }
-  const db = openToRead(dbPath);
+  const db = openToRead(dbPath, io);
   try {
     const result = await verifyLog(db, dbPath, threads === undefined ? {} : { threads });
     if (result.ok) {

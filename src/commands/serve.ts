@@ -19,7 +19,7 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
     env,
     serving: true,
     ...(checkpoints ? { checkpoints } : {}),
-    ...(transport === 'http' ? { simulatorOptions: { checkoutBaseUrl: () => checkoutBase } } : {}),
+    simulatorOptions: { checkoutBaseUrl: () => checkoutBase },
   });
   logger.info(
     { database: config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
@@ -57,9 +57,31 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   } else if (engine.policies.agents.get(config.agent)?.tokenSha256 && config.token === null) {
     logger.warn({ agent: config.agent }, "This agent's policy requires a token and MOLLIE_MCP_TOKEN is not set: every call is denied.");
   }
+  const checkoutPage = await startStdioCheckout(engine, config.checkoutPort, logger);
+  if (checkoutPage) checkoutBase = checkoutPage.baseUrl;
   const { serveStdio } = await import('../transports/stdio.js');
   await serveStdio(engine, { agent: config.agent, token: config.token }, logger);
+  await checkoutPage?.close();
   return 0;
+}
+
+/**
+ * With the simulator, a stdio server also serves its checkout page on loopback, so a person in Claude Desktop can
+ * open a checkout_url and pay. Without it the server still works, with links nobody can open, and says so.
+ */
+async function startStdioCheckout(engine: Engine, port: number, logger: Logger): Promise<{ baseUrl: string; close(): Promise<void> } | null> {
+  const { MollieSimulator, SIMULATOR_CHECKOUT_BASE_URL } = await import('../mollie/simulator.js');
+  if (!(engine.mollie instanceof MollieSimulator)) return null;
+  const [{ startCheckoutServer }, { MollieWebhook }] = await Promise.all([import('../http/checkout-server.js'), import('../webhooks/mollie-webhook.js')]);
+  const webhook = new MollieWebhook({ mollie: engine.mollie, payments: engine.payments, audit: engine.audit, logger });
+  try {
+    const page = await startCheckoutServer({ simulator: engine.mollie, payments: engine.payments, webhook, logger }, port);
+    logger.info({ url: `${page.baseUrl}<tr_...|pl_...>` }, 'Simulator checkout page: open a checkout_url in a browser to pay, fail, cancel or let it expire');
+    return page;
+  } catch (error) {
+    logger.warn({ err: error, port }, 'The simulator checkout page could not start; use `simulate pay <id>` to play the customer instead');
+    return { baseUrl: SIMULATOR_CHECKOUT_BASE_URL, close: async () => {} };
+  }
 }
 
 /** Loaded only when configured: a server without checkpoints starts without node:crypto's signing. */

@@ -5,6 +5,8 @@
  * exactly as they would with Mollie. Served only with --simulator.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { playCustomer } from '../mollie/simulated-customer.js';
+import { BodyTooLarge, readBody } from './http-io.js';
 import { MollieError } from '../mollie/errors.js';
 import type { Payment, PaymentLink } from '../mollie/port.js';
 import type { CustomerOutcome, MollieSimulator } from '../mollie/simulator.js';
@@ -13,6 +15,8 @@ import type { PaymentRecords } from '../payments/payment-records.js';
 import type { MollieWebhook } from '../webhooks/mollie-webhook.js';
 
 export const CHECKOUT_PATH = '/checkout/';
+/** A form with one field: anything longer is not the page's. */
+const MAX_FORM_BYTES = 4096;
 
 const OUTCOMES: { outcome: CustomerOutcome; label: string }[] = [
   { outcome: 'paid', label: 'Pay' },
@@ -118,6 +122,21 @@ const NOT_FOUND = page('No such payment', '<h1>No such payment</h1><p>This check
 export class CheckoutPage {
   constructor(private readonly deps: CheckoutDeps) {}
 
+  /** A request for /checkout/:id, its form read here. */
+  async serve(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    let form: URLSearchParams | null = null;
+    if (req.method === 'POST') {
+      try {
+        form = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8'));
+      } catch (error) {
+        if (!(error instanceof BodyTooLarge)) throw error;
+        res.writeHead(413, { 'Content-Type': 'text/plain' }).end('Too large.');
+        return;
+      }
+    }
+    await this.handle(req, res, id, form);
+  }
+
   /** GET /checkout/:id and POST /checkout/:id with `outcome=paid|failed|canceled|expired`; :id is a tr_ or a pl_. */
   async handle(req: IncomingMessage, res: ServerResponse, id: string, form: URLSearchParams | null): Promise<void> {
     if (id.startsWith('pl_')) return this.handleLink(req, res, id, form);
@@ -133,8 +152,7 @@ export class CheckoutPage {
     const outcome = chosen(form);
     if (!outcome) return send(res, 400, CHOOSE);
     if (payment.status !== 'open') return send(res, 409, paymentPage(payment, invoiceId));
-    this.deps.simulator.simulate(id, outcome);
-    await this.deps.webhook.receive(id, 'simulator checkout');
+    await playCustomer(this.deps.simulator, this.deps.webhook, id, outcome, 'simulator checkout');
     seeOther(res, id);
   }
 
@@ -154,13 +172,7 @@ export class CheckoutPage {
     const outcome = chosen(form);
     if (!outcome) return send(res, 400, CHOOSE);
     if (simulator.linkRefusal(link.id) !== null) return show(409);
-    if (outcome === 'expired') {
-      simulator.expireLink(linkId);
-    } else {
-      // As at Mollie: the customer's attempt is a new payment, and the link's webhook is told its tr_ id.
-      const payment = simulator.payThroughLink(linkId, outcome);
-      await this.deps.webhook.receive(payment.id, 'simulator checkout');
-    }
+    await playCustomer(simulator, this.deps.webhook, linkId, outcome, 'simulator checkout');
     seeOther(res, linkId);
   }
 }

@@ -265,20 +265,6 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     res.writeHead(answer.status, { 'Content-Type': 'text/plain', ...(answer.status === 503 ? { 'Retry-After': '60' } : {}) }).end();
   };
 
-  const handleCheckout = async (req: IncomingMessage, res: ServerResponse, paymentId: string): Promise<void> => {
-    let form: URLSearchParams | null = null;
-    if (req.method === 'POST') {
-      try {
-        form = new URLSearchParams((await readBody(req, MAX_WEBHOOK_BODY)).toString('utf8'));
-      } catch (error) {
-        if (!(error instanceof BodyTooLarge)) throw error;
-        res.writeHead(413, { 'Content-Type': 'text/plain' }).end('Too large.');
-        return;
-      }
-    }
-    await checkout!.handle(req, res, paymentId, form);
-  };
-
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = pathOf(req);
     if (stopping) {
@@ -329,7 +315,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       return;
     }
     if (checkout && path.startsWith(CHECKOUT_PATH) && (req.method === 'GET' || req.method === 'HEAD' || req.method === 'POST')) {
-      await handleCheckout(req, res, path.slice(CHECKOUT_PATH.length));
+      await checkout.serve(req, res, path.slice(CHECKOUT_PATH.length));
       return;
     }
     sendJson(res, 404, { error: `Nothing here. The MCP endpoint is ${MCP_PATH}.` });

@@ -15,6 +15,7 @@ import { findLinkOf, MAX_LINKS_ASKED, readLink } from '../payments/invoice-payme
 import type { PaymentRecords } from '../payments/payment-records.js';
 
 export const WEBHOOK_ACTOR = 'mollie-webhook';
+export type WebhookSender = 'mollie' | 'simulator checkout' | 'simulate command';
 const RULE = 'POST /webhooks/mollie: the payment is fetched from Mollie; the body is never trusted';
 
 export interface WebhookDeps {
@@ -34,8 +35,8 @@ export interface WebhookAnswer {
 export class MollieWebhook {
   constructor(private readonly deps: WebhookDeps) {}
 
-  /** `via` says who delivered it: Mollie itself, or the simulator's checkout page playing Mollie. */
-  async receive(id: string | null, via: 'mollie' | 'simulator checkout'): Promise<WebhookAnswer> {
+  /** `via` says who delivered it: Mollie itself, or the simulator's checkout page or `simulate` command playing Mollie. */
+  async receive(id: string | null, via: WebhookSender): Promise<WebhookAnswer> {
     const started = performance.now();
     const callId = randomUUID();
     const shown = id === null ? '(none)' : id.slice(0, 64);
@@ -65,7 +66,7 @@ export class MollieWebhook {
         kind: 'decision',
         decision: 'allowed',
         reason: 'webhook',
-        reason_message: `${via === 'mollie' ? 'Mollie' : "The simulator's checkout page"} reported a change to payment ${id}; asking Mollie what it is.`,
+        reason_message: `${via === 'mollie' ? 'Mollie' : via === 'simulate command' ? 'The simulate command' : "The simulator's checkout page"} reported a change to payment ${id}; asking Mollie what it is.`,
         rule: RULE,
         action: `report a change to payment ${id}`,
         arguments: JSON.stringify({ id }),
