@@ -9,7 +9,7 @@
 // With --bench (npm run bench) it does the same for the benchmarks' no-op server.
 // The rest of dist/ stays as tsc wrote it: the verify worker runs from there, and tests import modules from it.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -117,6 +117,8 @@ async function writeCodeCache(launcher, args, cache, extraEnv = {}) {
 
 await bundle('dist/src/cli.js', BUNDLE);
 copyFileSync('dist/src/launch.js', 'dist/src/cli.js');
+// Runnable by name from a clone too (a symlink on the PATH), not only through npm's bin links, which set the mode.
+chmodSync('dist/src/cli.js', 0o755);
 copyFileSync('dist/src/launch.js.map', 'dist/src/cli.js.map');
 await writeCodeCache('dist/src/cli.js', ['serve', '--simulator'], CACHE);
 

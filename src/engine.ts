@@ -38,6 +38,8 @@ export interface Engine {
    * asking Mollie what became of them. A serving engine also does this every so often while it runs.
    */
   reconcile(): Promise<ReconcileSummary>;
+  /** Calls `listener` after a policy edit took effect; returns the way to stop. */
+  onPoliciesChanged(listener: () => void): () => void;
   close(): void;
 }
 
@@ -118,6 +120,7 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
       return policyStore.current();
     },
     reconcile: () => (settler ? settler.now() : reconcile()),
+    onPoliciesChanged: (listener) => policyStore.onChange(listener),
     close: () => {
       settler?.stop();
       gate.close();

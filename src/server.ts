@@ -49,6 +49,8 @@ export interface ConnectionOptions {
    */
   caller: (authInfo: AuthInfo | undefined) => Caller;
   transport: TransportName;
+  /** Policy edits, so a client that listed the tools hears when its list changed (notifications/tools/list_changed). */
+  policiesChanged?: (listener: () => void) => () => void;
 }
 
 /**
@@ -65,7 +67,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
     { name: 'mollie-invoice-mcp', version: VERSION },
     {
       jsonSchemaValidator: validatorOnFirstUse(),
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: options.policiesChanged !== undefined } },
       instructions:
         'Issue pay links for invoices, check whether they were paid, refund paid payments and read the audit log. ' +
         'Amounts are decimal strings ("120.00"). Every call is checked against this agent\'s policy and recorded.',
@@ -81,7 +83,23 @@ export function createMcpServer(options: ConnectionOptions): Server {
     return description;
   };
 
-  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({ tools: options.gate.toolsFor(options.caller(extra.authInfo)).map(described) }));
+  // What this client was last shown, and for whom: after a policy edit it is told only if its own list changed.
+  let listed: { caller: Caller; names: string } | null = null;
+  const namesFor = (caller: Caller): string => options.gate.toolsFor(caller).map((tool) => tool.name).join(',');
+  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {
+    const caller = options.caller(extra.authInfo);
+    const tools = options.gate.toolsFor(caller);
+    listed = { caller, names: tools.map((tool) => tool.name).join(',') };
+    return { tools: tools.map(described) };
+  });
+  const stopListening = options.policiesChanged?.(() => {
+    if (listed === null) return;
+    const names = namesFor(listed.caller);
+    if (names === listed.names) return;
+    listed = { caller: listed.caller, names };
+    void server.sendToolListChanged().catch(() => undefined);
+  });
+  if (stopListening) server.onclose = stopListening;
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     // Elicitation goes out on this request's own stream (over HTTP: the POST's event stream), so the client sees the
     // question while it waits for the call.

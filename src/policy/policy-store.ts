@@ -22,6 +22,7 @@ export class PolicyStore {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastProblem: string | null = null;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     readonly directory: string,
@@ -68,7 +69,14 @@ export class PolicyStore {
     }
   }
 
+  /** Called after a reload that changed any agent's policy; returns the way to stop listening. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   close(): void {
+    this.listeners.clear();
     this.watcher?.close();
     this.watcher = null;
     if (this.timer) clearTimeout(this.timer);
@@ -122,6 +130,13 @@ export class PolicyStore {
     ].filter((part) => part !== null).join('; ');
     this.logger?.info({ added, removed, changed }, 'Policies reloaded');
     this.record('policy_reloaded', `Policies reloaded: ${summary}.`, { added, removed, changed });
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger?.warn({ err: error }, 'Telling a connection about the policy change failed');
+      }
+    }
   }
 
   private record(reason: string, message: string, details: Record<string, string[]> | null): void {

@@ -171,6 +171,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       gate: engine.gate,
       caller: (authInfo) => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null }),
       transport: 'http',
+      policiesChanged: engine.onPoliciesChanged,
     });
     const transport = new StreamableHTTPServerTransport({
       // 256 random bits: a session id is as hard to guess as a token, though it is never enough on its own.

@@ -9,7 +9,7 @@ import { createMcpServer } from '../server.js';
 const SHUTDOWN_GRACE_MS = 15_000;
 
 export async function serveStdio(engine: Engine, caller: Caller, logger: Logger): Promise<void> {
-  const server = createMcpServer({ gate: engine.gate, caller: () => caller, transport: 'stdio' });
+  const server = createMcpServer({ gate: engine.gate, caller: () => caller, transport: 'stdio', policiesChanged: engine.onPoliciesChanged });
   const transport = new StdioServerTransport();
   await new Promise<void>((resolve) => {
     let closed = false;

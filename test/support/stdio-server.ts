@@ -72,7 +72,8 @@ export function newClient(name: string, elicit?: ElicitHandler): Client {
 
 /** A spawned server's environment: nothing from the test process but PATH, the workspace's policies and database. */
 export function workspaceEnv(workspace: Workspace): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: workspace.dir, MOLLIE_MCP_POLICIES: workspace.policies, MOLLIE_MCP_DB: workspace.db, LOG_LEVEL: 'info' };
+  // Checkout port 0: many test servers start at once; the default port's fallback is tested where it matters.
+  return { PATH: process.env.PATH ?? '', HOME: workspace.dir, MOLLIE_MCP_POLICIES: workspace.policies, MOLLIE_MCP_DB: workspace.db, MOLLIE_MCP_CHECKOUT_PORT: '0', LOG_LEVEL: 'info' };
 }
 
 export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> {
