@@ -1,6 +1,7 @@
 /** The `mollie-invoice-mcp` command: parses arguments and hands over to one command module. */
 // Each command's module is imported only when that command runs: a stdio server starting for a client window should
 // not pay for loading the demo, the audit commands or the HTTP transport.
+import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { processOutput, UsageError, type CommandOutput } from './commands/output.js';
 import { ConfigError, readConfig } from './config.js';
@@ -111,6 +112,17 @@ function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db
   return config.dbPathIsDefault ? [config.dbPath, defaultDatabasePath(env, true)] : [config.dbPath];
 }
 
+/**
+ * The database the audit commands read: the one named, else the default one, else (someone who has only tried the
+ * simulator) the simulator's default one. They say which on stderr.
+ */
+function auditDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string {
+  const config = readConfig(env, db ? { db } : {});
+  if (!config.dbPathIsDefault || existsSync(config.dbPath)) return config.dbPath;
+  const simulator = defaultDatabasePath(env, true);
+  return existsSync(simulator) ? simulator : config.dbPath;
+}
+
 /** `--db FILE` when a database was named (flag or MOLLIE_MCP_DB), for the commands a command prints. */
 function namedDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
   const config = readConfig(env, db ? { db } : {});
@@ -168,15 +180,13 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     case 'audit': {
       if (sub === 'list') {
         const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, db: string });
-        const config = readConfig(env, values.db ? { db: values.db as string } : {});
         const { auditList } = await import('./commands/audit.js');
-        return auditList(config.dbPath, values as Record<string, string | undefined>, io);
+        return auditList(auditDatabase(env, values.db as string | undefined), values as Record<string, string | undefined>, io);
       }
       if (sub === 'export') {
         const { values } = parse(rest, { format: string, out: string, db: string });
-        const config = readConfig(env, values.db ? { db: values.db as string } : {});
         const { auditExport } = await import('./commands/audit.js');
-        return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
+        return auditExport(auditDatabase(env, values.db as string | undefined), { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
         const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string });
@@ -186,7 +196,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
           throw new UsageError('--checkpoints needs the key they were signed with: --public-key FILE (the .pub file from `keys create`), or MOLLIE_MCP_SIGNING_KEY.');
         }
         const { auditVerify } = await import('./commands/audit.js');
-        return auditVerify(config.dbPath, values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
+        return auditVerify(auditDatabase(env, values.db as string | undefined), values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
       }
       break;
     }

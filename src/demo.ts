@@ -147,7 +147,7 @@ export async function runDemo(io: CommandOutput): Promise<void> {
     step(13, 'Verify the hash chain, as `mollie-invoice-mcp audit verify` does');
     const verified = engine.audit.verify();
     say(verified.ok ? `intact: ${verified.rows} rows (two per call, and one for each step of the approval), every hash recomputed and matching` : `BROKEN at row ${verified.firstBad.seq}: ${verified.firstBad.problem}`);
-    out('\nTry it in a client: see README.md, "Connect a client". Run `npm test` for the full suite.');
+    out('\nTry it in a client: see README.md, "Try it in your client". Run `npm test` for the full suite.');
   } finally {
     for (const client of clients) await client.close();
     engine.close();

@@ -36,7 +36,7 @@ describe('mollie-invoice-mcp demo (built CLI)', () => {
     // Refused calls show what they asked for too, from the source row.
     expect(stdout).toMatch(/mallory\s+create_invoice_payment\s+denied\s+error\s+5000\.00 EUR/);
     expect(stdout).toMatch(/billing-bot\s+refund\s+denied\s+error\s+5\.00\s+[0-9a-f]{12}/);
-    expect(stdout).toMatch(/nothing moves yet: approval_required \(approval_required\): 80\.00 EUR is over 50\.00 EUR[^\n]*Nothing was sent to Mollie\. A person must approve it first: ask them to run `mollie-invoice-mcp approve ap_\w{24}`/);
+    expect(stdout).toMatch(/nothing moves yet: approval_required \(approval_required\): 80\.00 EUR is over 50\.00 EUR[^\n]*Nothing was sent to Mollie\. A person must approve it first: ask them to run `[^`]*\bapprove ap_\w{24} --db [^`]+demo\.db`/);
     expect(stdout).toMatch(/finance-lead runs `mollie-invoice-mcp approve ap_\w{24}`: approved/);
     expect(stdout).toMatch(/repeated with approval_id: refund re_\w+ is pending for 80\.00 EUR/);
     expect(stdout).toMatch(/repeated once more, as an agent retrying might: conflict \(duplicate_call\): Mollie already has a refund of 80\.00 EUR on payment tr_\w+, made at \d\d:\d\d UTC \(refund re_\w+, pending\)/);

@@ -1,7 +1,7 @@
 /**
  * tools/list per demo agent, as committed snapshots (test/e2e/__toolsnaps__/<agent>.json): any change to a tool's
  * schema, annotations or description, or to what an agent sees, shows up as a diff to review. Update deliberately
- * with `npx vitest run test/e2e/toolsnaps.test.ts -u` and note the change in the README changelog.
+ * with `npx vitest run test/e2e/toolsnaps.test.ts -u` and note the change in CHANGELOG.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, EXAMPLE_POLICIES, spawnServer, type Workspace } from '../support/stdio-server.js';

@@ -115,7 +115,7 @@ describe('client-config', () => {
       expect(entry.headers.Authorization).toBe(`Bearer ${reference}`);
       if (client === 'vscode') expect(config.inputs).toEqual([expect.objectContaining({ id: 'mollie-mcp-token', password: true })]);
       // The client fills the reference in; then the entry connects.
-      const headers = { Authorization: entry.headers.Authorization.replace(reference, HTTP_AGENT.token) };
+      const headers = { Authorization: entry.headers.Authorization!.replace(reference, HTTP_AGENT.token) };
       const mcp = new Client({ name: client, version: '1.0.0' });
       await mcp.connect(new StreamableHTTPClientTransport(new URL(entry.url), { requestInit: { headers } }));
       try {
@@ -289,3 +289,23 @@ describe('the approval an agent asks for', () => {
 
 // The secrets in this file's workspace are the agents' tokens; mark the HTTP one as one for the leak scan.
 secret(HTTP_AGENT.token);
+
+describe('a person who has only tried the simulator', () => {
+  it('reads the simulator\'s default database with `audit list` and `approvals`, and says so', async () => {
+    const home = join(workspace.dir, 'fresh-home');
+    mkdirSync(home);
+    const fresh = { PATH: process.env.PATH ?? '', HOME: home, XDG_STATE_HOME: join(home, 'state'), MOLLIE_MCP_POLICIES: workspace.policies, MOLLIE_MCP_CHECKOUT_PORT: '0' };
+    const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve', '--simulator'], env: { ...fresh, MOLLIE_MCP_AGENT: 'billing-bot' }, stderr: 'pipe' });
+    const mcp = new Client({ name: 'fresh', version: '1.0.0' });
+    await mcp.connect(transport);
+    await mcp.callTool({ name: 'create_invoice_payment', arguments: { invoice_id: 'FRESH-1', amount: '3.00', currency: 'EUR' } });
+    await mcp.close();
+    const simulatorDb = join(home, 'state', 'mollie-invoice-mcp', 'mollie-invoice-mcp-simulator.db');
+    const listed = await run(process.execPath, [CLI, 'audit', 'list'], fresh);
+    expect(listed.code).toBe(0);
+    expect(listed.stderr).toContain(`Database: ${simulatorDb}`);
+    expect(listed.stdout).toContain('create_invoice_payment');
+    const approvals = await run(process.execPath, [CLI, 'approvals'], fresh);
+    expect(approvals.stdout).toContain(`No approvals are waiting in ${simulatorDb}.`);
+  }, 30_000);
+});
