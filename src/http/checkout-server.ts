@@ -3,7 +3,7 @@
  * stdout, so the checkout_url a person gets in their client opens in their browser. Only /checkout/ is served, with
  * the same Host and Origin checks as the HTTP transport (a web page elsewhere must not pay or cancel through it).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { MollieSimulator } from '../mollie/simulator.js';
 import type { PaymentRecords } from '../payments/payment-records.js';
@@ -31,18 +31,31 @@ const HOST = '127.0.0.1';
 export async function startCheckoutServer(deps: CheckoutServerDeps, port: number): Promise<CheckoutServer> {
   const page = new CheckoutPage({ simulator: deps.simulator, payments: deps.payments, webhook: deps.webhook });
   const rules = originRules({ bindHost: HOST, allowedOrigins: [], publicUrls: [] });
+  const failed = (res: ServerResponse, error: unknown): void => {
+    // A browser that gave up mid-request is not the page failing.
+    if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || (error as Error).message === 'aborted') deps.logger.debug({ err: error }, 'A checkout request was aborted');
+    else deps.logger.error({ err: error }, 'The simulator checkout page failed');
+    if (!res.headersSent) sendJson(res, 500, { error: 'The checkout page failed; see the server log.' });
+    else res.end();
+  };
+  // Anything a web page or another local process sends reaches this listener: nothing it sends may stop the MCP
+  // server beside it, so every request is answered from inside one try, the header checks first.
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const problem = checkHeaders(req.headers, rules);
-    if (problem) return sendJson(res, 403, { error: problem.message });
-    if (!path.startsWith(CHECKOUT_PATH) || !['GET', 'HEAD', 'POST'].includes(req.method ?? '')) {
-      return sendJson(res, 404, { error: 'This port serves only the simulator checkout page, at /checkout/<tr_...|pl_...>.' });
+    try {
+      const problem = checkHeaders(req.headers, rules);
+      if (problem) return sendJson(res, 403, { error: problem.message });
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (!path.startsWith(CHECKOUT_PATH) || !['GET', 'HEAD', 'POST'].includes(req.method ?? '')) {
+        return sendJson(res, 404, { error: 'This port serves only the simulator checkout page, at /checkout/<tr_...|pl_...>.' });
+      }
+      page.serve(req, res, path.slice(CHECKOUT_PATH.length)).catch((error: unknown) => failed(res, error));
+    } catch (error) {
+      failed(res, error);
     }
-    page.serve(req, res, path.slice(CHECKOUT_PATH.length)).catch((error: unknown) => {
-      deps.logger.error({ err: error }, 'The simulator checkout page failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'The checkout page failed; see the server log.' });
-      else res.end();
-    });
+  });
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
   });
   server.keepAliveTimeout = 5_000;
   let bound: number;

@@ -4,6 +4,7 @@
  * server's own checkout page, the other agent refunds it, and a restart keeps every bit of it.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,17 @@ async function start(agent: string, env: Record<string, string> = {}): Promise<S
   const server = await spawnServer({ agent, workspace, env });
   open.push(server);
   return server;
+}
+
+/** A GET with the request target exactly as given (fetch would normalise it), and the status line of the answer. */
+function rawGet(port: number, target: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('end', () => resolve(answer.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+  });
 }
 
 const structured = (result: { structuredContent: Record<string, unknown> }) => result.structuredContent;
@@ -128,7 +140,14 @@ describe('two agents in a client, one simulator file, over stdio', () => {
       body: 'outcome=paid',
     });
     expect(forged.status).toBe(403);
+    // Request targets a web page or a local process can send that no URL parser takes: answered, and the MCP server
+    // beside the page keeps running.
+    for (const target of ['//%5B', 'http://[', '/checkout/%E0%A4%A', `/checkout/${'x'.repeat(70_000)}`]) {
+      const answer = await rawGet(port, target);
+      expect(answer).toMatch(/^HTTP\/1\.1 (400|404|431) /);
+    }
     expect(structured(await first.call('get_payment_status', { payment_link_id: String(link.payment_link_id) }))).toMatchObject({ status: 'open' });
+    expect((await fetch(`http://127.0.0.1:${port}${url.pathname}`)).status).toBe(200);
     expect(existsSync(workspace.db) && statSync(workspace.db).size > 0).toBe(true);
   }, 60_000);
 });
