@@ -113,6 +113,7 @@ export function itemFromReading(record: LinkRecord, reading: LinkReading): Invoi
   return fromLink({
     ...record,
     status: reading.state.status,
+    url: reading.link.url,
     archived: reading.link.archived,
     paymentId: reading.state.payment?.id ?? null,
     paidAt: reading.state.paidAt,

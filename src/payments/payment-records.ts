@@ -176,9 +176,9 @@ export class PaymentRecords {
        ON CONFLICT (link_id) DO NOTHING`,
     );
     this.updateLink = db.prepare(
-      `UPDATE payment_links SET status = @status, archived = @archived, paid_at = @paid_at, payment_id = @payment_id, updated_at = @updated_at
+      `UPDATE payment_links SET status = @status, url = @url, archived = @archived, paid_at = @paid_at, payment_id = @payment_id, updated_at = @updated_at
        WHERE link_id = @link_id
-         AND (status IS NOT @status OR archived IS NOT @archived OR paid_at IS NOT @paid_at OR payment_id IS NOT @payment_id)`,
+         AND (status IS NOT @status OR url IS NOT @url OR archived IS NOT @archived OR paid_at IS NOT @paid_at OR payment_id IS NOT @payment_id)`,
     );
     this.markArchived = db.prepare<[string, string]>('UPDATE payment_links SET archived_at = ? WHERE link_id = ? AND archived_at IS NULL');
     this.linkByCall = db.prepare<[string], LinkRow>('SELECT * FROM payment_links WHERE call_id = ?');
@@ -295,6 +295,8 @@ export class PaymentRecords {
     this.updateLink.run({
       link_id: record.linkId,
       status: state.status,
+      // Mollie's link URL never changes; the simulator's follows the checkout page serving now.
+      url: link.url,
       archived: link.archived ? 1 : 0,
       paid_at: state.paidAt,
       payment_id: state.paymentId,
