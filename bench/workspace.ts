@@ -35,7 +35,7 @@ export function createBenchWorkspace(tokenSha256?: string): BenchWorkspace {
     dir,
     policies,
     db,
-    env: (extra = {}) => ({ PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: policies, MOLLIE_MCP_DB: db, LOG_LEVEL: 'info', ...extra }),
+    env: (extra = {}) => ({ PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: policies, MOLLIE_MCP_DB: db, MOLLIE_MCP_CHECKOUT_PORT: '0', LOG_LEVEL: 'info', ...extra }),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -92,7 +92,7 @@ async function writeCodeCache(launcher, args, cache, extraEnv = {}) {
       join(dir, 'policies', 'warmup.yaml'),
       'agent: warmup\ndescription: Build step that writes the code cache\nmodes: [test]\ntools:\n  create_invoice_payment:\n    limits:\n      EUR: { per_call: "1.00", per_day: "1.00", count_per_day: 1 }\n  get_payment_status: {}\n  list_logs: { scope: own }\n  refund:\n    limits:\n      EUR: { per_call: "1.00", per_day: "1.00", count_per_day: 1 }\n',
     );
-    const env = { PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: join(dir, 'policies'), MOLLIE_MCP_DB: join(dir, 'warmup.db'), MOLLIE_MCP_AGENT: 'warmup', LOG_LEVEL: 'info', MOLLIE_MCP_WRITE_CODE_CACHE: resolve(cache), ...extraEnv };
+    const env = { PATH: process.env.PATH ?? '', HOME: dir, MOLLIE_MCP_POLICIES: join(dir, 'policies'), MOLLIE_MCP_DB: join(dir, 'warmup.db'), MOLLIE_MCP_AGENT: 'warmup', MOLLIE_MCP_CHECKOUT_PORT: '0', LOG_LEVEL: 'info', MOLLIE_MCP_WRITE_CODE_CACHE: resolve(cache), ...extraEnv };
     const child = spawn(process.execPath, [launcher, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -88,6 +88,24 @@ once with the approval_id.`,
 Refuses one waiting call; the agent's repeat with that approval is denied.`,
 };
 
+/** Options that take no value: after one of them, `--help` is still a flag, not its value. */
+const FLAGS = new Set(['--simulator']);
+
+/**
+ * `--help` or `-h` as an option of its own: not after `--`, and not where an option's value goes (`--agent -h` is a
+ * mistake parseArgs reports, not a request for help that would exit 0 with nothing done).
+ */
+function asksForHelp(argv: string[]): boolean {
+  for (let index = 1; index < argv.length; index += 1) {
+    const word = argv[index]!;
+    if (word === '--') return false;
+    if (word !== '--help' && word !== '-h') continue;
+    const before = argv[index - 1]!;
+    if (index === 1 || !before.startsWith('-') || before.includes('=') || FLAGS.has(before)) return true;
+  }
+  return false;
+}
+
 /** The help of the command named by the first one or two words, if any. */
 function helpFor(argv: string[]): string {
   const [command, sub] = argv;
@@ -113,8 +131,9 @@ function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db
 }
 
 /**
- * The database the audit commands read: the one named, else the default one, else (someone who has only tried the
- * simulator) the simulator's default one. They say which on stderr.
+ * The database `audit list` reads: the one named, else the default one, else (someone who has only tried the
+ * simulator) the simulator's default one; it says which on stderr. `audit verify` and `audit export` never guess: a
+ * script that verifies "the" log must not get a clean answer about another file.
  */
 function auditDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string {
   const config = readConfig(env, db ? { db } : {});
@@ -140,7 +159,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     io.out(VERSION);
     return 0;
   }
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (asksForHelp(argv)) {
     io.out(helpFor(argv));
     return 0;
   }
@@ -185,8 +204,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       }
       if (sub === 'export') {
         const { values } = parse(rest, { format: string, out: string, db: string });
+        const config = readConfig(env, values.db ? { db: values.db as string } : {});
         const { auditExport } = await import('./commands/audit.js');
-        return auditExport(auditDatabase(env, values.db as string | undefined), { format: values.format as string | undefined, out: values.out as string | undefined }, io);
+        return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
         const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string });
@@ -196,7 +216,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
           throw new UsageError('--checkpoints needs the key they were signed with: --public-key FILE (the .pub file from `keys create`), or MOLLIE_MCP_SIGNING_KEY.');
         }
         const { auditVerify } = await import('./commands/audit.js');
-        return auditVerify(auditDatabase(env, values.db as string | undefined), values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
+        return auditVerify(config.dbPath, values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
       }
       break;
     }
@@ -233,6 +253,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         import('./package-root.js'),
       ]);
       const policies = loadPolicies(config.policiesDir, TOOL_CAPABILITIES);
+      const { kindOfFile, mismatch } = await import('./database-kind.js');
+      const kind = kindOfFile(config.dbPath);
+      const wanted = config.simulator ? 'simulator' : 'mollie';
       return clientConfig(
         {
           client: values.client as string | undefined,
@@ -242,6 +265,8 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
           paths: { node: process.execPath, cli: packagePath('dist/src/cli.js'), policies: config.policiesDir, db: config.dbPath },
           agents: new Map([...policies.agents].map(([name, policy]) => [name, { needsToken: policy.tokenSha256 !== null }])),
           policiesDir: config.policiesDir,
+          // A simulator entry on a real account's database (an inherited MOLLIE_MCP_DB, say) would be refused at start.
+          databaseProblem: kind !== null && kind !== wanted ? mismatch(config.dbPath, wanted, env) : null,
         },
         env,
         io,

@@ -8,6 +8,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { commandLine, databaseArgs } from './commands/command-line.js';
 import type { Config } from './config.js';
 import { openDatabase, type SqliteDatabase } from './database.js';
+import { claimDatabase } from './database-kind.js';
 import { Gate } from './gate.js';
 import { openMolliePort } from './mollie/open-port.js';
 import type { MolliePort } from './mollie/port.js';
@@ -65,6 +66,8 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   const db = openDatabase(config.dbPath);
   let mollie: MolliePort;
   try {
+    // A port the caller chose (the demo's) is a simulator on a database of its own.
+    claimDatabase(db, config.dbPath, options.mollie?.kind === 'simulator' || config.simulator ? 'simulator' : 'mollie', options.env);
     mollie = options.mollie ?? openMolliePort({
       env: options.env,
       simulator: config.simulator,

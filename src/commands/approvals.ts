@@ -9,7 +9,7 @@ import { userInfo } from 'node:os';
 import { Approvals, APPROVAL_ID, formatUtc, type Approval } from '../approvals/approvals.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { openExisting } from './audit.js';
-import { commandLine } from './command-line.js';
+import { commandLine, shellQuote } from './command-line.js';
 import { UsageError, type CommandOutput } from './output.js';
 
 /** Who is deciding: the OS account running the command. */
@@ -86,7 +86,8 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
     return 0;
   }
   io.err('');
-  io.err(`Approve one with \`${commandLine(['approve', '<approval_id>', ...dbArgs])}\`, or refuse it with \`${commandLine(['reject', '<approval_id>', ...dbArgs])}\`.`);
+  const hint = (verb: string): string => [commandLine([verb]), '<approval_id>', ...dbArgs.map(shellQuote)].join(' ');
+  io.err(`Approve one with \`${hint('approve')}\`, or refuse it with \`${hint('reject')}\`.`);
   return 0;
 }
 

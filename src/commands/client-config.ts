@@ -192,6 +192,10 @@ function notes(request: EntryRequest): string[] {
   }
   if (secrets.includes('MOLLIE_MCP_TOKEN')) lines.push(`The token is the one \`token create --agent ${request.agent}\` printed, whose token_sha256 is in ${request.agent}'s policy.`);
   if (request.url !== null && request.client === 'claude-desktop') lines.push('Claude Desktop reaches an HTTP server through the mcp-remote bridge, which npx downloads from the npm registry at first use.');
+  if (!request.simulator && request.url === null) {
+    lines.push('Replace MOLLIE_MCP_REDIRECT_URL (https://pay.example.com/thanks) with the page your customers return to after paying.');
+    lines.push('With an organization access token instead of a profile API key, set MOLLIE_ACCESS_TOKEN and MOLLIE_PROFILE_ID in place of MOLLIE_API_KEY (docs/configuration.md).');
+  }
   if (request.simulator) lines.push('With --simulator no payment reaches Mollie; the checkout_url of a payment opens the simulator\'s checkout page, where you pay, fail, cancel or let it expire.');
   return lines;
 }
@@ -205,6 +209,8 @@ export interface ClientConfigOptions {
   /** Agents with a policy, and whether each needs a token. */
   agents: ReadonlyMap<string, { needsToken: boolean }>;
   policiesDir: string;
+  /** Why the database named cannot serve this entry (the other kind of Mollie's), if it cannot. */
+  databaseProblem: string | null;
 }
 
 export function clientConfig(options: ClientConfigOptions, env: Readonly<Record<string, string | undefined>>, io: CommandOutput): number {
@@ -228,6 +234,7 @@ export function clientConfig(options: ClientConfigOptions, env: Readonly<Record<
     if (options.simulator) throw new UsageError('--simulator is chosen where the HTTP server starts (`serve --transport http --simulator`), not in the client entry; leave it out with --url.');
     url = parsed.toString();
   }
+  if (url === null && options.databaseProblem !== null) throw new UsageError(options.databaseProblem);
   const npx = join(dirname(options.paths.node), process.platform === 'win32' ? 'npx.cmd' : 'npx');
   const request: EntryRequest = {
     client,

@@ -39,11 +39,17 @@ export function databaseArgs(db: { dbPath: string; dbPathIsDefault: boolean }): 
 
 /** A command line a person can paste into a terminal, e.g. `mollie-invoice-mcp approve ap_... --db /srv/m.db`. */
 export function commandLine(args: readonly string[], env?: Readonly<Record<string, string | undefined>>): string {
-  return [cliInvocation(env), ...args.map(shellQuote)].join(' ');
+  const line = [cliInvocation(env), ...args.map(shellQuote)].join(' ');
+  // PowerShell, Windows' default terminal, runs a quoted program path only after its call operator.
+  return process.platform === 'win32' && line.startsWith("'") ? `& ${line}` : line;
 }
 
+/**
+ * One word as a POSIX shell (or, on Windows, PowerShell) reads it back unchanged: single quotes, inside which
+ * neither expands anything ($, backticks, %).
+ */
 export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_\/.:=@%+,-]+$/.test(word)) return word;
-  if (process.platform === 'win32') return `"${word.replace(/"/g, '""')}"`;
+  if (/^[A-Za-z0-9_\/.:=@+,-]+$/.test(word)) return word;
+  if (process.platform === 'win32') return `'${word.replace(/'/g, "''")}'`;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
 import { openDatabase } from '../database.js';
+import { kindOfFile } from '../database-kind.js';
 import { SIMULATED_REFUND_SETTLES_MS } from '../engine.js';
 import { createLogger } from '../log.js';
 import { MollieError } from '../mollie/errors.js';
@@ -31,7 +32,7 @@ export async function simulate(dbPath: string, action: string | undefined, id: s
   const db = openDatabase(dbPath);
   try {
     const hasState = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'simulator_payments'").get() !== undefined;
-    if (!hasState) {
+    if (!hasState || kindOfFile(dbPath) === 'mollie') {
       throw new UsageError(`${dbPath} holds no simulator payments: it is not the database of a \`serve --simulator\` run. Name that one with --db.`);
     }
     const logger = createLogger(logLevel === 'info' ? 'warn' : logLevel);

@@ -5,7 +5,7 @@
  * exactly as they would with Mollie. Served only with --simulator.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { playCustomer } from '../mollie/simulated-customer.js';
+import { CustomerRefused, playCustomer } from '../mollie/simulated-customer.js';
 import { BodyTooLarge, readBody } from './http-io.js';
 import { MollieError } from '../mollie/errors.js';
 import type { Payment, PaymentLink } from '../mollie/port.js';
@@ -152,7 +152,7 @@ export class CheckoutPage {
     const outcome = chosen(form);
     if (!outcome) return send(res, 400, CHOOSE);
     if (payment.status !== 'open') return send(res, 409, paymentPage(payment, invoiceId));
-    await playCustomer(this.deps.simulator, this.deps.webhook, id, outcome, 'simulator checkout');
+    if (!(await this.play(id, outcome))) return send(res, 409, paymentPage(await this.deps.simulator.getPayment(id), invoiceId));
     seeOther(res, id);
   }
 
@@ -172,8 +172,19 @@ export class CheckoutPage {
     const outcome = chosen(form);
     if (!outcome) return send(res, 400, CHOOSE);
     if (simulator.linkRefusal(link.id) !== null) return show(409);
-    await playCustomer(simulator, this.deps.webhook, linkId, outcome, 'simulator checkout');
+    if (!(await this.play(linkId, outcome))) return show(409);
     seeOther(res, linkId);
+  }
+
+  /** False when another tab or process got there first: the page then shows what is the case now. */
+  private async play(id: string, outcome: CustomerOutcome): Promise<boolean> {
+    try {
+      await playCustomer(this.deps.simulator, this.deps.webhook, id, outcome, 'simulator checkout');
+      return true;
+    } catch (error) {
+      if (error instanceof CustomerRefused) return false;
+      throw error;
+    }
   }
 }
 

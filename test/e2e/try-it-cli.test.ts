@@ -6,7 +6,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,18 @@ async function run(file: string, args: string[], env: Record<string, string>, cw
     const failed = error as { code: number; stdout: string; stderr: string };
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
+}
+
+/** A command with nothing on its stdin (a stdio server whose client has gone at once). */
+function runClosed(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 const HTTP_AGENT = newToken();
@@ -308,4 +320,52 @@ describe('a person who has only tried the simulator', () => {
     const approvals = await run(process.execPath, [CLI, 'approvals'], fresh);
     expect(approvals.stdout).toContain(`No approvals are waiting in ${simulatorDb}.`);
   }, 30_000);
+});
+
+describe('keeping simulated and real records apart', () => {
+  it('refuses the simulator on a real account\'s database and real Mollie on a simulator\'s, saying what to do', async () => {
+    const real = join(workspace.dir, 'real.db');
+    // A server for real Mollie opens the file (and marks it); its client goes away at once.
+    const started = await runClosed(['serve'], { ...env, MOLLIE_MCP_DB: real, MOLLIE_API_KEY: secret('test_kindCheckKeyMustNeverLeak0123456'), MOLLIE_MCP_AGENT: 'billing-bot' });
+    expect(started.code).toBe(0);
+    const simulator = await runClosed(['serve', '--simulator'], { ...env, MOLLIE_MCP_DB: real });
+    expect(simulator.code).toBe(1);
+    expect(simulator.stderr).toContain(`${real} holds the records of a real Mollie account; the simulator does not write into it`);
+    expect(simulator.stderr).not.toContain('unexpected error');
+    const entry = await cli(['client-config', '--client', 'cursor', '--simulator'], { MOLLIE_MCP_DB: real });
+    expect(entry.code).toBe(2);
+    expect(entry.stderr).toContain('Give the simulator its own database');
+    const played = await cli(['simulate', 'pay', 'tr_anything123', '--db', real]);
+    expect(played.code).toBe(2);
+
+    const back = await runClosed(['serve'], { ...env, MOLLIE_API_KEY: secret('test_kindCheckKeyMustNeverLeak0123456'), MOLLIE_MCP_AGENT: 'billing-bot' });
+    expect(back.code).toBe(1);
+    expect(back.stderr).toContain(`${workspace.db} is a simulator database`);
+  }, 30_000);
+});
+
+describe('the customer in two places at once', () => {
+  it('pays a link once when twelve `simulate pay` race, and tells the others why not', async () => {
+    const billing = await spawnServer({ agent: 'billing-bot', workspace });
+    const linkId = String((await billing.call('create_invoice_payment', { invoice_id: 'RACE-1', amount: '8.00', currency: 'EUR' })).structuredContent.payment_link_id);
+    await billing.close();
+    const runs = await Promise.all(Array.from({ length: 12 }, () => cli(['simulate', 'pay', linkId])));
+    expect(runs.filter((one) => one.code === 0)).toHaveLength(1);
+    for (const refused of runs.filter((one) => one.code !== 0)) {
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`${linkId}: (This payment link has already been paid|A payment through this link is already being processed)\\.`));
+      expect(refused.stderr).not.toContain('unexpected error');
+    }
+  }, 60_000);
+});
+
+describe('help is an option, not a value', () => {
+  it('reports `--db --help` and `--agent -h` as the mistakes they are, doing nothing', async () => {
+    const verify = await cli(['audit', 'verify', '--db', '--help']);
+    expect(verify.code).toBe(2);
+    const token = await cli(['token', 'create', '--agent', '-h']);
+    expect(token.code).toBe(2);
+    expect(token.stdout).not.toContain('token:');
+    expect((await cli(['client-config', '--simulator', '--help'])).code).toBe(0);
+  });
 });
