@@ -27,7 +27,8 @@ export function mismatch(path: string, kind: DatabaseKind, env: Readonly<Record<
 
 /** Marks an unmarked database as `kind`; refuses one marked as the other kind. */
 export function claimDatabase(db: SqliteDatabase, path: string, kind: DatabaseKind, env: Readonly<Record<string, string | undefined>>): void {
-  const marked = immediate(db, () => {
+  // A marked file is only read: no write transaction at every start.
+  const marked = readKind(db) ?? immediate(db, () => {
     const found = readKind(db);
     if (found === null) db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?)').run(KEY, kind);
     return found ?? kind;
