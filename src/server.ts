@@ -49,6 +49,8 @@ export interface ConnectionOptions {
    */
   caller: (authInfo: AuthInfo | undefined) => Caller;
   transport: TransportName;
+  /** Started with the server, finished before the first tool call runs (never rejects). */
+  callsWaitFor?: Promise<unknown>;
   /** Policy edits, so a client that listed the tools hears when its list changed (notifications/tools/list_changed). */
   policiesChanged?: (listener: () => void) => () => void;
 }
@@ -101,6 +103,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
   });
   if (stopListening) server.onclose = stopListening;
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    if (options.callsWaitFor) await options.callsWaitFor;
     // Elicitation goes out on this request's own stream (over HTTP: the POST's event stream), so the client sees the
     // question while it waits for the call.
     const confirm: ConfirmInClient | null = server.getClientCapabilities()?.elicitation?.form

@@ -5,6 +5,9 @@ import { openEngine, type Engine, type EngineOptions } from '../engine.js';
 import { createLogger } from '../log.js';
 import { UsageError, type CommandOutput } from './output.js';
 
+/** After start, when the simulator's checkout page starts listening over stdio: after the client's first requests. */
+const CHECKOUT_PAGE_DELAY_MS = 50;
+
 /** How long calls in flight may take to finish after SIGTERM. */
 const SHUTDOWN_GRACE_MS = 15_000;
 
@@ -57,11 +60,18 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
   } else if (engine.policies.agents.get(config.agent)?.tokenSha256 && config.token === null) {
     logger.warn({ agent: config.agent }, "This agent's policy requires a token and MOLLIE_MCP_TOKEN is not set: every call is denied.");
   }
-  const checkoutPage = await startStdioCheckout(engine, config.checkoutPort, logger);
-  if (checkoutPage) checkoutBase = checkoutPage.baseUrl;
+  // The page (and node:http, which a stdio server needs for nothing else) starts once the protocol is served: a client
+  // gets initialize and tools/list answered without waiting for it, and tool calls, whose links name the page, wait
+  // until it listens.
+  const checkoutPage = new Promise<void>((resolve) => setTimeout(resolve, CHECKOUT_PAGE_DELAY_MS))
+    .then(() => startStdioCheckout(engine, config.checkoutPort, logger))
+    .then((page) => {
+      if (page) checkoutBase = page.baseUrl;
+      return page;
+    });
   const { serveStdio } = await import('../transports/stdio.js');
-  await serveStdio(engine, { agent: config.agent, token: config.token }, logger);
-  await checkoutPage?.close();
+  await serveStdio(engine, { agent: config.agent, token: config.token }, logger, checkoutPage);
+  await (await checkoutPage)?.close();
   return 0;
 }
 

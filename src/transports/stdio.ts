@@ -8,8 +8,15 @@ import { createMcpServer } from '../server.js';
 /** How long calls in flight may take to finish after the client goes away. */
 const SHUTDOWN_GRACE_MS = 15_000;
 
-export async function serveStdio(engine: Engine, caller: Caller, logger: Logger): Promise<void> {
-  const server = createMcpServer({ gate: engine.gate, caller: () => caller, transport: 'stdio', policiesChanged: engine.onPoliciesChanged });
+/** `callsWaitFor`: what tool calls need first (the simulator's checkout page, whose address their links name). */
+export async function serveStdio(engine: Engine, caller: Caller, logger: Logger, callsWaitFor?: Promise<unknown>): Promise<void> {
+  const server = createMcpServer({
+    gate: engine.gate,
+    caller: () => caller,
+    transport: 'stdio',
+    policiesChanged: engine.onPoliciesChanged,
+    ...(callsWaitFor ? { callsWaitFor } : {}),
+  });
   const transport = new StdioServerTransport();
   await new Promise<void>((resolve) => {
     let closed = false;

@@ -121,6 +121,8 @@ describe('two agents in a client, one simulator file, over stdio', () => {
 
   it('serves the checkout page on MOLLIE_MCP_CHECKOUT_PORT, and on a free port when that one is taken', async () => {
     const first = await start('billing-bot', { MOLLIE_MCP_CHECKOUT_PORT: '0' });
+    // The page starts just after the protocol does; a tool call waits for it, so after one its address is logged.
+    await first.call('list_logs', {});
     const port = Number(/127\.0\.0\.1:(\d+)\/checkout\//.exec(first.stderr())![1]);
     const second = await start('billing-bot', { MOLLIE_MCP_CHECKOUT_PORT: String(port) });
     const link = structured(await second.call('create_invoice_payment', { invoice_id: 'INV-1002', amount: '10.00', currency: 'EUR' }));
