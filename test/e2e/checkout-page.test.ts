@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM } from '../setup/chromium.js';
+import { CHROMIUM_LAUNCH } from '../setup/chromium.js';
 import { newToken, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { createWorkspace, type Workspace } from '../support/stdio-server.js';
 
@@ -32,11 +32,7 @@ beforeAll(async () => {
   workspace = createWorkspace({ shop: POLICY });
   server = await spawnHttpServer({ workspace });
   shop = await server.connect(SHOP.token);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // As root on a closed network: no sandbox, and none of Chromium's own background connections.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await chromium.launch(CHROMIUM_LAUNCH);
 }, 60_000);
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM } from '../setup/chromium.js';
+import { CHROMIUM_LAUNCH } from '../setup/chromium.js';
 import { createWorkspace, EXAMPLE_POLICIES, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
 
 let workspace: Workspace;
@@ -21,10 +21,7 @@ beforeAll(async () => {
     'billing-bot': readFileSync(join(EXAMPLE_POLICIES, 'billing-bot.yaml'), 'utf8'),
     'refund-desk': readFileSync(join(EXAMPLE_POLICIES, 'refund-desk.yaml'), 'utf8'),
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await chromium.launch(CHROMIUM_LAUNCH);
 }, 60_000);
 
 afterAll(async () => {
