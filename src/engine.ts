@@ -63,20 +63,22 @@ export interface EngineOptions {
 
 export function openEngine(config: Config, options: EngineOptions): Engine {
   const policyStore = new PolicyStore(config.policiesDir, TOOL_CAPABILITIES, options.logger);
+  // Real Mollie's credential is checked before the database opens: a missing key creates no file.
+  const chosen = options.mollie ?? (config.simulator ? null : openMolliePort({ env: options.env, logger: options.logger }));
   const db = openDatabase(config.dbPath);
   let mollie: MolliePort;
   try {
     // A port the caller chose (the demo's) is a simulator on a database of its own.
-    claimDatabase(db, config.dbPath, options.mollie?.kind === 'simulator' || config.simulator ? 'simulator' : 'mollie', options.env);
-    mollie = options.mollie ?? openMolliePort({
-      env: options.env,
-      simulator: config.simulator,
-      logger: options.logger,
-      // The simulator keeps its payments in this database, so every process on the file shares one simulated Mollie.
-      ...(config.simulator && !options.mollie
-        ? { simulatorOptions: { refundSettlesAfterMs: SIMULATED_REFUND_SETTLES_MS, ...options.simulatorOptions, state: new SqliteSimulatorState(db) } }
-        : {}),
-    });
+    claimDatabase(db, config.dbPath, (chosen?.kind ?? 'simulator') === 'simulator' ? 'simulator' : 'mollie', options.env);
+    mollie =
+      chosen ??
+      openMolliePort({
+        env: options.env,
+        simulator: true,
+        logger: options.logger,
+        // The simulator keeps its payments in this database, so every process on the file shares one simulated Mollie.
+        simulatorOptions: { refundSettlesAfterMs: SIMULATED_REFUND_SETTLES_MS, ...options.simulatorOptions, state: new SqliteSimulatorState(db) },
+      });
   } catch (error) {
     db.close();
     throw error;

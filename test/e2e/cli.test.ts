@@ -1,7 +1,7 @@
 /** The commands an operator and an auditor run, through the built CLI: policy, token, audit, and serve's refusals. */
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,8 @@ describe('serve', () => {
     const run = await cli(['serve'], { MOLLIE_MCP_POLICIES: EXAMPLE_POLICIES, MOLLIE_MCP_DB: join(workspace.dir, 'none.db') });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/No Mollie credential: set MOLLIE_API_KEY .* or run with --simulator/);
+    // Nothing is left behind: no database marked for real Mollie that a later --simulator run would be refused.
+    expect(existsSync(join(workspace.dir, 'none.db'))).toBe(false);
   });
 });
 
