@@ -7,6 +7,9 @@
 import { immediate, type SqliteDatabase } from '../database.js';
 import type { Payment, PaymentLink, Refund } from './port.js';
 
+/** Mollie keeps an Idempotency-Key's answer this long, then treats the key as new. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
 export interface StoredPayment {
   payment: Payment;
   refunds: Refund[];
@@ -113,6 +116,7 @@ CREATE TABLE IF NOT EXISTS simulator_links (
 );
 CREATE TABLE IF NOT EXISTS simulator_refunds (id TEXT PRIMARY KEY, payment_id TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS simulator_replies (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, reply TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS simulator_replies_at ON simulator_replies (at);
 `;
 
 interface Loaded {
@@ -192,6 +196,8 @@ export class SqliteSimulatorState implements SimulatorState {
   }
   putReply(key: string, reply: IdempotentReply): void {
     this.inUnit();
+    // Answers past Mollie's window are never replayed again: a saved state that lives for months does not keep them.
+    this.db.prepare('DELETE FROM simulator_replies WHERE at < ?').run(reply.at - IDEMPOTENCY_WINDOW_MS);
     this.db
       .prepare('INSERT INTO simulator_replies (key, fingerprint, reply, at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, reply = excluded.reply, at = excluded.at')
       .run(key, reply.fingerprint, JSON.stringify(reply.reply), reply.at);

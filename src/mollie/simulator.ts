@@ -29,7 +29,7 @@ import {
   type RefundStatus,
   type WriteOptions,
 } from './port.js';
-import { MemorySimulatorState, type SimulatorState, type StoredLink, type StoredPayment } from './simulator-state.js';
+import { IDEMPOTENCY_WINDOW_MS, MemorySimulatorState, type SimulatorState, type StoredLink, type StoredPayment } from './simulator-state.js';
 
 /** What the simulated customer (or time) does to an open payment. */
 export type CustomerOutcome = 'paid' | 'failed' | 'canceled' | 'expired';
@@ -37,8 +37,6 @@ export type CustomerOutcome = 'paid' | 'failed' | 'canceled' | 'expired';
 /** What a customer can leave a payment made through a link in: finished, or still under way. */
 export type LinkPaymentOutcome = Exclude<CustomerOutcome, 'expired'> | 'open' | 'pending';
 
-/** Mollie keeps an Idempotency-Key's answer this long, then treats the key as new. */
-export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /** What Mollie lets a PATCH of a payment link change; anything else is a 422 naming the field. */
 const LINK_UPDATABLE = new Set(['description', 'minimumAmount', 'archived', 'allowedMethods', 'lines', 'billingAddress', 'shippingAddress']);

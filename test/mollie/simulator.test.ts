@@ -75,6 +75,17 @@ describe('simulator on a saved state', () => {
     }
   });
 
+  it('forgets Idempotency-Key answers past Mollie\'s 24 hours, so a long-lived file does not keep them', async () => {
+    let now = Date.parse('2026-11-21T14:00:00Z');
+    const db = openDatabase(':memory:');
+    const simulator = new MollieSimulator({ now: () => new Date(now), state: new SqliteSimulatorState(db) });
+    await simulator.createPayment(invoicePayment(), { idempotencyKey: 'old' });
+    now += 24 * 60 * 60 * 1000 + 1;
+    await simulator.createPayment(invoicePayment(), { idempotencyKey: 'new' });
+    expect(db.prepare('SELECT key FROM simulator_replies').all()).toEqual([{ key: 'new' }]);
+    db.close();
+  });
+
   it('settles a refund as Mollie does: pending first, refunded after a while', async () => {
     let now = Date.parse('2026-11-21T14:00:00Z');
     const simulator = new MollieSimulator({ now: () => new Date(now), refundSettlesAfterMs: 10_000 });
