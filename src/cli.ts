@@ -37,11 +37,12 @@ checkout page is served on http://127.0.0.1:3334 (MOLLIE_MCP_CHECKOUT_PORT). Log
 
 An offline walk-through on the simulator: an agent creates a pay link, the customer pays, status, a refund, a
 refund over the cap denied, the audit log. Writes nothing outside a temporary folder.`,
-  'client-config': `Usage: mollie-invoice-mcp client-config --client claude-desktop|cursor|vscode|claude-code [--agent A] [--simulator] [--url URL] [--policies DIR] [--db FILE]
+  'client-config': `Usage: mollie-invoice-mcp client-config --client claude-desktop|cursor|vscode|claude-code [--agent A[,B...]] [--simulator] [--url URL] [--policies DIR] [--db FILE]
 
 Prints the JSON entry to paste into that client's MCP configuration, with this machine's absolute paths to node,
 this CLI, the policies folder and the database, and says on stderr which file it goes in. --agent defaults to
-billing-bot. --simulator: the offline simulator. --url http://127.0.0.1:3333/mcp: the HTTP form, with the bearer
+billing-bot; several agents (billing-bot,refund-desk) give one entry each, to paste together. --simulator: the
+offline simulator. --url http://127.0.0.1:3333/mcp: the HTTP form, with the bearer
 header (the token itself is never printed).`,
   simulate: `Usage: mollie-invoice-mcp simulate pay|fail|cancel|expire <tr_...|pl_...> [--db FILE]
 
@@ -306,7 +307,7 @@ main(process.argv.slice(2), process.env, processOutput).then(
   },
   async (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`mollie-invoice-mcp: ${error.message}\n\n${USAGE}\n`);
+      process.stderr.write(error.showUsage ? `mollie-invoice-mcp: ${error.message}\n\n${USAGE}\n` : `mollie-invoice-mcp: ${error.message}\n`);
       process.exitCode = 2;
       return;
     }

@@ -1,7 +1,7 @@
 /** Has it been paid? One payment, one payment link, or an invoice with every link and checkout this server made for it. */
 import { z } from 'zod';
 import { MollieError } from '../src/mollie/errors.js';
-import { describeAmount } from '../src/mollie/money.js';
+import { amountToMinorUnits, describeAmount, toAmount } from '../src/mollie/money.js';
 import type { Payment, Refund } from '../src/mollie/port.js';
 import { isFinalLinkStatus, type LinkStatus } from '../src/payments/link-status.js';
 import { findLinkOf, itemFromReading, readInvoice, readLink, recordedInvoice, type InvoicePayment, type InvoiceReadings, type LinkReading } from '../src/payments/invoice-payments.js';
@@ -81,13 +81,27 @@ function until(iso: string): string {
   return DAY.format(new Date(iso));
 }
 
-function refundedPart(payment: Payment | null): string {
-  const refunded = payment?.amountRefunded;
-  return refunded && !/^0+(\.0+)?$/.test(refunded.value) ? `; ${describeAmount(refunded)} refunded` : '';
+const UNDER_WAY = new Set<Refund['status']>(['queued', 'pending', 'processing']);
+
+/**
+ * "; 20.00 EUR refunded", "; 5.00 EUR refunded; a refund of 60.00 EUR is pending". Mollie's amountRefunded counts
+ * refunds still under way, so a label built on it alone would call money refunded that has not gone back yet.
+ */
+function refundedPart(payment: Payment | null, refunds: readonly Refund[]): string {
+  if (!payment) return '';
+  const currency = payment.amount.currency;
+  const total = (status: (refund: Refund) => boolean): number =>
+    refunds.filter(status).reduce((sum, refund) => sum + amountToMinorUnits(refund.amount), 0);
+  const underWay = total((refund) => UNDER_WAY.has(refund.status));
+  const refunded = amountToMinorUnits(payment.amountRefunded ?? toAmount(0, currency)) - underWay;
+  return [
+    refunded > 0 ? `; ${describeAmount(toAmount(refunded, currency))} refunded` : '',
+    underWay > 0 ? `; a refund of ${describeAmount(toAmount(underWay, currency))} is ${refunds.some((refund) => refund.status === 'pending' || refund.status === 'queued') ? 'pending' : 'processing'}` : '',
+  ].join('');
 }
 
 /** "Paid on 21 Nov 2026, 14:03 UTC; 20.00 EUR refunded" */
-export function statusLabel(payment: Payment): string {
+export function statusLabel(payment: Payment, refunds: readonly Refund[] = []): string {
   switch (payment.status) {
     case 'open':
       return `Open: waiting for the customer to pay${payment.expiresAt ? `; the checkout expires on ${when(payment.expiresAt)}` : ''}`;
@@ -96,7 +110,7 @@ export function statusLabel(payment: Payment): string {
     case 'authorized':
       return 'Authorized: the payment is approved and waits to be captured';
     case 'paid':
-      return `Paid on ${when(payment.paidAt)}${refundedPart(payment)}`;
+      return `Paid on ${when(payment.paidAt)}${refundedPart(payment, refunds)}`;
     case 'canceled':
       return `Canceled on ${when(payment.canceledAt)}; nothing was paid`;
     case 'expired':
@@ -107,7 +121,7 @@ export function statusLabel(payment: Payment): string {
 }
 
 /** "Open until 31 Jan 2027; not paid yet", "Paid on 3 Dec 2026, 10:12 UTC through its pay link" */
-export function linkStatusLabel(status: LinkStatus, reading: LinkReading, archivedAt: string | null): string {
+export function linkStatusLabel(status: LinkStatus, reading: LinkReading, archivedAt: string | null, refunds: readonly Refund[] = []): string {
   const { link, state } = reading;
   switch (status) {
     case 'open':
@@ -115,7 +129,7 @@ export function linkStatusLabel(status: LinkStatus, reading: LinkReading, archiv
     case 'pending':
       return 'Pending: the customer has started paying through the pay link and the result is not known yet';
     case 'paid':
-      return `Paid on ${when(state.paidAt)} through its pay link${refundedPart(state.payment)}`;
+      return `Paid on ${when(state.paidAt)} through its pay link${refundedPart(state.payment, refunds)}`;
     case 'canceled':
       return `Withdrawn${archivedAt ? ` on ${when(archivedAt)}` : ''}: the pay link was archived and can no longer be paid; nothing was paid`;
     case 'expired':
@@ -138,7 +152,7 @@ function fromPayment(payment: Payment, refunds: Refund[], extra: { kind: Result[
     kind: extra.kind,
     invoice_id: extra.invoiceId,
     status: payment.status,
-    status_label: statusLabel(payment),
+    status_label: statusLabel(payment, refunds),
     is_final: payment.isFinal,
     amount: payment.amount,
     amount_refunded: payment.amountRefunded,
@@ -172,7 +186,7 @@ function fromLinkReading(reading: LinkReading, refunds: Refund[], extra: { invoi
     kind: 'payment_link',
     invoice_id: extra.invoiceId,
     status: state.status,
-    status_label: linkStatusLabel(state.status, reading, extra.archivedAt),
+    status_label: linkStatusLabel(state.status, reading, extra.archivedAt, refunds),
     is_final: isFinalLinkStatus(state.status),
     amount: linkAmount(reading),
     amount_refunded: paid?.amountRefunded ?? null,

@@ -5,13 +5,19 @@ import { listCalls } from '../audit/call-entries.js';
 import { formatCallTable } from '../audit/call-table.js';
 import { checkBudgets } from '../audit/budget-check.js';
 import { MAX_THREADS, verifyLog } from '../audit/verify-parallel.js';
-import { openDatabase, openForReading, type SqliteDatabase } from '../database.js';
+import { defaultDatabasePath, openDatabase, openForReading, type SqliteDatabase } from '../database.js';
+import { shellQuote } from './command-line.js';
 import { UsageError, type CommandOutput } from './output.js';
 
+/** No database at `path`: say so, and name the simulator's default file when that is the one that exists. */
+export function noDatabase(path: string): UsageError {
+  const simulator = defaultDatabasePath(process.env, true);
+  const hint = path !== simulator && existsSync(simulator) ? ` Only the simulator's database exists: add --db ${shellQuote(simulator)} to read that one.` : ' Set MOLLIE_MCP_DB (or --db) to the file the server writes.';
+  return new UsageError(`There is no audit log at ${path}.${hint}`, false);
+}
+
 export function openExisting(path: string): SqliteDatabase {
-  if (path !== ':memory:' && !existsSync(path)) {
-    throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
-  }
+  if (path !== ':memory:' && !existsSync(path)) throw noDatabase(path);
   return openDatabase(path);
 }
 
@@ -20,9 +26,7 @@ export function openExisting(path: string): SqliteDatabase {
  * was read goes to stderr, so an empty answer from the wrong database is not mistaken for an empty log.
  */
 function openToRead(path: string, io: CommandOutput): SqliteDatabase {
-  if (path !== ':memory:' && !existsSync(path)) {
-    throw new UsageError(`There is no audit log at ${path}. Set MOLLIE_MCP_DB (or --db) to the file the server writes.`);
-  }
+  if (path !== ':memory:' && !existsSync(path)) throw noDatabase(path);
   const db = openForReading(path);
   io.err(`Database: ${path}`);
   return db;

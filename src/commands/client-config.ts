@@ -35,11 +35,23 @@ export interface EntryRequest {
 
 type Json = Record<string, unknown>;
 
+/**
+ * The name a secret goes by in the person's environment or the client's secret store: the account's API key is one
+ * for every entry, each agent's token its own (two entries must not share MOLLIE_MCP_TOKEN).
+ */
+export function secretName(variable: string, agent: string): string {
+  return variable === 'MOLLIE_MCP_TOKEN' ? `MOLLIE_MCP_TOKEN_${agent.toUpperCase().replace(/[^A-Z0-9]/g, '_')}` : variable;
+}
+
+function inputId(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-');
+}
+
 /** How each client refers to a secret it fills in itself, or null where only a pasted value works. */
-function secretRef(client: ClientName, variable: string): string | null {
-  if (client === 'vscode') return `\${input:${variable.toLowerCase().replace(/_/g, '-')}}`;
-  if (client === 'cursor') return `\${env:${variable}}`;
-  if (client === 'claude-code') return `\${${variable}}`;
+function secretRef(client: ClientName, name: string): string | null {
+  if (client === 'vscode') return `\${input:${inputId(name)}}`;
+  if (client === 'cursor') return `\${env:${name}}`;
+  if (client === 'claude-code') return `\${${name}}`;
   return null;
 }
 
@@ -49,7 +61,7 @@ const PLACEHOLDERS: Record<string, string> = {
 };
 
 function secret(request: EntryRequest, variable: string): string {
-  return secretRef(request.client, variable) ?? PLACEHOLDERS[variable]!.replace('AGENT', request.agent);
+  return secretRef(request.client, secretName(variable, request.agent)) ?? PLACEHOLDERS[variable]!.replace('AGENT', request.agent);
 }
 
 export function entryName(request: Pick<EntryRequest, 'agent' | 'simulator'>): string {
@@ -102,22 +114,27 @@ function httpServer(request: EntryRequest): Json {
   };
 }
 
-/** The JSON to paste: the top-level key of that client's file with one server in it (and VS Code's inputs). */
-export function clientEntry(request: EntryRequest): Json {
-  const server = request.url === null ? stdioServer(request) : httpServer(request);
-  const name = entryName(request);
-  if (request.client === 'vscode' && secretsOf(request).length > 0) {
-    return {
-      inputs: secretsOf(request).map((variable) => ({
+/**
+ * The JSON to paste: the top-level key of that client's file with one server per request in it (one client's), and
+ * for VS Code the inputs they ask for.
+ */
+export function clientEntry(...requests: EntryRequest[]): Json {
+  const client = requests[0]!.client;
+  const servers = Object.fromEntries(requests.map((request) => [entryName(request), request.url === null ? stdioServer(request) : httpServer(request)]));
+  const inputs = new Map<string, Json>();
+  for (const request of requests) {
+    for (const variable of secretsOf(request)) {
+      const id = inputId(secretName(variable, request.agent));
+      inputs.set(id, {
         type: 'promptString',
-        id: variable.toLowerCase().replace(/_/g, '-'),
+        id,
         description: variable === 'MOLLIE_API_KEY' ? 'Mollie test API key (test_...)' : `Token of agent ${request.agent} (from token create)`,
         password: true,
-      })),
-      servers: { [name]: server },
-    };
+      });
+    }
   }
-  return { [request.client === 'vscode' ? 'servers' : 'mcpServers']: { [name]: server } };
+  if (client === 'vscode') return { ...(inputs.size > 0 ? { inputs: [...inputs.values()] } : {}), servers };
+  return { mcpServers: servers };
 }
 
 export const EXAMPLE_PATHS: EntryPaths = {
@@ -187,8 +204,9 @@ function notes(request: EntryRequest): string[] {
   const lines: string[] = [];
   const secrets = secretsOf(request);
   if (secrets.length > 0) {
-    if (request.client === 'claude-desktop') lines.push(`Replace the placeholder${secrets.length > 1 ? 's' : ''} for ${secrets.join(' and ')} with the real value${secrets.length > 1 ? 's' : ''}; the file then holds a secret, so keep it private.`);
-    if (request.client === 'cursor' || request.client === 'claude-code') lines.push(`Set ${secrets.join(' and ')} in the environment the client starts from; the entry refers to ${secrets.length > 1 ? 'them' : 'it'} and holds no secret.`);
+    const names = secrets.map((variable) => secretName(variable, request.agent));
+    if (request.client === 'claude-desktop') lines.push(`Replace the placeholder${names.length > 1 ? 's' : ''} for ${secrets.join(' and ')} in ${entryName(request)} with the real value${names.length > 1 ? 's' : ''}; the file then holds a secret, so keep it private.`);
+    if (request.client === 'cursor' || request.client === 'claude-code') lines.push(`Set ${names.join(' and ')} in the environment the client starts from; ${entryName(request)} refers to ${names.length > 1 ? 'them' : 'it'} and holds no secret.`);
   }
   if (secrets.includes('MOLLIE_MCP_TOKEN')) lines.push(`The token is the one \`token create --agent ${request.agent}\` printed, whose token_sha256 is in ${request.agent}'s policy.`);
   if (request.url !== null && request.client === 'claude-desktop') lines.push('Claude Desktop reaches an HTTP server through the mcp-remote bridge, which npx downloads from the npm registry at first use.');
@@ -202,6 +220,7 @@ function notes(request: EntryRequest): string[] {
 
 export interface ClientConfigOptions {
   client: string | undefined;
+  /** One agent, or several separated by commas: one entry each, to paste together. */
   agent: string;
   simulator: boolean;
   url: string | undefined;
@@ -216,9 +235,10 @@ export interface ClientConfigOptions {
 export function clientConfig(options: ClientConfigOptions, env: Readonly<Record<string, string | undefined>>, io: CommandOutput): number {
   const client = CLIENTS.find((name) => name === options.client);
   if (client === undefined) throw new UsageError(`client-config needs --client ${CLIENTS.join('|')}${options.client === undefined ? '' : `; got "${options.client}"`}.`);
-  const agent = options.agents.get(options.agent);
-  if (agent === undefined) {
-    throw new UsageError(`There is no policy for agent "${options.agent}" in ${options.policiesDir}; the agents there are: ${[...options.agents.keys()].join(', ') || 'none'}. Name one with --agent.`);
+  const agents = [...new Set(options.agent.split(',').map((name) => name.trim()).filter((name) => name !== ''))];
+  const unknown = agents.find((name) => !options.agents.has(name));
+  if (agents.length === 0 || unknown !== undefined) {
+    throw new UsageError(`There is no policy for agent "${unknown ?? options.agent}" in ${options.policiesDir}; the agents there are: ${[...options.agents.keys()].join(', ') || 'none'}. Name one (or several, separated by commas) with --agent.`);
   }
   let url: string | null = null;
   if (options.url !== undefined) {
@@ -236,17 +256,17 @@ export function clientConfig(options: ClientConfigOptions, env: Readonly<Record<
   }
   if (url === null && options.databaseProblem !== null) throw new UsageError(options.databaseProblem);
   const npx = join(dirname(options.paths.node), process.platform === 'win32' ? 'npx.cmd' : 'npx');
-  const request: EntryRequest = {
+  const requests: EntryRequest[] = agents.map((agent) => ({
     client,
-    agent: options.agent,
+    agent,
     simulator: options.simulator,
     url,
-    needsToken: url !== null || agent.needsToken,
+    needsToken: url !== null || options.agents.get(agent)!.needsToken,
     paths: options.paths,
     ...(existsSync(npx) ? { npx } : {}),
-  };
-  io.out(JSON.stringify(clientEntry(request), null, 2));
+  }));
+  io.out(JSON.stringify(clientEntry(...requests), null, 2));
   io.err('');
-  for (const line of [...whereItGoes(client, process.platform, env), ...notes(request)]) io.err(line);
+  for (const line of new Set([...whereItGoes(client, process.platform, env), ...requests.flatMap(notes)])) io.err(line);
   return 0;
 }

@@ -9,7 +9,13 @@ export const processOutput: CommandOutput = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-/** A mistake in how a command was called: exit 2 with the usage. */
+/** A mistake in how a command was called: exit 2, with the usage unless the message alone says what to do. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
 }

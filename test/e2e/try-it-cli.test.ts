@@ -123,9 +123,10 @@ describe('client-config', () => {
       const entry = Object.values(config[client === 'vscode' ? 'servers' : 'mcpServers']!)[0]!;
       if (client !== 'cursor') expect(entry.type).toBe('http');
       // The token is never printed: the entry refers to the client's own secret store or environment.
-      const reference = { cursor: '${env:MOLLIE_MCP_TOKEN}', vscode: '${input:mollie-mcp-token}', 'claude-code': '${MOLLIE_MCP_TOKEN}' }[client];
+      // Each agent's token has its own name, so two entries never share one.
+      const reference = { cursor: '${env:MOLLIE_MCP_TOKEN_HTTP_BOT}', vscode: '${input:mollie-mcp-token-http-bot}', 'claude-code': '${MOLLIE_MCP_TOKEN_HTTP_BOT}' }[client];
       expect(entry.headers.Authorization).toBe(`Bearer ${reference}`);
-      if (client === 'vscode') expect(config.inputs).toEqual([expect.objectContaining({ id: 'mollie-mcp-token', password: true })]);
+      if (client === 'vscode') expect(config.inputs).toEqual([expect.objectContaining({ id: 'mollie-mcp-token-http-bot', password: true })]);
       // The client fills the reference in; then the entry connects.
       const headers = { Authorization: entry.headers.Authorization!.replace(reference, HTTP_AGENT.token) };
       const mcp = new Client({ name: client, version: '1.0.0' });
@@ -137,6 +138,22 @@ describe('client-config', () => {
       }
     } finally {
       await server.stop();
+    }
+  }, 30_000);
+
+  it('prints the entries of several agents to paste together, each starting its own server', async () => {
+    const answer = await cli(['client-config', '--client', 'claude-desktop', '--simulator', '--agent', 'billing-bot,refund-desk']);
+    expect(answer.code).toBe(0);
+    const servers = (JSON.parse(answer.stdout) as { mcpServers: Record<string, { command: string; args: string[]; env: Record<string, string> }> }).mcpServers;
+    expect(Object.keys(servers)).toEqual(['mollie-billing-bot-simulator', 'mollie-refund-desk-simulator']);
+    for (const [name, entry] of Object.entries(servers)) {
+      const mcp = new Client({ name, version: '1.0.0' });
+      await mcp.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { ...entry.env, MOLLIE_MCP_CHECKOUT_PORT: '0' }, stderr: 'pipe' }));
+      try {
+        expect((await mcp.listTools()).tools.map((tool) => tool.name)).toContain(name.startsWith('mollie-billing') ? 'create_invoice_payment' : 'refund');
+      } finally {
+        await mcp.close();
+      }
     }
   }, 30_000);
 
@@ -319,6 +336,14 @@ describe('a person who has only tried the simulator', () => {
     expect(listed.stdout).toContain('create_invoice_payment');
     const approvals = await run(process.execPath, [CLI, 'approvals'], fresh);
     expect(approvals.stdout).toContain(`No approvals are waiting in ${simulatorDb}.`);
+    // verify never guesses which log it vouches for, but says where the only one is, and that works as printed.
+    const verify = await run(process.execPath, [CLI, 'audit', 'verify'], fresh);
+    expect(verify.code).toBe(2);
+    expect(verify.stderr).toContain(`Only the simulator's database exists: add --db ${simulatorDb} to read that one.`);
+    expect(verify.stderr).not.toContain('Usage:');
+    const named = await run(process.execPath, [CLI, 'audit', 'verify', '--db', simulatorDb], fresh);
+    expect(named.code).toBe(0);
+    expect(named.stdout).toContain('Audit log intact');
   }, 30_000);
 });
 

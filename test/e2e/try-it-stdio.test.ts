@@ -54,7 +54,7 @@ describe('two agents in a client, one simulator file, over stdio', () => {
     const billing = await start('billing-bot');
     const refunds = await start('refund-desk');
 
-    const created = structured(await billing.call('create_invoice_payment', { invoice_id: 'INV-1001', amount: '25.00', currency: 'EUR', description: 'Invoice INV-1001' }));
+    const created = structured(await billing.call('create_invoice_payment', { invoice_id: 'INV-1001', amount: '100.00', currency: 'EUR', description: 'Invoice INV-1001' }));
     const linkId = String(created.payment_link_id);
     const checkoutUrl = String(created.checkout_url);
     // A page on this machine that a browser can open, not a placeholder host; its address is in the start-up log.
@@ -68,7 +68,7 @@ describe('two agents in a client, one simulator file, over stdio', () => {
     const page = await browser.newPage();
     try {
       await page.goto(checkoutUrl);
-      expect(await page.textContent('[data-field="amount"]')).toBe('25.00 EUR');
+      expect(await page.textContent('[data-field="amount"]')).toBe('100.00 EUR');
       expect(await page.textContent('[data-field="invoice"]')).toBe('INV-1001');
       const shot = await page.screenshot({ fullPage: true });
       expect(shot.length).toBeGreaterThan(5_000);
@@ -94,7 +94,8 @@ describe('two agents in a client, one simulator file, over stdio', () => {
 
     // The billing agent's process, which made none of it, reads the same refund.
     const afterRefund = structured(await billing.call('get_payment_status', { payment_id: paymentId }));
-    expect(afterRefund).toMatchObject({ amount_refunded: { value: '5.00' }, amount_remaining: { value: '20.00' } });
+    expect(afterRefund).toMatchObject({ amount_refunded: { value: '5.00' }, amount_remaining: { value: '95.00' } });
+    expect(afterRefund.status_label).toMatch(/; a refund of 5\.00 EUR is pending$/);
 
     await billing.close();
     await refunds.close();
@@ -110,7 +111,8 @@ describe('two agents in a client, one simulator file, over stdio', () => {
       if (refundsNow[0]?.status === 'refunded' || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    expect(status).toMatchObject({ status: 'paid', payment_link_id: linkId, invoice_id: 'INV-1001', amount_refunded: { value: '5.00' }, amount_remaining: { value: '20.00' } });
+    expect(status).toMatchObject({ status: 'paid', payment_link_id: linkId, invoice_id: 'INV-1001', amount_refunded: { value: '5.00' }, amount_remaining: { value: '95.00' } });
+    expect(status.status_label).toMatch(/; 5\.00 EUR refunded$/);
     expect(status.refunds).toEqual([expect.objectContaining({ status: 'refunded', amount: { value: '5.00', currency: 'EUR' } })]);
     const link = structured(await again.call('get_payment_status', { payment_link_id: linkId }));
     expect(link).toMatchObject({ status: 'paid', payment_id: paymentId });

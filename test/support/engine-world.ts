@@ -88,6 +88,14 @@ export function makeWorld(policies: Record<string, string> = { clerk: POLICY('cl
     engines.push(engine);
     return engine;
   };
+  let first: Engine;
+  try {
+    first = open();
+  } catch (error) {
+    // A world whose policies are refused (a test of that) leaves no folder behind.
+    rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
   const world: World = {
     simulator,
     port,
@@ -96,7 +104,7 @@ export function makeWorld(policies: Record<string, string> = { clerk: POLICY('cl
     calls,
     directory,
     now,
-    engine: open(),
+    engine: first,
     call: (agent, name, args) => world.engine.gate.call({ caller: { agent, token: null }, transport: 'in-process', clientName: 'test', confirm: null }, name, args),
     writePolicy,
     another: open,

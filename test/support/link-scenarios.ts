@@ -232,7 +232,8 @@ export function describeLinkScenarios(transport: string, start: (world: LinkWorl
       const byInvoice = await clerk.call('get_payment_status', { invoice_id: 'PL-PAY' });
       expect(byInvoice.structuredContent).toMatchObject({ status: 'paid', payment_id: paid.id, amount_remaining: { value: '200.00', currency: 'EUR' } });
       expect(byInvoice.structuredContent.refunds).toEqual([expect.objectContaining({ refund_id: refunded.structuredContent.refund_id, amount: { value: '50.00', currency: 'EUR' } })]);
-      expect(byInvoice.structuredContent.status_label).toMatch(/through its pay link; 50\.00 EUR refunded$/);
+      // Mollie counts a pending refund in amountRefunded; the label must not call that money refunded yet.
+      expect(byInvoice.structuredContent.status_label).toMatch(/through its pay link; a refund of 50\.00 EUR is pending$/);
       const byPayment = await clerk.call('get_payment_status', { payment_id: paid.id });
       expect(byPayment.structuredContent).toMatchObject({ kind: 'payment_link', payment_link_id: linkId, invoice_id: 'PL-PAY', status: 'paid' });
       // Paid: no new link for the same invoice, and nothing to withdraw.
