@@ -15,11 +15,11 @@ const USAGE = `Usage: mollie-invoice-mcp <command> [options]
   client-config         the entry to paste into Claude Desktop, Cursor, VS Code or Claude Code
   simulate              play the customer on the simulator: pay, fail, cancel or expire
   policy check|explain  validate the policies; explain one decision
-  audit list|export|verify
-                        read, export and verify the audit log
+  audit list|export|verify|story
+                        read, export and verify the audit log; the story of a payment or invoice
   approvals             money-moving calls waiting for a person's approval
-  approve | reject      decide one
-  token create          a new agent token
+  approve | reject      decide one (--as NAME with a people file)
+  token create          a new agent token, or a person's (--person)
   keys create           a key for signing audit log checkpoints
 
 Run \`mollie-invoice-mcp <command> --help\` for a command's options, \`mollie-invoice-mcp --version\` for the version.
@@ -27,12 +27,13 @@ Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLI
 
 /** Each command's own help, printed by `<command> --help`. */
 const HELP: Record<string, string> = {
-  serve: `Usage: mollie-invoice-mcp serve [--transport stdio|http] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE]
+  serve: `Usage: mollie-invoice-mcp serve [--transport stdio|http] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE] [--people FILE]
 
 The MCP server. stdio (the default) speaks for one agent, MOLLIE_MCP_AGENT (with MOLLIE_MCP_TOKEN when its policy
 has a token_sha256). --transport http serves Streamable HTTP on 127.0.0.1:3333 (--host, --port), each agent by its
 bearer token. --simulator uses the offline Mollie simulator, whose state is kept in the database; over stdio its
-checkout page is served on http://127.0.0.1:3334 (MOLLIE_MCP_CHECKOUT_PORT). Logs go to stderr.`,
+checkout page is served on http://127.0.0.1:3334 (MOLLIE_MCP_CHECKOUT_PORT). Logs go to stderr. --people (or
+MOLLIE_MCP_PEOPLE) names the approvers and auditors; over HTTP they sign in to the console at /console.`,
   demo: `Usage: mollie-invoice-mcp demo
 
 An offline walk-through on the simulator: an agent creates a pay link, the customer pays, status, a refund, a
@@ -51,16 +52,23 @@ a new payment through a payment link), or lets it expire. The server records it 
 --db names the simulator database the server uses (default: the simulator's default database).`,
   policy: `Usage: mollie-invoice-mcp policy check [--policies DIR]
        mollie-invoice-mcp policy explain --agent A --tool T [--amount "12.50 EUR"] [--mode test|live] [--policies DIR]`,
-  'policy check': `Usage: mollie-invoice-mcp policy check [--policies DIR]
+  'policy check': `Usage: mollie-invoice-mcp policy check [--policies DIR] [--people FILE]
 
-Validates every policy file and prints agents x tools; exit 1 on any problem.`,
+Validates every policy file (and the people file, with the approvers the policies name) and prints agents x tools;
+exit 1 on any problem.`,
   'policy explain': `Usage: mollie-invoice-mcp policy explain --agent A --tool T [--amount "12.50 EUR"] [--mode test|live] [--policies DIR]
 
 Prints the decision for one call and the rule behind it.`,
-  audit: `Usage: mollie-invoice-mcp audit list|export|verify [options] (see \`audit <subcommand> --help\`)`,
-  'audit list': `Usage: mollie-invoice-mcp audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--db FILE]
+  audit: `Usage: mollie-invoice-mcp audit list|export|verify|story [options] (see \`audit <subcommand> --help\`)`,
+  'audit list': `Usage: mollie-invoice-mcp audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--payment ID] [--invoice ID] [--db FILE]
 
-Recent calls, one readable line each, oldest first (20 unless --limit).`,
+Recent calls, one readable line each, oldest first (20 unless --limit). --payment: the calls about a payment (tr_...)
+or a payment link (pl_...); --invoice: the calls about an invoice.`,
+  'audit story': `Usage: mollie-invoice-mcp audit story <tr_...|pl_...|invoice_id> [--db FILE]
+
+Every call, webhook and approval about a payment, a payment link or an invoice (with its links and payments), in
+order: time, agent, what happened, decision, reason and rule, policy hash, approvers and Mollie's answer. Exit 1
+when nothing in the database mentions the id.`,
   'audit export': `Usage: mollie-invoice-mcp audit export --format jsonl|csv [--out FILE] [--db FILE]
 
 Every audit row, to stdout or FILE.`,
@@ -72,21 +80,25 @@ Recomputes the hash chain; exit 0 if intact, 1 at the first bad row. Large logs 
   'keys create': `Usage: mollie-invoice-mcp keys create --out FILE
 
 A new Ed25519 key for signing audit log checkpoints (FILE, and FILE.pub for auditors).`,
-  token: `Usage: mollie-invoice-mcp token create --agent A [--policies DIR]`,
+  token: `Usage: mollie-invoice-mcp token create --agent A [--policies DIR] | --person NAME`,
   'token create': `Usage: mollie-invoice-mcp token create --agent A [--policies DIR]
+       mollie-invoice-mcp token create --person NAME
 
-A new agent token, shown once, and the token_sha256 line for that agent's policy file.`,
+A new token, shown once: for an agent, with the token_sha256 line for its policy file; for a person (an approver or
+auditor), with the token_sha256 line for the people file (MOLLIE_MCP_PEOPLE).`,
   approvals: `Usage: mollie-invoice-mcp approvals [--db FILE]
 
 Money-moving calls waiting for a person's approval. Without --db (or MOLLIE_MCP_DB) it reads both default databases,
 the real one and the simulator's.`,
-  approve: `Usage: mollie-invoice-mcp approve <approval_id> [--db FILE]
+  approve: `Usage: mollie-invoice-mcp approve <approval_id> [--as NAME] [--note TEXT] [--people FILE] [--db FILE]
 
 Approves one waiting call and prints exactly what it lets happen; no further prompt. The agent then repeats its call
-once with the approval_id.`,
-  reject: `Usage: mollie-invoice-mcp reject <approval_id> [--db FILE]
+once with the approval_id. With a people file (MOLLIE_MCP_PEOPLE) you approve as yourself: --as NAME, with your
+personal token in MOLLIE_MCP_PERSON_TOKEN or typed at the prompt (never as an argument). A policy's
+approvals_needed asks that many different people.`,
+  reject: `Usage: mollie-invoice-mcp reject <approval_id> [--as NAME] [--note TEXT] [--people FILE] [--db FILE]
 
-Refuses one waiting call; the agent's repeat with that approval is denied.`,
+Refuses one waiting call; the agent's repeat with that approval is denied. --as NAME as for approve.`,
 };
 
 /** Options that take no value: after one of them, `--help` is still a flag, not its value. */
@@ -132,7 +144,7 @@ function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db
 }
 
 /**
- * The database `audit list` reads: the one named, else the default one, else (someone who has only tried the
+ * The database `audit list` and `audit story` read: the one named, else the default one, else (someone who has only tried the
  * simulator) the simulator's default one; it says which on stderr. `audit verify` and `audit export` never guess: a
  * script that verifies "the" log must not get a clean answer about another file.
  */
@@ -166,9 +178,10 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   }
   switch (command) {
     case 'serve': {
-      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, policies: string, db: string });
+      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, policies: string, db: string, people: string });
       const config = readConfig(env, {
         simulator: values.simulator === true,
+        ...(values.people ? { people: values.people as string } : {}),
         ...(values.policies ? { policies: values.policies as string } : {}),
         ...(values.db ? { db: values.db as string } : {}),
         ...(values.host ? { host: values.host as string } : {}),
@@ -184,9 +197,10 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       return 0;
     case 'policy': {
       if (sub === 'check') {
-        const { values } = parse(rest, { policies: string });
+        const { values } = parse(rest, { policies: string, people: string });
         const { policyCheck } = await import('./commands/policy.js');
-        return policyCheck(readConfig(env, values.policies ? { policies: values.policies as string } : {}).policiesDir, io);
+        const config = readConfig(env, { ...(values.policies ? { policies: values.policies as string } : {}), ...(values.people ? { people: values.people as string } : {}) });
+        return policyCheck(config.policiesDir, io, config.peopleFile);
       }
       if (sub === 'explain') {
         const { values } = parse(rest, { agent: string, tool: string, amount: string, mode: string, policies: string });
@@ -199,9 +213,15 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     case 'audit': {
       if (sub === 'list') {
-        const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, db: string });
+        const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, payment: string, invoice: string, db: string });
         const { auditList } = await import('./commands/audit.js');
         return auditList(auditDatabase(env, values.db as string | undefined), values as Record<string, string | undefined>, io);
+      }
+      if (sub === 'story') {
+        const { values, positionals } = parse(rest, { db: string }, true);
+        if (positionals.length > 1) throw new UsageError('audit story takes one id: a payment id (tr_...), a payment link id (pl_...) or an invoice id.');
+        const { auditStory } = await import('./commands/audit.js');
+        return auditStory(auditDatabase(env, values.db as string | undefined), positionals[0], io);
       }
       if (sub === 'export') {
         const { values } = parse(rest, { format: string, out: string, db: string });
@@ -228,10 +248,25 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     case 'approve':
     case 'reject': {
-      const { values, positionals } = parse(argv.slice(1), { db: string }, true);
+      const { values, positionals } = parse(argv.slice(1), { db: string, as: string, note: string, people: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
-      const { approverName, decideApproval } = await import('./commands/approvals.js');
-      return decideApproval(approvalDatabases(env, values.db as string | undefined), positionals[0], command === 'approve' ? 'approved' : 'rejected', approverName(env), io, namedDatabase(env, values.db as string | undefined));
+      const [{ approverName, decideApproval }, { promptSecret }] = await Promise.all([import('./commands/approvals.js'), import('./commands/secret-prompt.js')]);
+      const config = readConfig(env, values.people ? { people: values.people as string } : {});
+      const as = values.as as string | undefined;
+      return decideApproval(
+        approvalDatabases(env, values.db as string | undefined),
+        positionals[0],
+        command === 'approve' ? 'approved' : 'rejected',
+        {
+          as,
+          peopleFile: config.peopleFile,
+          token: async () => env.MOLLIE_MCP_PERSON_TOKEN?.trim() || (await promptSecret(`${as ?? ''}'s personal token: `)),
+          osUser: approverName(env),
+          note: values.note as string | undefined,
+        },
+        io,
+        namedDatabase(env, values.db as string | undefined),
+      );
     }
     case 'simulate': {
       const { values, positionals } = parse(argv.slice(1), { db: string }, true);
@@ -283,8 +318,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     case 'token': {
       if (sub === 'create') {
-        const { values } = parse(rest, { agent: string, policies: string });
-        const { tokenCreate } = await import('./commands/token.js');
+        const { values } = parse(rest, { agent: string, person: string, policies: string });
+        const { tokenCreate, personTokenCreate } = await import('./commands/token.js');
+        if (values.person !== undefined) {
+          if (values.agent !== undefined) throw new UsageError('token create takes --agent or --person, not both.');
+          return personTokenCreate(values.person as string, readConfig(env).peopleFile, io);
+        }
         return tokenCreate(values.agent as string | undefined, readConfig(env, values.policies ? { policies: values.policies as string } : {}).policiesDir, io);
       }
       break;
@@ -312,8 +351,8 @@ main(process.argv.slice(2), process.env, processOutput).then(
       return;
     }
     // Only on this error path: the policy loader (yaml, zod) is not worth importing just to name its error class.
-    const { PolicyError } = await import('./policy/load-policies.js');
-    const known = error instanceof PolicyError || error instanceof CredentialError || error instanceof ConfigError;
+    const [{ PolicyError }, { PeopleError }] = await Promise.all([import('./policy/load-policies.js'), import('./people/load-people.js')]);
+    const known = error instanceof PolicyError || error instanceof PeopleError || error instanceof CredentialError || error instanceof ConfigError;
     process.stderr.write(`mollie-invoice-mcp: ${known ? '' : 'unexpected error: '}${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
   },

@@ -34,6 +34,14 @@ export interface Config {
    * approval out of band, for clients that declare the capability but never show the question.
    */
   confirmInClient: boolean;
+  /** The people file naming approvers and auditors (MOLLIE_MCP_PEOPLE, --people); null: none, OS user names approve. */
+  peopleFile: string | null;
+  /** Where to POST a short chat message when an approval is asked (MOLLIE_MCP_APPROVAL_NOTIFY_URL). A secret: never logged. */
+  approvalNotifyUrl: string | null;
+  /** The console's public address for links in messages (MOLLIE_MCP_CONSOLE_URL); null: the HTTP server's own /console. */
+  consoleUrl: string | null;
+  /** A console session ends after this long without a request (MOLLIE_MCP_CONSOLE_IDLE_SECONDS). */
+  consoleIdleMs: number;
   /** Refused tool calls an agent may make a minute, each with its rows; past it they are counted in a summary (MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE). */
   refusedCallsPerMinute: number;
 }
@@ -56,6 +64,7 @@ export interface ConfigFlags {
   db?: string;
   host?: string;
   port?: string;
+  people?: string;
 }
 
 export class ConfigError extends Error {
@@ -166,6 +175,33 @@ function readCheckpoints(env: Env, cwd: string): Config['checkpoints'] {
   };
 }
 
+/** A URL whose path may be a secret (a chat webhook's): errors never repeat it. */
+function readSecretUrl(name: string, value: string | null): string | null {
+  if (value === null) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    url = null;
+  }
+  if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new ConfigError(`${name} must be an http(s) URL, such as the incoming-webhook address of a chat channel.`);
+  return url.toString();
+}
+
+function readConsoleUrl(value: string | null): string | null {
+  if (value === null) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    url = null;
+  }
+  if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`MOLLIE_MCP_CONSOLE_URL must be the console's address as people open it, such as https://mcp.example.com/console; got "${value.slice(0, 200)}".`);
+  }
+  return url.toString().replace(/\/$/, '');
+}
+
 function readSwitch(name: string, value: string | null, fallback: boolean): boolean {
   if (value === null) return fallback;
   if (value !== '0' && value !== '1') throw new ConfigError(`${name} must be 1 or 0; got "${value}".`);
@@ -200,6 +236,10 @@ export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     approvalTtlMs: readSeconds('MOLLIE_MCP_APPROVAL_TTL_SECONDS', nonEmpty(env.MOLLIE_MCP_APPROVAL_TTL_SECONDS), 15 * 60),
     confirmTimeoutMs: readSeconds('MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS', nonEmpty(env.MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS), 2 * 60),
     confirmInClient: readSwitch('MOLLIE_MCP_CONFIRM_IN_CLIENT', nonEmpty(env.MOLLIE_MCP_CONFIRM_IN_CLIENT), true),
+    peopleFile: nonEmpty(flags.people) !== null || nonEmpty(env.MOLLIE_MCP_PEOPLE) !== null ? resolve(cwd, (nonEmpty(flags.people) ?? nonEmpty(env.MOLLIE_MCP_PEOPLE))!) : null,
+    approvalNotifyUrl: readSecretUrl('MOLLIE_MCP_APPROVAL_NOTIFY_URL', nonEmpty(env.MOLLIE_MCP_APPROVAL_NOTIFY_URL)),
+    consoleUrl: readConsoleUrl(nonEmpty(env.MOLLIE_MCP_CONSOLE_URL)),
+    consoleIdleMs: readSeconds('MOLLIE_MCP_CONSOLE_IDLE_SECONDS', nonEmpty(env.MOLLIE_MCP_CONSOLE_IDLE_SECONDS), 15 * 60),
     refusedCallsPerMinute: readWholeNumber('MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE', nonEmpty(env.MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE), 60, 1_000_000),
   };
 }

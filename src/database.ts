@@ -198,6 +198,19 @@ CREATE TABLE IF NOT EXISTS approvals (
   used_at TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, expires_at);
+
+-- 0.6: each person's yes or no on an approval; approvals_needed different people must say yes.
+CREATE TABLE IF NOT EXISTS approval_votes (
+  approval_id TEXT NOT NULL,
+  person TEXT NOT NULL,
+  decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+  via TEXT NOT NULL,
+  authenticated INTEGER NOT NULL,
+  token_sha256 TEXT,
+  note TEXT,
+  at TEXT NOT NULL,
+  PRIMARY KEY (approval_id, person)
+) WITHOUT ROWID;
 `;
 
 /** Columns added after 0.2.0: a database file written by an older version gains them when it is opened. */
@@ -210,12 +223,18 @@ const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] 
   { table: 'payment_links', column: 'call_id', type: 'TEXT' },
   // 0.5: whether a person approved the call (confirm_above counts what went out without one over 24 hours).
   { table: 'reservations', column: 'approved', type: 'INTEGER NOT NULL DEFAULT 0' },
+  // 0.6: named approvers: how many must approve, who may, and the rule that asked.
+  { table: 'approvals', column: 'approvals_needed', type: 'INTEGER NOT NULL DEFAULT 1' },
+  { table: 'approvals', column: 'approvers', type: 'TEXT' },
+  { table: 'approvals', column: 'rule', type: 'TEXT' },
 ];
 
 const INDEXES_ON_ADDED_COLUMNS = `
 CREATE INDEX IF NOT EXISTS reservations_repeat ON reservations (repeat_key, reserved_at) WHERE repeat_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (state) WHERE state = 'reserved';
 CREATE INDEX IF NOT EXISTS payments_link ON payments (link_id) WHERE link_id IS NOT NULL;
+-- 0.6: the console's chain state finds the last verification without reading the log.
+CREATE INDEX IF NOT EXISTS audit_reason_event ON audit_log (reason, seq) WHERE kind = 'event' AND reason = 'chain_verified';
 `;
 
 /**

@@ -3,7 +3,11 @@
  * the Mollie port and the gate. Transports and commands get an Engine and never assemble these themselves.
  */
 import type { Logger } from 'pino';
-import { Approvals } from './approvals/approvals.js';
+import { Approvals, type Approval } from './approvals/approvals.js';
+import { ApprovalNotifier } from './approvals/notify.js';
+import { checkApprovers } from './people/approver-check.js';
+import { PeopleStore } from './people/people-store.js';
+import { PolicyError } from './policy/load-policies.js';
 import { AuditLog } from './audit/audit-log.js';
 import { commandLine, databaseArgs } from './commands/command-line.js';
 import type { Config } from './config.js';
@@ -32,6 +36,11 @@ export interface Engine {
   mollie: MolliePort;
   payments: PaymentRecords;
   approvals: Approvals;
+  /** The people file in force (MOLLIE_MCP_PEOPLE), or null: then approvals are made under OS user names. */
+  people: PeopleStore | null;
+  /** Where links in messages point to the console; the HTTP server sets its own address when none is configured. */
+  setConsoleUrl(url: string): void;
+  readonly consoleUrl: string | null;
   /** The policies in force at this moment (they follow edits to policies/ while serving). */
   readonly policies: PolicySet;
   /**
@@ -63,6 +72,11 @@ export interface EngineOptions {
 
 export function openEngine(config: Config, options: EngineOptions): Engine {
   const policyStore = new PolicyStore(config.policiesDir, TOOL_CAPABILITIES, options.logger);
+  // The people file and the policies are read together before the database opens: an approver named in a policy who
+  // cannot approve stops the server, and creates no file.
+  const people = config.peopleFile !== null ? new PeopleStore(config.peopleFile, options.logger) : null;
+  const approverProblems = checkApprovers(policyStore.current(), people?.current() ?? null);
+  if (approverProblems.length > 0) throw new PolicyError(approverProblems);
   // Real Mollie's credential is checked before the database opens: a missing key creates no file.
   const chosen = options.mollie ?? (config.simulator ? null : openMolliePort({ env: options.env, logger: options.logger }));
   const db = openDatabase(config.dbPath);
@@ -86,9 +100,19 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   const clock = options.clock ?? (() => new Date());
   const audit = new AuditLog(db, clock);
   policyStore.recordTo(audit);
-  if (options.serving) policyStore.watch();
+  people?.recordTo(audit);
+  if (options.serving) {
+    policyStore.watch();
+    // Tells `approve` on this database whether the server counts only named, authenticated approvers.
+    db.prepare("INSERT INTO store_meta (key, value) VALUES ('named_approvers', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(people ? people.path : '');
+  }
   const payments = new PaymentRecords(db, clock);
-  const approvals = new Approvals(db, audit, clock, (args) => commandLine([...args, ...databaseArgs(config)], options.env));
+  const approvals = new Approvals(db, audit, clock, (args) => commandLine([...args, ...databaseArgs(config)], options.env), () => people?.current() ?? null);
+  let consoleUrl = config.consoleUrl;
+  const notifier =
+    config.approvalNotifyUrl !== null
+      ? new ApprovalNotifier(config.approvalNotifyUrl, options.logger, () => consoleUrl, (approval: Approval) => approvals.approveCommand(approval.approvalId))
+      : null;
   const gate = new Gate({
     db,
     audit,
@@ -103,6 +127,8 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     logger: options.logger,
     clock,
     refusedCallsPerMinute: config.refusedCallsPerMinute,
+    namedApprovers: () => people !== null,
+    ...(notifier ? { onApprovalAsked: (approval: Approval) => notifier.approvalAsked(approval) } : {}),
   });
   const instance = options.serving ? new ServerInstance(db, gate.instanceId, clock) : null;
   const checkpoints = options.checkpoints?.(db, audit) ?? null;
@@ -121,6 +147,13 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     mollie,
     payments,
     approvals,
+    people,
+    setConsoleUrl: (url) => {
+      consoleUrl ??= url;
+    },
+    get consoleUrl() {
+      return consoleUrl;
+    },
     get policies() {
       return policyStore.current();
     },

@@ -15,10 +15,10 @@ import { immediateWhenFree, type Durability, type SqliteDatabase } from './datab
 import { formatMinorUnits } from './mollie/money.js';
 import type { MolliePort } from './mollie/port.js';
 import type { PaymentRecords } from './payments/payment-records.js';
-import { approvalFingerprint, formatUtc, type Approval, type Approvals } from './approvals/approvals.js';
+import { approvalFingerprint, formatUtc, namesInWords, type Approval, type Approvals } from './approvals/approvals.js';
 import { approvalNeeded, authorize, checkCaps, checkPaymentScope, checkRate, type ApprovalRule, type Caller, type Decision, type UsageReader } from './policy/decide.js';
 import { CallTimes } from './policy/call-times.js';
-import type { PolicySet } from './policy/policy.js';
+import type { PolicySet, ToolPolicy } from './policy/policy.js';
 import type { Reservations } from './policy/reservations.js';
 import { OpenReads } from './open-reads.js';
 import { InvoiceLocks } from './payments/invoice-locks.js';
@@ -76,6 +76,13 @@ export interface GateOptions {
   clock?: () => Date;
   /** Refused calls one agent may make a minute with rows of their own; the rest are counted in a summary event. */
   refusedCallsPerMinute?: number;
+  /**
+   * True when a people file names the approvers: only their authenticated decisions count, so a yes in the agent's
+   * own client never does, and every approval goes out of band.
+   */
+  namedApprovers?: () => boolean;
+  /** Told about every approval asked, after it is recorded (MOLLIE_MCP_APPROVAL_NOTIFY_URL); must not throw or block. */
+  onApprovalAsked?: (approval: Approval) => void;
 }
 
 const MAX_TOOL_NAME = 64;
@@ -347,9 +354,11 @@ export class Gate {
       const now = this.clock();
       const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.usage, now);
       if (precheck.allowed) {
-        const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, fingerprint: fingerprint!, plan, agent, started };
+        const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, toolPolicy, fingerprint: fingerprint!, plan, agent, started };
         const clientMayConfirm = agentPolicy.confirmInClient ?? origin.transport !== 'http';
-        if (!origin.confirm || !this.options.approvalSettings.askInClient || !clientMayConfirm) return this.askOutOfBand(request, origin, log, elapsed);
+        // A named approver, or more than one person, cannot answer a prompt in the agent's client.
+        const peopleDecide = (this.options.namedApprovers?.() ?? false) || toolPolicy.approvalsNeeded > 1;
+        if (!origin.confirm || !this.options.approvalSettings.askInClient || !clientMayConfirm || peopleDecide) return this.askOutOfBand(request, origin, log, elapsed);
         const answer = await this.askInClient(request, origin, origin.confirm, log);
         if (answer.reply) return answer.reply;
         confirmedInClient = answer.note;
@@ -379,7 +388,7 @@ export class Gate {
         const nowRule = tool.capabilities.approvable ? approvalNeeded(current.agent, tool.name, current.tool, money, this.usage, now) : null;
         let approval: Approval | null = null;
         if (nowRule && approvalId !== null) {
-          const checked = this.options.approvals.check(approvalId, agent, fingerprint!, origin.transport);
+          const checked = this.options.approvals.check(approvalId, agent, fingerprint!, origin.transport, { needed: current.tool.approvalsNeeded, approvers: current.tool.approvers });
           if (!checked.ok) {
             if (checked.pending) pendingApproval = approvalId;
             return refuseHere({ allowed: false, reason: checked.reason, rule: nowRule.rule, message: checked.message });
@@ -388,9 +397,12 @@ export class Gate {
         }
         let decided = checkCaps(current.agent, tool.name, capabilities, current.tool, demand, this.usage, now);
         if (decided.allowed) decided = this.repeatCheck(plan, now) ?? decided;
-        if (decided.allowed && nowRule && (approval || confirmedInClient)) {
+        if (decided.allowed && nowRule && confirmedInClient !== null && approval === null && ((this.options.namedApprovers?.() ?? false) || current.tool.approvalsNeeded > 1)) {
+          // The people file (or approvals_needed) arrived while the person at the client was being asked.
+          decided = { allowed: false, reason: 'approval_required', rule: nowRule.rule, message: `${nowRule.message} A yes in the client no longer counts: named approvers must approve it. Call again to ask them.` };
+        } else if (decided.allowed && nowRule && (approval || confirmedInClient)) {
           // The person comes first: it is what an auditor looks for in this row and in the call's summary.
-          const who = approval ? `Approved by ${approval.decidedBy ?? '?'} (approval ${approval.approvalId}).` : confirmedInClient!;
+          const who = approval ? `Approved by ${namesInWords(this.options.approvals.countedApprovers(approval, { needed: current.tool.approvalsNeeded, approvers: current.tool.approvers }))} (approval ${approval.approvalId}).` : confirmedInClient!;
           decided = { allowed: true, reason: approval ? 'approved' : 'confirmed', rule: `${decided.rule}; ${nowRule.rule}`, message: `${who} ${decided.message}` };
         } else if (decided.allowed && nowRule) {
           // Nobody was asked (the check before asking denied the call and budgets changed since, or the policy now
@@ -484,19 +496,24 @@ export class Gate {
           callId: request.callId,
           transport: origin.transport,
           ttlMs: this.options.approvalSettings.ttlMs,
+          needed: request.toolPolicy.approvalsNeeded,
+          approvers: request.toolPolicy.approvers,
+          rule: request.rule.rule,
         });
-        const message = `${request.rule.message} Waiting for a person to approve it (approval ${asked.approvalId}, until ${formatUtc(asked.expiresAt)}).`;
+        const message = `${request.rule.message} Waiting for ${asked.needed > 1 ? `${asked.needed} people` : 'a person'} to approve it (approval ${asked.approvalId}, until ${formatUtc(asked.expiresAt)}).`;
         this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'decision', decision: 'denied', reason: 'approval_required', reason_message: message, rule: request.rule.rule });
         this.options.audit.append({ ...request.base, kind: 'outcome', outcome: 'error', error_code: 'approval_required', error_message: message, duration_ms: elapsed() });
         return asked;
       });
       log.info({ decision: 'denied', reason: 'approval_required', approval_id: approval.approvalId }, 'Call waits for a person\'s approval');
+      this.options.onApprovalAsked?.(approval);
+      const who = approval.needed > 1 ? `${approval.needed} different people must approve it first` : 'A person must approve it first';
       return errorReply(request.callId, {
         code: 'approval_required',
         reason: 'approval_required',
         message:
-          `${request.rule.message} Nothing was sent to Mollie. A person must approve it first: ask them to run ` +
-          `\`${this.options.approvals.approveCommand(approval.approvalId)}\` (before ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
+          `${request.rule.message} Nothing was sent to Mollie. ${who}: ask ${this.options.approvals.askWhom(approval, 'them')} ` +
+          `(before ${formatUtc(approval.expiresAt)}), then call ${request.tool.name} again ` +
           `with the same arguments and approval_id "${approval.approvalId}".`,
         retryable: true,
         approval_id: approval.approvalId,
@@ -577,6 +594,7 @@ interface ApprovalRequest {
   planColumns: Partial<AuditFields>;
   rule: ApprovalRule;
   tool: ToolDefinition;
+  toolPolicy: ToolPolicy;
   fingerprint: string;
   plan: CallPlan;
   agent: string;

@@ -10,6 +10,7 @@ import type { AuditFields, AuditLog } from '../audit/audit-log.js';
 import { canonicalJson } from '../audit/canonical-json.js';
 import { immediate, type SqliteDatabase } from '../database.js';
 import { formatMinorUnits } from '../mollie/money.js';
+import { hasRole, type PeopleSet, type PersonRole } from '../people/load-people.js';
 
 export type ApprovalState = 'pending' | 'approved' | 'rejected' | 'used' | 'expired';
 
@@ -31,6 +32,49 @@ export interface Approval {
   decidedAt: string | null;
   usedCallId: string | null;
   usedAt: string | null;
+  /** How many different people must approve (the policy's approvals_needed when it was asked). */
+  needed: number;
+  /** Who may approve (the policy's approvers when it was asked); null: every approver. */
+  approvers: readonly string[] | null;
+  /** The policy rule that asked for a person. */
+  rule: string | null;
+  /** Each person's decision so far, in order. */
+  votes: readonly Vote[];
+}
+
+/** One person's yes or no on one approval. */
+export interface Vote {
+  person: string;
+  decision: 'approved' | 'rejected';
+  /** console | cli */
+  via: string;
+  /** The person's token was checked against the people file; false for an OS user name without a people file. */
+  authenticated: boolean;
+  /** The token_sha256 the person signed in with, so a vote made under another people file does not count. */
+  tokenSha256: string | null;
+  note: string | null;
+  at: string;
+}
+
+/** Who is deciding, as the console or the command line established it. */
+export interface Decider {
+  name: string;
+  via: 'console' | 'cli';
+  authenticated: boolean;
+  tokenSha256: string | null;
+  /** The person's roles in the people file; null when there is no people file (today's OS user name). */
+  roles: readonly PersonRole[] | null;
+  note?: string | null;
+}
+
+interface VoteRow {
+  person: string;
+  decision: 'approved' | 'rejected';
+  via: string;
+  authenticated: number;
+  token_sha256: string | null;
+  note: string | null;
+  at: string;
 }
 
 interface Row {
@@ -51,9 +95,12 @@ interface Row {
   decided_at: string | null;
   used_call_id: string | null;
   used_at: string | null;
+  approvals_needed: number;
+  approvers: string | null;
+  rule: string | null;
 }
 
-function fromRow(row: Row): Approval {
+function fromRow(row: Row, votes: readonly Vote[] = []): Approval {
   return {
     approvalId: row.approval_id,
     agent: row.agent,
@@ -71,7 +118,21 @@ function fromRow(row: Row): Approval {
     decidedAt: row.decided_at,
     usedCallId: row.used_call_id,
     usedAt: row.used_at,
+    needed: row.approvals_needed ?? 1,
+    approvers: row.approvers === null ? null : (JSON.parse(row.approvers) as string[]),
+    rule: row.rule,
+    votes,
   };
+}
+
+/** The names of the people who said yes, in order. */
+export function approverNames(approval: Pick<Approval, 'votes'>): string[] {
+  return approval.votes.filter((vote) => vote.decision === 'approved').map((vote) => vote.person);
+}
+
+/** "alice and bob", "alice, bob and carol". */
+export function namesInWords(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? 'nobody') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)!}`;
 }
 
 export const APPROVAL_ID = /^ap_[A-Za-z0-9]{24}$/;
@@ -105,6 +166,16 @@ export interface AskInit {
   callId: string;
   transport: string;
   ttlMs: number;
+  /** The policy's approvals_needed and approvers, and the rule that asked. */
+  needed?: number;
+  approvers?: readonly string[] | null;
+  rule?: string | null;
+}
+
+/** What the policy in force now asks of an approval being used: it may have been tightened since it was asked. */
+export interface ApprovalDemand {
+  needed: number;
+  approvers: readonly string[] | null;
 }
 
 export type UseCheck =
@@ -125,6 +196,9 @@ export class Approvals {
   private readonly setState;
   private readonly overdue;
   private readonly pendingRows;
+  private readonly recentRows;
+  private readonly voteRows;
+  private readonly insertVote;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -132,12 +206,19 @@ export class Approvals {
     private readonly clock: () => Date = () => new Date(),
     /** A command line of this CLI on this server's database, for messages: it must work as printed (command-line.ts). */
     private readonly command: (args: readonly string[]) => string = (args) => ['mollie-invoice-mcp', ...args].join(' '),
+    /** The people file in force for the server using these approvals; null: none, and OS user names count. */
+    private readonly people: () => PeopleSet | null = () => null,
   ) {
     this.byId = db.prepare<[string], Row>('SELECT * FROM approvals WHERE approval_id = ?');
     this.insertRow = db.prepare(
-      `INSERT INTO approvals (approval_id, agent, tool, fingerprint, action, amount_value, amount_currency, payment_id, invoice_id, asked_call_id, asked_at, expires_at, state)
-       VALUES (@approval_id, @agent, @tool, @fingerprint, @action, @amount_value, @amount_currency, @payment_id, @invoice_id, @asked_call_id, @asked_at, @expires_at, 'pending')`,
+      `INSERT INTO approvals (approval_id, agent, tool, fingerprint, action, amount_value, amount_currency, payment_id, invoice_id, asked_call_id, asked_at, expires_at, state, approvals_needed, approvers, rule)
+       VALUES (@approval_id, @agent, @tool, @fingerprint, @action, @amount_value, @amount_currency, @payment_id, @invoice_id, @asked_call_id, @asked_at, @expires_at, 'pending', @approvals_needed, @approvers, @rule)`,
     );
+    this.voteRows = db.prepare<[string], VoteRow>('SELECT person, decision, via, authenticated, token_sha256, note, at FROM approval_votes WHERE approval_id = ? ORDER BY at, person');
+    this.insertVote = db.prepare(
+      'INSERT INTO approval_votes (approval_id, person, decision, via, authenticated, token_sha256, note, at) VALUES (@approval_id, @person, @decision, @via, @authenticated, @token_sha256, @note, @at)',
+    );
+    this.recentRows = db.prepare<[string], Row>("SELECT * FROM approvals WHERE state != 'pending' AND asked_at >= ? ORDER BY asked_at DESC LIMIT 50");
     this.setState = db.prepare(
       `UPDATE approvals SET state = @state, decided_by = COALESCE(@decided_by, decided_by), decided_at = COALESCE(@decided_at, decided_at),
               used_call_id = COALESCE(@used_call_id, used_call_id), used_at = COALESCE(@used_at, used_at)
@@ -149,7 +230,24 @@ export class Approvals {
 
   get(approvalId: string): Approval | null {
     const row = this.byId.get(approvalId);
-    return row ? fromRow(row) : null;
+    return row ? this.withVotes(row) : null;
+  }
+
+  private withVotes(row: Row): Approval {
+    const votes: Vote[] = this.voteRows.all(row.approval_id).map((vote) => ({
+      person: vote.person,
+      decision: vote.decision,
+      via: vote.via,
+      authenticated: vote.authenticated === 1,
+      tokenSha256: vote.token_sha256,
+      note: vote.note,
+      at: vote.at,
+    }));
+    // Approved by a version before 0.6, which kept one name and no votes.
+    if (votes.length === 0 && row.decided_by !== null && row.decided_at !== null && row.state !== 'expired') {
+      votes.push({ person: row.decided_by, decision: row.state === 'rejected' ? 'rejected' : 'approved', via: 'cli', authenticated: false, tokenSha256: null, note: null, at: row.decided_at });
+    }
+    return fromRow(row, votes);
   }
 
   /** Records a pending approval and its "asked" event; joins the caller's transaction. */
@@ -175,24 +273,51 @@ export class Approvals {
       decided_at: null,
       used_call_id: null,
       used_at: null,
+      approvals_needed: init.needed ?? 1,
+      approvers: init.approvers ? JSON.stringify(init.approvers) : null,
+      rule: init.rule ?? null,
     };
+    const who = row.approvals_needed > 1 ? `${row.approvals_needed} different people` : 'a person';
+    const whom = init.approvers ? ` (of ${namesInWords(init.approvers)})` : '';
     immediate(this.db, () => {
       this.insertRow.run(row);
-      this.event(fromRow(row), init.transport, 'approval_asked', `Agent "${init.agent}" asked a person to approve: ${init.action}. It expires at ${formatUtc(row.expires_at)}.`, { asked_by_call: init.callId });
+      this.event(fromRow(row), init.transport, 'approval_asked', `Agent "${init.agent}" asked ${who}${whom} to approve: ${init.action}. It expires at ${formatUtc(row.expires_at)}.`, {
+        asked_by_call: init.callId,
+        approvals_needed: row.approvals_needed,
+        approvers: init.approvers ?? null,
+      });
     });
     return fromRow(row);
+  }
+
+  /**
+   * The yes votes that count for the server using these approvals now: with a people file, only those of people in
+   * it, with the approver role, named by the policy when it names approvers, signed in with the token it lists.
+   */
+  countedApprovers(approval: Approval, demand: ApprovalDemand | null = null): string[] {
+    const people = this.people();
+    const allowed = demand?.approvers ?? approval.approvers;
+    return approval.votes
+      .filter((vote) => vote.decision === 'approved')
+      .filter((vote) => {
+        if (allowed !== null && !allowed.includes(vote.person)) return false;
+        if (people === null) return true;
+        const person = people.people.get(vote.person);
+        return vote.authenticated && person !== undefined && hasRole(person, 'approver') && vote.tokenSha256 === person.tokenSha256;
+      })
+      .map((vote) => vote.person);
   }
 
   /**
    * Whether the call may go ahead on this approval: same agent, same arguments and amount, approved, unused, unexpired.
    * Runs inside the gate's transaction; an expiry it notices is recorded there.
    */
-  /** What a person runs to approve this one, as printed in messages. */
+  /** What a person runs to approve this one, as printed in messages; with a people file, under their name. */
   approveCommand(approvalId: string): string {
-    return this.command(['approve', approvalId]);
+    return this.command(this.people() === null ? ['approve', approvalId] : ['approve', approvalId, '--as', 'NAME']);
   }
 
-  check(approvalId: string, agent: string, fingerprint: string, transport: string): UseCheck {
+  check(approvalId: string, agent: string, fingerprint: string, transport: string, demand: ApprovalDemand | null = null): UseCheck {
     const approval = this.get(approvalId);
     const deny = (reason: ApprovalDenial, message: string, pending = false): UseCheck => ({ ok: false, reason, message, pending });
     if (!approval) return deny('approval_unknown', `There is no approval ${approvalId}. Call again without approval_id to ask for one.`);
@@ -204,51 +329,123 @@ export class Approvals {
       return deny('approval_expired', `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}${approval.state === 'approved' ? ' before it was used' : ' before anyone approved it'}. Call again without approval_id to ask for a new one.`);
     }
     switch (approval.state) {
-      case 'pending':
-        return deny('approval_pending', `Approval ${approvalId} has not been given yet. Ask a person to run \`${this.approveCommand(approvalId)}\` (before ${formatUtc(approval.expiresAt)}), then repeat this call.`, true);
+      case 'pending': {
+        const given = approverNames(approval);
+        const so = given.length > 0 ? `${namesInWords(given)} approved it; ${approval.needed - given.length} more approval(s) are needed` : 'Nobody has approved it yet';
+        return deny('approval_pending', `Approval ${approvalId} is still waiting: ${so}. Ask ${this.askWhom(approval)} to approve it (before ${formatUtc(approval.expiresAt)}), then repeat this call.`, true);
+      }
       case 'rejected':
         return deny('approval_rejected', `Approval ${approvalId} was rejected by ${approval.decidedBy ?? 'a person'} at ${formatUtc(approval.decidedAt ?? approval.askedAt)}. Do not repeat this call.`);
       case 'used':
         return deny('approval_used', `Approval ${approvalId} was already used by call ${approval.usedCallId ?? '?'}; an approval is good for one call. Call again without approval_id to ask for a new one.`);
       case 'expired':
         return deny('approval_expired', `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}. Call again without approval_id to ask for a new one.`);
-      case 'approved':
-        return { ok: true, approval };
+      case 'approved': {
+        const counted = this.countedApprovers(approval, demand);
+        const needed = Math.max(approval.needed, demand?.needed ?? 1);
+        if (counted.length >= needed) return { ok: true, approval };
+        return deny(
+          'approval_pending',
+          `Approval ${approvalId} has ${counted.length} of the ${needed} approvals it needs under the policy and people in force now${counted.length > 0 ? ` (${namesInWords(counted)})` : ''}. Ask another approver to approve it in the console or with \`${this.approveCommand(approvalId)}\`, then repeat this call.`,
+          true,
+        );
+      }
     }
+  }
+
+  /** Who to ask, in words: the approvers the policy names (or any approver) and where they approve. */
+  askWhom(approval: Approval, someone = 'a person'): string {
+    const people = this.people();
+    if (people === null) return `${someone} to run \`${this.approveCommand(approval.approvalId)}\``;
+    const names = approval.approvers ?? [...people.people.values()].filter((person) => hasRole(person, 'approver')).map((person) => person.name);
+    const already = new Set(approverNames(approval));
+    const left = names.filter((name) => !already.has(name));
+    return `${left.length > 0 ? `an approver (${namesInWords(left).replace(' and ', ' or ')})` : 'an approver'} in the console (/console on the HTTP server) or with \`${this.approveCommand(approval.approvalId)}\``;
   }
 
   /** Spends an approval on the call that used it; joins the caller's transaction. */
   markUsed(approval: Approval, callId: string, transport: string): void {
     const now = this.clock().toISOString();
+    const approvers = approverNames(approval);
     this.setState.run({ approval_id: approval.approvalId, state: 'used', decided_by: null, decided_at: null, used_call_id: callId, used_at: now });
-    this.event(approval, transport, 'approval_used', `Call ${callId} used approval ${approval.approvalId} (approved by ${approval.decidedBy ?? '?'}): ${approval.action}.`, { used_by_call: callId });
+    this.event(approval, transport, 'approval_used', `Call ${callId} used approval ${approval.approvalId} (approved by ${namesInWords(approvers)}): ${approval.action}.`, { used_by_call: callId, approvers });
   }
 
-  /** A person's decision, from the command line. Only a pending, unexpired approval can be decided. */
-  decide(approvalId: string, decision: 'approved' | 'rejected', by: string): DecideResult {
+  /**
+   * One person's decision, from the console or the command line. Only a pending, unexpired approval can be decided,
+   * by someone allowed to: with a people file, an approver the policy names (or any approver). One no rejects it; it
+   * is approved once `needed` different people said yes.
+   */
+  decide(approvalId: string, decision: 'approved' | 'rejected', by: Decider | string): DecideResult {
+    const decider: Decider = typeof by === 'string' ? { name: by, via: 'cli', authenticated: false, tokenSha256: null, roles: null } : by;
+    const note = decider.note?.trim().slice(0, 500) || null;
     return immediate(this.db, () => {
       const approval = this.get(approvalId);
+      const transport = decider.via;
       if (!approval) return { ok: false, approval: null, message: `There is no approval ${approvalId}; \`${this.command(['approvals'])}\` lists the pending ones.` };
-      if (this.expireIfOverdue(approval, 'cli')) {
+      if (this.expireIfOverdue(approval, transport)) {
         return { ok: false, approval: { ...approval, state: 'expired' }, message: `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}; nothing was ${decision}. The agent must ask again.` };
       }
       if (approval.state !== 'pending') {
-        const decided = approval.decidedAt ? `${approval.state === 'used' ? 'approved' : approval.state} by ${approval.decidedBy ?? '?'} at ${formatUtc(approval.decidedAt)}` : approval.state;
+        const names = approverNames(approval);
+        const decided = approval.decidedAt ? `${approval.state === 'used' ? 'approved' : approval.state} by ${approval.state === 'rejected' ? (approval.decidedBy ?? '?') : namesInWords(names)} at ${formatUtc(approval.decidedAt)}` : approval.state;
         const used = approval.state === 'used' && approval.usedAt ? `, and used by call ${approval.usedCallId ?? '?'} at ${formatUtc(approval.usedAt)}` : '';
         return { ok: false, approval, message: `Approval ${approvalId} was already ${decided}${used}; nothing changed.` };
       }
+      if (decider.roles !== null && !decider.roles.includes('approver')) {
+        return { ok: false, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
+      }
+      if (approval.approvers !== null && !approval.approvers.includes(decider.name)) {
+        return { ok: false, approval, message: `Only ${namesInWords(approval.approvers)} may decide agent "${approval.agent}"'s ${approval.tool} calls (its policy's approvers); ${decider.name} may not. Nothing changed.` };
+      }
+      if (approval.votes.some((vote) => vote.person === decider.name)) {
+        return { ok: false, approval, message: `${decider.name} already approved ${approvalId}; ${approval.needed - approverNames(approval).length} more approval(s) must come from other people. Nothing changed.` };
+      }
       const now = this.clock().toISOString();
-      this.setState.run({ approval_id: approvalId, state: decision, decided_by: by, decided_at: now, used_call_id: null, used_at: null });
-      const decided: Approval = { ...approval, state: decision, decidedBy: by, decidedAt: now };
+      const vote: Vote = { person: decider.name, decision, via: decider.via, authenticated: decider.authenticated, tokenSha256: decider.tokenSha256, note, at: now };
+      this.insertVote.run({ approval_id: approvalId, person: vote.person, decision, via: vote.via, authenticated: vote.authenticated ? 1 : 0, token_sha256: vote.tokenSha256, note, at: now });
+      const votes = [...approval.votes, vote];
+      const approvers = approverNames({ votes });
+      const complete = decision === 'rejected' || approvers.length >= approval.needed;
+      const state: ApprovalState = decision === 'rejected' ? 'rejected' : complete ? 'approved' : 'pending';
+      if (complete) this.setState.run({ approval_id: approvalId, state, decided_by: decision === 'rejected' ? decider.name : approvers.join(', '), decided_at: now, used_call_id: null, used_at: null });
+      const decided: Approval = { ...approval, votes, state, ...(complete ? { decidedBy: decision === 'rejected' ? decider.name : approvers.join(', '), decidedAt: now } : {}) };
+      const where = decider.via === 'console' ? 'in the console' : `with \`mollie-invoice-mcp ${decision === 'approved' ? 'approve' : 'reject'}\``;
+      const signedIn = decider.authenticated ? '' : ' (OS user name; not authenticated)';
+      const count = approval.needed > 1 && decision === 'approved' ? ` (${approvers.length} of ${approval.needed})` : '';
+      const noted = note !== null ? ` Note: ${note}` : '';
       this.event(
         decided,
-        'cli',
-        decision === 'approved' ? 'approval_approved' : 'approval_rejected',
-        `${by} ${decision} approval ${approvalId} with \`mollie-invoice-mcp ${decision === 'approved' ? 'approve' : 'reject'}\`: ${approval.action}.`,
-        { by },
+        transport,
+        decision === 'rejected' ? 'approval_rejected' : complete ? 'approval_approved' : 'approval_given',
+        `${decider.name}${signedIn} ${decision} approval ${approvalId} ${where}${count}: ${approval.action}.${complete && decision === 'approved' && approvers.length > 1 ? ` Approved by ${namesInWords(approvers)}.` : ''}${noted}`,
+        { by: decider.name, via: decider.via, authenticated: decider.authenticated, approvers, approvals_needed: approval.needed, ...(note !== null ? { note } : {}) },
       );
       return { ok: true, approval: decided };
     });
+  }
+
+  /** A failed attempt to decide, under a name whose token did not match: an audit event, never the token. */
+  refusedSignIn(approvalId: string, name: string, via: 'cli' | 'console'): void {
+    const approval = this.get(approvalId);
+    this.audit.append({
+      call_id: approvalId,
+      kind: 'event',
+      agent: approval?.agent ?? null,
+      transport: via,
+      tool: approval?.tool ?? null,
+      payment_id: approval?.paymentId ?? null,
+      invoice_id: approval?.invoiceId ?? null,
+      reason: 'approval_sign_in_failed',
+      reason_message: `Someone tried to decide approval ${approvalId} as "${name}" with a token that is not theirs; nothing was decided.`,
+      action: approval?.action ?? null,
+      arguments: JSON.stringify({ approval_id: approvalId, claimed: name, via }),
+    });
+  }
+
+  /** Approvals decided, used or expired, asked since `sinceIso`, newest first, at most 50. */
+  recent(sinceIso: string): Approval[] {
+    return this.recentRows.all(sinceIso).map((row) => this.withVotes(row));
   }
 
   /** Pending approvals, after recording the expiry of every overdue one. */
@@ -256,7 +453,7 @@ export class Approvals {
     immediate(this.db, () => {
       for (const row of this.overdue.all(this.clock().toISOString())) this.expireIfOverdue(fromRow(row), 'cli');
     });
-    return this.pendingRows.all().map(fromRow);
+    return this.pendingRows.all().map((row) => this.withVotes(row));
   }
 
   private expireIfOverdue(approval: Approval, transport: string): boolean {
@@ -268,7 +465,7 @@ export class Approvals {
     return true;
   }
 
-  private event(approval: Approval, transport: string, reason: string, message: string, extra: Record<string, string>): void {
+  private event(approval: Approval, transport: string, reason: string, message: string, extra: Record<string, unknown>): void {
     const fields: Partial<AuditFields> & Pick<AuditFields, 'call_id' | 'kind'> = {
       call_id: approval.approvalId,
       kind: 'event',
@@ -281,6 +478,7 @@ export class Approvals {
       amount_currency: approval.amount?.currency ?? null,
       reason,
       reason_message: message,
+      rule: approval.rule,
       action: approval.action,
       arguments: JSON.stringify({ approval_id: approval.approvalId, ...extra }),
     };

@@ -6,7 +6,9 @@
 import { printable } from '../audit/printable.js';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { Approvals, APPROVAL_ID, formatUtc, type Approval } from '../approvals/approvals.js';
+import { approverNames, Approvals, APPROVAL_ID, formatUtc, namesInWords, type Approval, type Decider } from '../approvals/approvals.js';
+import { loadPeople, PeopleError, PERSON_NAME, type PeopleSet } from '../people/load-people.js';
+import { tokenMatches } from '../policy/decide.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { openExisting } from './audit.js';
 import { commandLine, shellQuote } from './command-line.js';
@@ -38,7 +40,29 @@ function describe(approval: Approval, now: Date): string[] {
     `  invoice:  ${approval.invoiceId ?? '-'}`,
     `  asked:    ${formatUtc(approval.askedAt)} (${minutesAgo(approval.askedAt, now)}), by call ${approval.askedCallId}`,
     `  expires:  ${formatUtc(approval.expiresAt)}`,
+    `  needs:    ${approval.needed} approval(s)${approval.approvers ? ` from ${namesInWords(approval.approvers)}` : ''}; approved so far by ${approverNames(approval).length > 0 ? namesInWords(approverNames(approval)) : 'nobody'}`,
   ];
+}
+
+/** How the person deciding is named: `--as NAME` with their personal token, or, without a people file, the OS user. */
+export interface Identity {
+  as: string | undefined;
+  peopleFile: string | null;
+  /** The personal token, from MOLLIE_MCP_PERSON_TOKEN or a prompt; asked for only when --as is given. */
+  token: () => Promise<string | null>;
+  osUser: string;
+  note: string | undefined;
+}
+
+/** The people file the server on this database last started with ('' for none), as `serve` records it. */
+function namedApproversOf(path: string): string | null {
+  const db = openExisting(path);
+  try {
+    const row = db.prepare<[], { value: string }>("SELECT value FROM store_meta WHERE key = 'named_approvers'").get();
+    return row === undefined || row.value === '' ? null : row.value;
+  } finally {
+    db.close();
+  }
 }
 
 function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T, dbArgs: readonly string[] = []): T {
@@ -91,7 +115,46 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
   return 0;
 }
 
-export function decideApproval(dbPaths: readonly string[], approvalId: string | undefined, decision: 'approved' | 'rejected', by: string, io: CommandOutput, dbArgs: readonly string[] = []): number {
+/**
+ * Who decides. With a people file (named by MOLLIE_MCP_PEOPLE, or recorded by the server on this database) only a
+ * named person with their own token may; an OS user name no longer counts, and the command says what to run instead.
+ */
+async function decider(identity: Identity, dbPath: string, approvalId: string, verb: string, dbArgs: readonly string[], io: CommandOutput, refused: (name: string) => void): Promise<Decider | number> {
+  const serverPeople = namedApproversOf(dbPath);
+  const peopleFile = identity.peopleFile ?? serverPeople;
+  const note = identity.note ?? null;
+  if (identity.as === undefined) {
+    if (peopleFile !== null) {
+      throw new UsageError(
+        `Approvals on ${dbPath} are made by named people (people file ${peopleFile}): run \`${commandLine([verb, approvalId, '--as', 'NAME', ...dbArgs])}\` with your personal token in MOLLIE_MCP_PERSON_TOKEN, or type it when asked. An OS user name no longer counts.`,
+        false,
+      );
+    }
+    return { name: identity.osUser, via: 'cli', authenticated: false, tokenSha256: null, roles: null, note };
+  }
+  if (!PERSON_NAME.test(identity.as)) throw new UsageError('--as needs a person\'s name from the people file: 1-64 lower-case letters, digits, ".", "_" or "-".');
+  if (peopleFile === null) throw new UsageError('--as NAME needs the people file that names NAME: set MOLLIE_MCP_PEOPLE (or --people FILE).', false);
+  let people: PeopleSet;
+  try {
+    people = loadPeople(peopleFile);
+  } catch (error) {
+    if (error instanceof PeopleError) throw new UsageError(error.message, false);
+    throw error;
+  }
+  const token = await identity.token();
+  if (token === null || token === '') {
+    throw new UsageError(`${verb} --as ${identity.as} needs ${identity.as}'s personal token: set MOLLIE_MCP_PERSON_TOKEN, or run it in a terminal to be asked. It is never given as an argument.`, false);
+  }
+  const person = people.people.get(identity.as);
+  if (person === undefined || !tokenMatches(token, person.tokenSha256)) {
+    refused(identity.as);
+    io.err(`That is not ${identity.as}'s personal token in ${people.file} (or there is no ${identity.as} there); nothing was ${verb === 'approve' ? 'approved' : 'rejected'}. The attempt is in the audit log.`);
+    return 1;
+  }
+  return { name: person.name, via: 'cli', authenticated: true, tokenSha256: person.tokenSha256, roles: person.roles, note };
+}
+
+export async function decideApproval(dbPaths: readonly string[], approvalId: string | undefined, decision: 'approved' | 'rejected', identity: Identity, io: CommandOutput, dbArgs: readonly string[] = []): Promise<number> {
   const verb = decision === 'approved' ? 'approve' : 'reject';
   if (approvalId === undefined || !APPROVAL_ID.test(approvalId)) {
     throw new UsageError(`${verb} needs the approval id from the agent's approval_required error, such as ap_ followed by 24 letters and digits; \`${commandLine(['approvals', ...dbArgs])}\` lists them.`);
@@ -99,6 +162,8 @@ export function decideApproval(dbPaths: readonly string[], approvalId: string | 
   const files = existing(dbPaths);
   const dbPath = files.find((path) => withApprovals(path, (approvals) => approvals.get(approvalId) !== null)) ?? files[0]!;
   sayDatabases([dbPath], io);
+  const by = await decider(identity, dbPath, approvalId, verb, dbArgs, io, (name) => withApprovals(dbPath, (approvals) => approvals.refusedSignIn(approvalId, name, 'cli')));
+  if (typeof by === 'number') return by;
   return withApprovals(dbPath, (approvals) => {
     const result = approvals.decide(approvalId, decision, by);
     const now = new Date();
@@ -108,13 +173,16 @@ export function decideApproval(dbPaths: readonly string[], approvalId: string | 
       return 1;
     }
     const approval = result.approval;
-    io.out(`${decision === 'approved' ? 'Approved' : 'Rejected'} by ${by}: approval ${approval.approvalId}`);
+    io.out(`${decision === 'approved' ? 'Approved' : 'Rejected'} by ${by.name}: approval ${approval.approvalId}`);
     for (const line of describe(approval, now)) io.out(printable(line));
     io.out('');
+    const left = approval.needed - approverNames(approval).length;
     io.out(
-      decision === 'approved'
-        ? `Agent "${approval.agent}" may now repeat the call once with approval_id "${approval.approvalId}", until ${formatUtc(approval.expiresAt)}. Its caps and budgets still apply.`
-        : `Agent "${approval.agent}" is refused if it repeats the call with this approval.`,
+      decision === 'rejected'
+        ? `Agent "${approval.agent}" is refused if it repeats the call with this approval.`
+        : approval.state === 'pending'
+          ? `${left} more approval(s) from other people are needed before agent "${approval.agent}" may repeat the call.`
+          : `Agent "${approval.agent}" may now repeat the call once with approval_id "${approval.approvalId}", until ${formatUtc(approval.expiresAt)}. Its caps and budgets still apply.`,
     );
     return 0;
   }, dbArgs);

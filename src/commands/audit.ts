@@ -1,8 +1,10 @@
-/** `audit list`, `audit export` and `audit verify`: the log for people, for other tools, and for trust. */
+/** `audit list`, `audit export`, `audit verify` and `audit story`: the log for people, for other tools, and for trust. */
 import { existsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { AUDIT_COLUMNS, AuditLog, type AuditRow } from '../audit/audit-log.js';
 import { listCalls } from '../audit/call-entries.js';
 import { formatCallTable } from '../audit/call-table.js';
+import { quoted } from '../audit/printable.js';
+import { buildStory, isStoryId, storyLines } from '../audit/story.js';
 import { checkBudgets } from '../audit/budget-check.js';
 import { MAX_THREADS, verifyLog } from '../audit/verify-parallel.js';
 import { defaultDatabasePath, openDatabase, openForReading, type SqliteDatabase } from '../database.js';
@@ -34,9 +36,22 @@ function openToRead(path: string, io: CommandOutput): SqliteDatabase {
 
 export function auditList(
   dbPath: string,
-  filter: { agent?: string | undefined; tool?: string | undefined; since?: string | undefined; limit?: string | undefined },
+  filter: {
+    agent?: string | undefined;
+    tool?: string | undefined;
+    since?: string | undefined;
+    limit?: string | undefined;
+    payment?: string | undefined;
+    invoice?: string | undefined;
+  },
   io: CommandOutput,
 ): number {
+  if (filter.payment !== undefined && !PAYMENT_OR_LINK.test(filter.payment)) {
+    throw new UsageError(`--payment must be a payment id (tr_ followed by letters and digits) or a payment link id (pl_...); got ${quoted(filter.payment)}.`);
+  }
+  if (filter.invoice !== undefined && !INVOICE.test(filter.invoice)) {
+    throw new UsageError(`--invoice must be an invoice id: 1-64 letters, digits, ".", "_", "/" or "-"; got ${quoted(filter.invoice)}.`);
+  }
   let since: string | undefined;
   if (filter.since !== undefined) {
     const time = Date.parse(filter.since);
@@ -47,12 +62,37 @@ export function auditList(
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000; got "${filter.limit}".`);
   const db = openToRead(dbPath, io);
   try {
-    const { entries } = listCalls(db, { agent: filter.agent, tool: filter.tool, since }, limit);
+    const { entries } = listCalls(db, { agent: filter.agent, tool: filter.tool, since, paymentId: filter.payment, invoiceId: filter.invoice }, limit);
     if (entries.length === 0) {
       io.out('No calls recorded that match.');
       return 0;
     }
     for (const line of formatCallTable([...entries].reverse())) io.out(line);
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+const PAYMENT_OR_LINK = /^(tr|pl)_[A-Za-z0-9]{1,64}$/;
+const INVOICE = /^[A-Za-z0-9._/-]{1,64}$/;
+const STORY_IDS = 'a payment id (tr_...), a payment link id (pl_...) or an invoice id (1-64 letters, digits, ".", "_", "/" or "-")';
+
+/**
+ * `audit story <id>`: every call, webhook and approval about a payment, a payment link or an invoice, in order. Exit 1
+ * when nothing in the database mentions the id.
+ */
+export function auditStory(dbPath: string, id: string | undefined, io: CommandOutput): number {
+  if (id === undefined || id === '') throw new UsageError(`audit story needs ${STORY_IDS}.`);
+  if (!isStoryId(id)) throw new UsageError(`audit story needs ${STORY_IDS}; got ${quoted(id)}.`);
+  const db = openToRead(dbPath, io);
+  try {
+    const story = buildStory(db, id);
+    if (story === null) {
+      io.err(`Nothing in this database mentions ${quoted(id)}: no audit row, payment or payment link. Check the id, or name the server's database with --db.`);
+      return 1;
+    }
+    for (const line of storyLines(story)) io.out(line);
     return 0;
   } finally {
     db.close();

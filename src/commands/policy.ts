@@ -6,6 +6,8 @@ import { loadPolicies, PolicyError } from '../policy/load-policies.js';
 import type { AgentPolicy, PolicySet } from '../policy/policy.js';
 import { TOOL_CAPABILITIES } from '../../tools/index.js';
 import { UsageError, type CommandOutput } from './output.js';
+import { checkApprovers } from '../people/approver-check.js';
+import { loadPeople, PeopleError, type PeopleSet } from '../people/load-people.js';
 
 function load(directory: string, io: CommandOutput): PolicySet | null {
   try {
@@ -30,9 +32,26 @@ function toolCell(agent: AgentPolicy, tool: string): string {
   return 'yes';
 }
 
-export function policyCheck(directory: string, io: CommandOutput): number {
+export function policyCheck(directory: string, io: CommandOutput, peopleFile: string | null = null): number {
   const policies = load(directory, io);
   if (!policies) return 1;
+  let people: PeopleSet | null = null;
+  if (peopleFile !== null) {
+    try {
+      people = loadPeople(peopleFile);
+    } catch (error) {
+      if (!(error instanceof PeopleError)) throw error;
+      io.err(`People file problems in ${peopleFile}:`);
+      for (const line of error.message.split('\n')) io.err(`  ${line}`);
+      return 1;
+    }
+  }
+  const approverProblems = checkApprovers(policies, people);
+  if (approverProblems.length > 0) {
+    io.err(`Approver problems in ${directory}${people ? ` with ${people.file}` : ''}:`);
+    for (const line of new PolicyError(approverProblems).message.split('\n')) io.err(`  ${line}`);
+    return 1;
+  }
   if (policies.agents.size === 0) {
     io.err(`No policy files (*.yaml) in ${directory}: every call would be denied. See policies/README.md to write one.`);
     return 1;
@@ -44,6 +63,10 @@ export function policyCheck(directory: string, io: CommandOutput): number {
   for (const row of rows) io.out(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
   io.out('');
   io.out(`OK: ${agents.length} agent${agents.length === 1 ? '' : 's'} in ${directory}, every file valid.`);
+  if (people) {
+    const named = [...people.people.values()].map((person) => `${person.name} (${person.roles.join(', ')})`);
+    io.out(`People: ${named.join(', ') || 'nobody'} in ${people.file}.`);
+  }
   return 0;
 }
 

@@ -38,14 +38,18 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
     const { startHttpServer } = await import('../transports/http.js');
     let service;
     try {
-      service = await startHttpServer(engine, { ...config.http, webhookUrl: config.webhookUrl, shutdownGraceMs: SHUTDOWN_GRACE_MS }, logger);
+      service = await startHttpServer(engine, { ...config.http, webhookUrl: config.webhookUrl, shutdownGraceMs: SHUTDOWN_GRACE_MS, consoleIdleMs: config.consoleIdleMs, consoleUrl: config.consoleUrl }, logger);
     } catch (error) {
       engine.close();
       const code = (error as NodeJS.ErrnoException).code;
       throw new ConfigError(code === 'EADDRINUSE' ? `${config.http.host}:${config.http.port} is already in use; choose another --port.` : `cannot listen on ${config.http.host}:${config.http.port}: ${(error as Error).message}`);
     }
     checkoutBase = `${service.url}/checkout/`;
-    logger.info({ url: `${service.url}/mcp`, webhooks: config.webhookUrl ?? 'off (MOLLIE_MCP_WEBHOOK_URL not set)' }, 'Listening');
+    engine.setConsoleUrl(`${service.url}/console`);
+    logger.info(
+      { url: `${service.url}/mcp`, webhooks: config.webhookUrl ?? 'off (MOLLIE_MCP_WEBHOOK_URL not set)', console: engine.people ? (config.consoleUrl ?? `${service.url}/console`) : 'off (MOLLIE_MCP_PEOPLE not set)' },
+      'Listening',
+    );
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => void service.close(signal).finally(resolve);
       process.once('SIGINT', () => stop('SIGINT'));

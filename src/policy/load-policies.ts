@@ -6,10 +6,11 @@
 import { createHash } from '../crypto-on-demand.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatMinorUnits, isMollieCurrency, MoneyError, parseAmount } from '../mollie/money.js';
 import type { AgentPolicy, CurrencyLimits, PolicySet, ToolCapabilities, ToolPolicy } from './policy.js';
+import { describeIssue, lineOfPath, nodeAt } from './yaml-lines.js';
 
 export interface PolicyProblem {
   file: string;
@@ -46,6 +47,8 @@ const toolPolicySchema = z.strictObject({
   redirect_hosts: z.array(z.string().regex(HOSTNAME, 'must be a lower-case host name such as pay.example.com')).optional(),
   scope: z.enum(['own', 'all']).optional(),
   confirm: z.boolean().optional(),
+  approvers: z.array(z.string().regex(AGENT_ID, 'must be names from the people file (MOLLIE_MCP_PEOPLE)')).min(1).optional(),
+  approvals_needed: z.number().int().min(1).max(5).optional(),
   payments: z.enum(['this_server', 'any']).optional(),
 });
 
@@ -191,6 +194,19 @@ function parsePolicyFile(
     if (settings.confirm !== undefined && !tool.approvable) {
       problem(['tools', name, 'confirm'], `${name} cannot wait for a person's approval, so "confirm" does not apply to it (it applies to: ${approvableTools}); remove it.`);
     }
+    for (const key of ['approvers', 'approvals_needed'] as const) {
+      if (settings[key] !== undefined && !tool.approvable) {
+        problem(['tools', name, key], `${name} cannot wait for a person's approval, so "${key}" does not apply to it (it applies to: ${approvableTools}); remove it.`);
+      } else if (settings[key] !== undefined && settings.confirm !== true && !Object.values(settings.limits ?? {}).some((caps) => caps.confirm_above !== undefined)) {
+        problem(['tools', name, key], `"${key}" has no effect without confirm: true or a confirm_above limit: nothing asks a person to approve ${name} calls. Add one of them, or remove it.`);
+      }
+    }
+    if (settings.approvers !== undefined && new Set(settings.approvers).size !== settings.approvers.length) {
+      problem(['tools', name, 'approvers'], 'a person is named twice in approvers.');
+    }
+    if (settings.approvers !== undefined && settings.approvals_needed !== undefined && settings.approvals_needed > settings.approvers.length) {
+      problem(['tools', name, 'approvals_needed'], `approvals_needed is ${settings.approvals_needed} but approvers names only ${settings.approvers.length}, so no call could ever be approved; name more approvers or lower it.`);
+    }
     const limits = new Map<string, CurrencyLimits>();
     for (const [currency, caps] of Object.entries(settings.limits ?? {})) {
       const path = ['tools', name, 'limits', currency];
@@ -214,7 +230,16 @@ function parsePolicyFile(
       }
       limits.set(currency, { perCall, perDay, countPerDay: caps.count_per_day ?? null, confirmAbove });
     }
-    toolPolicies.set(name, { limits, redirectHosts: settings.redirect_hosts ?? [], scope: settings.scope ?? 'own', confirm: settings.confirm ?? false, payments: settings.payments ?? 'any' });
+    toolPolicies.set(name, {
+      limits,
+      redirectHosts: settings.redirect_hosts ?? [],
+      scope: settings.scope ?? 'own',
+      confirm: settings.confirm ?? false,
+      approvers: settings.approvers ?? null,
+      approvalsNeeded: settings.approvals_needed ?? 1,
+      approversLine: at(['tools', name, settings.approvers !== undefined ? 'approvers' : 'approvals_needed']) ?? at(['tools', name]),
+      payments: settings.payments ?? 'any',
+    });
   }
   if (problems.length > before) return null;
   return {
@@ -250,42 +275,4 @@ function policyAmount(
     problem(path, `${String(key)} for ${currency}: ${error.message}${typeof value === 'number' ? ' Quote it in YAML: "100.00".' : ''}`);
     return null;
   }
-}
-
-function describeIssue(issue: z.core.$ZodIssue, present: boolean): string {
-  const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} in ${where}; see policies/README.md for the keys a policy may have.`;
-    case 'invalid_type':
-      if (!present) return `${where} is required.`;
-      return `${where} must be ${issue.expected === 'record' || issue.expected === 'object' ? 'a mapping' : issue.expected}.`;
-    case 'invalid_value':
-      return `${where} must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}.`;
-    default:
-      return `${where} ${issue.message}.`;
-  }
-}
-
-function lineOfPath(doc: Document, issue: z.core.$ZodIssue, lineOf: (offset: number | undefined) => number | null): number | null {
-  const path = issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part));
-  if (issue.code === 'unrecognized_keys') {
-    const container = nodeAt(doc, path);
-    const first = issue.keys[0];
-    if (container && isMap(container)) {
-      const pair = container.items.find((item) => isScalar(item.key) && item.key.value === first);
-      if (pair && isScalar(pair.key)) return lineOf(pair.key.range?.[0]);
-    }
-  }
-  for (let depth = path.length; depth >= 0; depth -= 1) {
-    const node = nodeAt(doc, path.slice(0, depth));
-    if (node?.range) return lineOf(node.range[0]);
-  }
-  return 1;
-}
-
-function nodeAt(doc: Document, path: readonly (string | number)[]): YamlNode | null {
-  if (path.length === 0) return (doc.contents as YamlNode | null) ?? null;
-  const node = doc.getIn(path, true);
-  return node && typeof node === 'object' && 'range' in node ? (node as YamlNode) : null;
 }

@@ -22,6 +22,12 @@ export interface ToolPolicy {
   scope: LogScope;
   /** Every call needs a person's approval (confirm: true). */
   confirm: boolean;
+  /** Who may approve these calls (approvers: [alice, bob]); null: every person with the approver role. */
+  approvers: readonly string[] | null;
+  /** How many different people must approve one call (approvals_needed, default 1). */
+  approvalsNeeded: number;
+  /** The line of approvers (or approvals_needed) in the policy file, for problems found against the people file. */
+  approversLine: number | null;
   /** this_server: only payments this server created (its checkouts, and payments through its links); any: every payment of the account. */
   payments: 'this_server' | 'any';
 }

@@ -24,6 +24,9 @@ import { VERSION } from '../version.js';
 import { MollieWebhook, WEBHOOK_ACTOR } from '../webhooks/mollie-webhook.js';
 import { KNOWN_PAYMENT_WEBHOOKS, RefusalLimiter, REFUSALS, WEBHOOKS, type SummaryEvent } from '../http/refusal-limiter.js';
 import { isResourceId } from '../mollie/port.js';
+import { Console } from '../console/console.js';
+import { CONSOLE_PATH } from '../console/pages.js';
+import { TOOLS } from '../../tools/index.js';
 
 export const MCP_PATH = '/mcp';
 export const WEBHOOK_PATH = '/webhooks/mollie';
@@ -37,6 +40,10 @@ const REALM = 'Bearer realm="mollie-invoice-mcp"';
 
 export interface HttpServeOptions extends HttpConfig {
   webhookUrl: string | null;
+  /** Console sessions end after this long idle. */
+  consoleIdleMs: number;
+  /** MOLLIE_MCP_CONSOLE_URL, when the console is reached through a proxy (https there makes its cookies Secure). */
+  consoleUrl: string | null;
   /** How long calls in flight may take to finish after SIGTERM. */
   shutdownGraceMs: number;
 }
@@ -77,6 +84,17 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       arguments: JSON.stringify(event),
     });
   const refusalLimit = new RefusalLimiter('refusal', REFUSALS, summarise, logger);
+  const consoleSite = new Console({
+    db: engine.db,
+    audit: engine.audit,
+    approvals: engine.approvals,
+    people: engine.people,
+    tools: TOOLS.map((tool) => tool.name),
+    logger,
+    idleMs: options.consoleIdleMs,
+    publicUrl: options.consoleUrl,
+    noteRefused: (source, reason) => refusalLimit.note(source, reason),
+  });
   const webhookLimit = new RefusalLimiter('webhook', WEBHOOKS, summarise, logger);
   // A webhook about a payment this server made is Mollie's own, most likely: it is not charged to its sender's budget,
   // which behind a proxy every sender shares, so junk cannot crowd it out. Each such id has a small budget of its own.
@@ -304,6 +322,10 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         return;
       }
       await handleMcp(req, res);
+      return;
+    }
+    if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) {
+      await consoleSite.serve(req, res, path);
       return;
     }
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {

@@ -1,6 +1,6 @@
 /**
  * An auditor reads the log without being able to write it: the README's setup has the database (and its folder)
- * writable only by the server's user. audit verify, list and export open it read-only and change nothing.
+ * writable only by the server's user. audit verify, list, export and story open it read-only and change nothing.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, readdirSync, statSync } from 'node:fs';
@@ -30,7 +30,7 @@ async function asAuditor(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 describe('auditing a database the auditor cannot write', () => {
-  it('verifies, lists and exports it, and leaves it exactly as it was', async () => {
+  it('verifies, lists, exports and tells stories of it, and leaves it exactly as it was', async () => {
     const server = await spawnServer({ agent: 'reader', workspace });
     for (let i = 0; i < 3; i += 1) await server.call('list_logs', {});
     await server.close();
@@ -48,7 +48,11 @@ describe('auditing a database the auditor cannot write', () => {
     expect(listed.stdout.trim().split('\n')).toHaveLength(5);
     const exported = await asAuditor('audit', 'export', '--format', 'jsonl', '--db', workspace.db);
     expect(exported.stdout.trim().split('\n')).toHaveLength(6);
-    for (const answer of [verified, listed, exported]) expect(answer.stderr).not.toMatch(/readonly|read-only/);
+    // Nothing in this log is about an invoice: the story is looked for all the same, through every table it reads.
+    const story = await asAuditor('audit', 'story', 'INV-1', '--db', workspace.db);
+    expect(story.code).toBe(1);
+    expect(story.stderr).toContain('Nothing in this database mentions "INV-1"');
+    for (const answer of [verified, listed, exported, story]) expect(answer.stderr).not.toMatch(/readonly|read-only/);
 
     expect({ files: readdirSync(workspace.dir).sort(), size: statSync(workspace.db).size, mtime: statSync(workspace.db).mtimeMs }).toEqual(before);
   });
