@@ -9,7 +9,7 @@
 // With --bench (npm run bench) it does the same for the benchmarks' no-op server.
 // The rest of dist/ stays as tsc wrote it: the verify worker runs from there, and tests import modules from it.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -77,6 +77,14 @@ async function bundle(entry, outfile) {
     plugins: [deferAjv],
     logLevel: 'warning',
   });
+  // The launcher reads the bundle as latin1 (src/code-cache.ts), which is right only for ASCII. esbuild escapes
+  // non-ASCII text, except in the raw strings of tagged templates, which it must keep as written.
+  const text = readFileSync(outfile);
+  const at = text.findIndex((byte) => byte > 0x7f);
+  if (at !== -1) {
+    const line = text.subarray(0, at).toString('latin1').split('\n').length;
+    throw new Error(`${outfile}:${line}: a non-ASCII character in the bundle (near "${text.subarray(Math.max(0, at - 40), at + 10).toString('utf8')}"), which the launcher would misread; write it as an escape or an HTML entity in the source.`);
+  }
 }
 
 /**

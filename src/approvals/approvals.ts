@@ -225,7 +225,7 @@ export class Approvals {
        WHERE approval_id = @approval_id`,
     );
     this.overdue = db.prepare<[string], Row>("SELECT * FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= ? ORDER BY asked_at");
-    this.pendingRows = db.prepare<[], Row>("SELECT * FROM approvals WHERE state = 'pending' ORDER BY asked_at");
+    this.pendingRows = db.prepare<[], Row>("SELECT * FROM approvals WHERE state IN ('pending', 'approved') ORDER BY asked_at");
   }
 
   get(approvalId: string): Approval | null {
@@ -386,7 +386,9 @@ export class Approvals {
       if (this.expireIfOverdue(approval, transport)) {
         return { ok: false, approval: { ...approval, state: 'expired' }, message: `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}; nothing was ${decision}. The agent must ask again.` };
       }
-      if (approval.state !== 'pending') {
+      // An approved call not used yet still takes votes: a late no stops it, and a yes counts where the policy has
+      // since asked for more approvals than it had.
+      if (approval.state !== 'pending' && approval.state !== 'approved') {
         const names = approverNames(approval);
         const decided = approval.decidedAt ? `${approval.state === 'used' ? 'approved' : approval.state} by ${approval.state === 'rejected' ? (approval.decidedBy ?? '?') : namesInWords(names)} at ${formatUtc(approval.decidedAt)}` : approval.state;
         const used = approval.state === 'used' && approval.usedAt ? `, and used by call ${approval.usedCallId ?? '?'} at ${formatUtc(approval.usedAt)}` : '';
@@ -448,8 +450,13 @@ export class Approvals {
     return this.recentRows.all(sinceIso).map((row) => this.withVotes(row));
   }
 
-  /** Pending approvals, after recording the expiry of every overdue one. */
+  /** Approvals waiting for a person, after recording the expiry of every overdue one. */
   pending(): Approval[] {
+    return this.waiting().filter((approval) => approval.state === 'pending');
+  }
+
+  /** Approvals waiting for a person or, approved, for their agent's repeat (a late no can still stop those). */
+  waiting(): Approval[] {
     immediate(this.db, () => {
       for (const row of this.overdue.all(this.clock().toISOString())) this.expireIfOverdue(fromRow(row), 'cli');
     });

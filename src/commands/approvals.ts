@@ -100,7 +100,9 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
       const pending = approvals.pending();
       if (pending.length > 0 && files.length > 1) io.out(`In ${path}:`);
       for (const approval of pending) {
-        io.out(printable(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}`));
+        const given = approverNames(approval);
+        const so = given.length > 0 ? `; approved by ${namesInWords(given)}, ${approval.needed - given.length} more needed` : '';
+        io.out(printable(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}${so}`));
       }
       waiting += pending.length;
     });

@@ -128,7 +128,7 @@ export class Console {
 
   private pendingViews(person: Person): ApprovalView[] {
     const approvers = [...this.deps.people!.current().people.values()].filter((candidate) => hasRole(candidate, 'approver')).map((candidate) => candidate.name);
-    return this.deps.approvals.pending().map((approval: Approval) => {
+    return this.deps.approvals.waiting().map((approval: Approval) => {
       const eligible = approval.approvers ?? approvers;
       const voted = approval.votes.some((vote) => vote.person === person.name);
       const why = !hasRole(person, 'approver')
@@ -136,7 +136,9 @@ export class Console {
         : !eligible.includes(person.name)
           ? `Only ${eligible.join(', ')} may decide this (the policy's approvers).`
           : voted
-            ? `You approved this already; ${approval.needed - approval.votes.filter((vote) => vote.decision === 'approved').length} more approval(s) must come from other people.`
+            ? approval.state === 'approved'
+              ? 'You approved this; it has its approvals and waits for the agent to repeat the call.'
+              : `You approved this already; ${approval.needed - approval.votes.filter((vote) => vote.decision === 'approved').length} more approval(s) must come from other people.`
             : null;
       return { approval, mayDecide: why === null, why, eligible };
     });

@@ -82,7 +82,7 @@ export function approvalsPage(viewer: Viewer, pending: readonly ApprovalView[], 
   const card = ({ approval, mayDecide, why, eligible }: ApprovalView): Html => {
     const given = approverNames(approval);
     return html`<section class="card approval" id="${approval.approvalId}" data-approval="${approval.approvalId}">
-<h3>${approval.agent} wants to ${approval.action}</h3>
+<h3>${approval.agent} wants to ${approval.action} <span class="badge ${approval.state}">${approval.state === 'approved' ? 'approved, not used yet' : 'waiting'}</span></h3>
 <dl class="facts">
 <dt>Agent</dt><dd>${approval.agent}</dd>
 <dt>Tool</dt><dd class="mono">${approval.tool}</dd>
@@ -169,8 +169,8 @@ ${nextCursor ? html`<p><a class="button" href="${CONSOLE_PATH}/log?${next.toStri
 function storyItem(entry: StoryEntry): Html {
   const mollie = entry.mollie_error;
   return html`<li class="${entry.kind}" data-seq="${entry.seq}">
-<div><strong>${entry.at.slice(0, 19).replace('T', ' ')} UTC</strong> · ${entry.actor ?? 'unknown'}${entry.tool ? html` · <span class="mono">${entry.tool}</span>` : ''}
-${entry.decision ? html` · <span class="badge ${entry.decision}">${entry.decision}</span>` : ''}${entry.outcome ? html` <span class="badge ${entry.outcome}">${entry.outcome}</span>` : ''}</div>
+<div><strong>${entry.at.slice(0, 19).replace('T', ' ')} UTC</strong> &middot; ${entry.actor ?? 'unknown'}${entry.tool ? html` &middot; <span class="mono">${entry.tool}</span>` : ''}
+${entry.decision ? html` &middot; <span class="badge ${entry.decision}">${entry.decision}</span>` : ''}${entry.outcome ? html` <span class="badge ${entry.outcome}">${entry.outcome}</span>` : ''}</div>
 <div>${entry.summary}</div>
 <dl class="facts">
 ${entry.reason ? html`<dt>Reason</dt><dd>${entry.reason}</dd>` : ''}

@@ -234,6 +234,9 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
     await page.goto(`${server.url}/console/story?id=${paymentId}`);
     expect(await page.textContent('h1')).toContain(paymentId);
     expect(await page.textContent('.story-approvers')).toBe('alice, bob');
+    // Text the bundle carries raw (a tagged template's) arrives as written, not re-decoded as latin1.
+    expect(await page.textContent('ol.story li')).toContain(' \u00b7 desk \u00b7 ');
+    expect(await page.textContent('body')).not.toContain('\u00c2');
     const story = await page.textContent('ol.story');
     expect(story).toContain('create_invoice_payment');
     expect(story).toContain('approval_required');
