@@ -281,6 +281,23 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
     await context.close();
   });
 
+  it('a person given a new token in the people file is signed out at once; an edit that breaks the file changes nothing', async () => {
+    const { context, page } = await signIn('carol');
+    const file = join(workspace.dir, 'people.yaml');
+    const rotated = newToken();
+    writeFileSync(file, PEOPLE_FILE.replace(PEOPLE.carol.sha256, rotated.sha256));
+    await page.goto(`${server.url}/console/log`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    // A broken edit keeps the last good file: bob, whose entry did not change, stays signed in.
+    const bob = await signIn('bob');
+    writeFileSync(file, `${PEOPLE_FILE}  - name: Eve\n`);
+    await bob.page.goto(`${server.url}/console/log`);
+    expect(new URL(bob.page.url()).pathname).toBe('/console/log');
+    writeFileSync(file, PEOPLE_FILE);
+    await bob.context.close();
+    await context.close();
+  });
+
   it('five wrong tokens slow the sixth attempt down, whatever token it brings', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
