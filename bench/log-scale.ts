@@ -10,6 +10,8 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { AUDIT_COLUMNS, GENESIS_HASH, rowHash, type AuditRow } from '../src/audit/audit-log.js';
 import { encodeCursor } from '../src/audit/call-entries.js';
+import { buildStory } from '../src/audit/story.js';
+import { consoleFigures } from '../src/console/console-figures.js';
 import { readConfig } from '../src/config.js';
 import { openDatabase } from '../src/database.js';
 import { openEngine } from '../src/engine.js';
@@ -21,6 +23,8 @@ export interface LogScaleResult {
   agents: number;
   generateSeconds: number;
   queries: { filter: string; args: string; latency: Summary; entries: number }[];
+  /** What the console's auditor pages read on this log: a story, and the charts' 30 days of figures. */
+  console: { page: string; latency: Summary; size: string }[];
   verifySeconds: number;
   verifiedRows: number;
   bytes: number;
@@ -286,6 +290,24 @@ export async function logAtScale(calls = 1_000_000, samples = 200): Promise<LogS
       }
       queries.push({ filter, args: example, latency: summarize(latencies), entries: entries / samples });
     }
+    // The auditor's pages: the story of a payment and of an invoice, and the charts' figures, read as the console does.
+    const consolePages: LogScaleResult['console'] = [];
+    const pages: { page: string; read: () => string }[] = [
+      { page: 'story of a payment (tr_)', read: () => `${buildStory(engine.db, pick(generated.paymentIds))?.entries.length ?? 0} entries` },
+      { page: 'story of an invoice', read: () => `${buildStory(engine.db, pick(generated.invoiceIds))?.entries.length ?? 0} entries` },
+      { page: 'charts: 30 days of money and denials', read: () => `${consoleFigures(engine.db, new Date(generated.lastAt)).denials.reduce((sum, count) => sum + count, 0)} denials` },
+    ];
+    for (const { page, read } of pages) {
+      const latencies: number[] = [];
+      let size = '';
+      const rounds = page.startsWith('charts') ? 30 : samples;
+      for (let i = 0; i < rounds + 3; i++) {
+        const started = performance.now();
+        size = read();
+        if (i >= 3) latencies.push(performance.now() - started);
+      }
+      consolePages.push({ page, latency: summarize(latencies), size });
+    }
     engine.close();
 
     // The command an auditor runs, start-up included.
@@ -295,7 +317,7 @@ export async function logAtScale(calls = 1_000_000, samples = 200): Promise<LogS
     const verified = /Audit log intact: (\d+) rows/.exec(said);
     if (!verified) throw new Error(`the generated log does not verify: ${said}`);
     const verifiedRows = Number(verified[1]);
-    return { calls, agents: AGENTS.length, generateSeconds, queries, verifySeconds, verifiedRows, bytes, bytesPer1000Calls: (bytes / calls) * 1000 };
+    return { calls, agents: AGENTS.length, generateSeconds, queries, console: consolePages, verifySeconds, verifiedRows, bytes, bytesPer1000Calls: (bytes / calls) * 1000 };
   } finally {
     workspace.remove();
     rmSync(`${workspace.db}-wal`, { force: true });

@@ -35,12 +35,12 @@ export function consoleFigures(db: SqliteDatabase, now: Date): Figures {
   const index = new Map(days.map((day, i) => [day, i]));
   // What each agent's calls moved, settled and spent: pay links asked for and refunds, by day, tool and currency.
   const spent = db
-    .prepare<[string], { agent: string; tool: string; currency: string; day: string; minor: number }>(
+    .prepare<[number, string], { agent: string; tool: string; currency: string; day: string; minor: number }>(
       `SELECT agent, tool, currency, substr(reserved_at, 1, 10) AS day, sum(amount_minor) AS minor
-       FROM reservations WHERE state = 'spent' AND currency IS NOT NULL AND amount_minor IS NOT NULL AND reserved_at >= ?
+       FROM reservations WHERE rowid >= ? AND state = 'spent' AND currency IS NOT NULL AND amount_minor IS NOT NULL AND reserved_at >= ?
        GROUP BY agent, tool, currency, day`,
     )
-    .all(since);
+    .all(firstReservationAtOrAfter(db, since), since);
   const byCurrency = new Map<string, Map<string, { agent: string; tool: string; minor: number[] }>>();
   for (const row of spent) {
     const i = index.get(row.day);
@@ -81,4 +81,24 @@ export function consoleFigures(db: SqliteDatabase, now: Date): Figures {
       lastVerify: verified ? { at: verified.at, by: (verified.agent ?? '').replace(/^person:/, ''), result: verified.reason_message ?? '' } : null,
     },
   };
+}
+
+/**
+ * The rowid of the first reservation made at or after `at`, by binary search: reservations are written in the
+ * decision's transaction, stamped with the decision row's time, which never goes back (audit-log.ts), and never
+ * deleted, so rowid order is time order. The charts then read 30 days of reservations, not all of them.
+ */
+function firstReservationAtOrAfter(db: SqliteDatabase, at: string): number {
+  const bounds = db.prepare<[], { first: number | null; last: number | null }>('SELECT (SELECT min(rowid) FROM reservations) AS first, (SELECT max(rowid) FROM reservations) AS last').get();
+  if (!bounds || bounds.first === null || bounds.last === null) return 0;
+  const atOrAfter = db.prepare<[number], { rowid: number; reserved_at: string }>('SELECT rowid, reserved_at FROM reservations WHERE rowid >= ? ORDER BY rowid LIMIT 1');
+  let low = bounds.first;
+  let high = bounds.last + 1;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    const row = atOrAfter.get(middle);
+    if (row === undefined || row.reserved_at >= at) high = middle;
+    else low = middle + 1;
+  }
+  return low;
 }
