@@ -185,6 +185,8 @@ function readSecretUrl(name: string, value: string | null): string | null {
     url = null;
   }
   if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new ConfigError(`${name} must be an http(s) URL, such as the incoming-webhook address of a chat channel.`);
+  // fetch refuses URLs with credentials in them; every notification would fail with "could not connect".
+  if (url.username !== '' || url.password !== '') throw new ConfigError(`${name} must not contain a user name or password; use the webhook address the chat tool gives (its secret is in the path).`);
   return url.toString();
 }
 

@@ -54,6 +54,8 @@ export interface Vote {
   tokenSha256: string | null;
   note: string | null;
   at: string;
+  /** Whether it counts under the people file in force where it was read (Approvals.voteCounts); what is shown. */
+  counts?: boolean;
 }
 
 /** Who is deciding, as the console or the command line established it. */
@@ -127,7 +129,7 @@ function fromRow(row: Row, votes: readonly Vote[] = []): Approval {
 
 /** The names of the people who said yes, in order. */
 export function approverNames(approval: Pick<Approval, 'votes'>): string[] {
-  return approval.votes.filter((vote) => vote.decision === 'approved').map((vote) => vote.person);
+  return approval.votes.filter((vote) => vote.decision === 'approved' && vote.counts !== false).map((vote) => vote.person);
 }
 
 /** "alice and bob", "alice, bob and carol". */
@@ -199,6 +201,8 @@ export class Approvals {
   private readonly recentRows;
   private readonly voteRows;
   private readonly insertVote;
+  private readonly voteEvents;
+  private readonly deleteVote;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -218,6 +222,10 @@ export class Approvals {
     this.insertVote = db.prepare(
       'INSERT INTO approval_votes (approval_id, person, decision, via, authenticated, token_sha256, note, at) VALUES (@approval_id, @person, @decision, @via, @authenticated, @token_sha256, @note, @at)',
     );
+    this.voteEvents = db.prepare<[string], { arguments: string | null }>(
+      "SELECT arguments FROM audit_log INDEXED BY audit_call WHERE call_id = ? AND kind = 'event' AND reason IN ('approval_given', 'approval_approved', 'approval_rejected')",
+    );
+    this.deleteVote = db.prepare('DELETE FROM approval_votes WHERE approval_id = ? AND person = ?');
     this.recentRows = db.prepare<[string], Row>("SELECT * FROM approvals WHERE state != 'pending' AND asked_at >= ? ORDER BY asked_at DESC LIMIT 50");
     this.setState = db.prepare(
       `UPDATE approvals SET state = @state, decided_by = COALESCE(@decided_by, decided_by), decided_at = COALESCE(@decided_at, decided_at),
@@ -247,7 +255,9 @@ export class Approvals {
     if (votes.length === 0 && row.decided_by !== null && row.decided_at !== null && row.state !== 'expired') {
       votes.push({ person: row.decided_by, decision: row.state === 'rejected' ? 'rejected' : 'approved', via: 'cli', authenticated: false, tokenSha256: null, note: null, at: row.decided_at });
     }
-    return fromRow(row, votes);
+    const approval = fromRow(row, votes);
+    for (const vote of votes) vote.counts = this.voteCounts(approval, vote, approval.approvers);
+    return approval;
   }
 
   /** Records a pending approval and its "asked" event; joins the caller's transaction. */
@@ -295,18 +305,32 @@ export class Approvals {
    * it, with the approver role, named by the policy when it names approvers, signed in with the token it lists.
    */
   countedApprovers(approval: Approval, demand: ApprovalDemand | null = null): string[] {
-    const people = this.people();
     const allowed = demand?.approvers ?? approval.approvers;
-    return approval.votes
-      .filter((vote) => vote.decision === 'approved')
-      .filter((vote) => {
-        if (allowed !== null && !allowed.includes(vote.person)) return false;
-        if (people === null) return true;
-        const person = people.people.get(vote.person);
-        return vote.authenticated && person !== undefined && hasRole(person, 'approver') && vote.tokenSha256 === person.tokenSha256;
-      })
-      .map((vote) => vote.person);
+    return approval.votes.filter((vote) => vote.decision === 'approved' && this.voteCounts(approval, vote, allowed)).map((vote) => vote.person);
   }
+
+  /**
+   * Whether one person's vote counts. Without a people file, every vote does (0.5's OS user names). With one, the
+   * person must be an approver in it, named by the policy when it names approvers, authenticated with the token it
+   * lists now, and the vote must be in the hash chain as the event its decision wrote: a row put into the approvals
+   * tables by hand, with no such event, does not count.
+   */
+  private voteCounts(approval: Approval, vote: Vote, allowed: readonly string[] | null): boolean {
+    if (allowed !== null && !allowed.includes(vote.person)) return false;
+    const people = this.people();
+    if (people === null) return true;
+    const person = people.people.get(vote.person);
+    if (!vote.authenticated || person === undefined || !hasRole(person, 'approver') || vote.tokenSha256 !== person.tokenSha256) return false;
+    return this.voteEvents.all(approval.approvalId).some((row) => {
+      try {
+        const recorded = JSON.parse(row.arguments ?? '{}') as Record<string, unknown>;
+        return recorded.by === vote.person && recorded.authenticated === true && recorded.token_sha256 === vote.tokenSha256 && recorded.decision === vote.decision;
+      } catch {
+        return false;
+      }
+    });
+  }
+
 
   /**
    * Whether the call may go ahead on this approval: same agent, same arguments and amount, approved, unused, unexpired.
@@ -366,7 +390,7 @@ export class Approvals {
   /** Spends an approval on the call that used it; joins the caller's transaction. */
   markUsed(approval: Approval, callId: string, transport: string): void {
     const now = this.clock().toISOString();
-    const approvers = approverNames(approval);
+    const approvers = this.countedApprovers(approval);
     this.setState.run({ approval_id: approval.approvalId, state: 'used', decided_by: null, decided_at: null, used_call_id: callId, used_at: now });
     this.event(approval, transport, 'approval_used', `Call ${callId} used approval ${approval.approvalId} (approved by ${namesInWords(approvers)}): ${approval.action}.`, { used_by_call: callId, approvers });
   }
@@ -394,19 +418,32 @@ export class Approvals {
         const used = approval.state === 'used' && approval.usedAt ? `, and used by call ${approval.usedCallId ?? '?'} at ${formatUtc(approval.usedAt)}` : '';
         return { ok: false, approval, message: `Approval ${approvalId} was already ${decided}${used}; nothing changed.` };
       }
+      const people = this.people();
+      if (people !== null) {
+        // Under a people file, only its people decide, as it lists them now.
+        const listed = people.people.get(decider.name);
+        if (!listed || !decider.authenticated || decider.tokenSha256 !== listed.tokenSha256) {
+          return { ok: false, approval, message: `${decider.name} did not sign in with the personal token the people file ${people.file} lists for them, so may not decide anything; nothing changed.` };
+        }
+        if (!hasRole(listed, 'approver')) return { ok: false, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
+      }
       if (decider.roles !== null && !decider.roles.includes('approver')) {
         return { ok: false, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
       }
       if (approval.approvers !== null && !approval.approvers.includes(decider.name)) {
         return { ok: false, approval, message: `Only ${namesInWords(approval.approvers)} may decide agent "${approval.agent}"'s ${approval.tool} calls (its policy's approvers); ${decider.name} may not. Nothing changed.` };
       }
-      if (approval.votes.some((vote) => vote.person === decider.name)) {
-        return { ok: false, approval, message: `${decider.name} already approved ${approvalId}; ${approval.needed - approverNames(approval).length} more approval(s) must come from other people. Nothing changed.` };
+      const earlier = approval.votes.find((vote) => vote.person === decider.name);
+      if (earlier && this.voteCounts(approval, earlier, approval.approvers)) {
+        return { ok: false, approval, message: `${decider.name} already ${earlier.decision} ${approvalId}; ${Math.max(0, approval.needed - this.countedApprovers(approval).length)} more approval(s) must come from other people. Nothing changed.` };
       }
       const now = this.clock().toISOString();
-      const vote: Vote = { person: decider.name, decision, via: decider.via, authenticated: decider.authenticated, tokenSha256: decider.tokenSha256, note, at: now };
+      const vote: Vote = { person: decider.name, decision, via: decider.via, authenticated: decider.authenticated, tokenSha256: decider.tokenSha256, note, at: now, counts: true };
+      // A vote under this name that does not count (made under another people file, or put in by hand) gives way.
+      if (earlier) this.deleteVote.run(approvalId, decider.name);
       this.insertVote.run({ approval_id: approvalId, person: vote.person, decision, via: vote.via, authenticated: vote.authenticated ? 1 : 0, token_sha256: vote.tokenSha256, note, at: now });
-      const votes = [...approval.votes, vote];
+      const votes = [...approval.votes.filter((other) => other !== earlier), vote];
+      // The event that makes the vote count is written below, in this transaction; until then it is taken on trust here.
       const approvers = approverNames({ votes });
       const complete = decision === 'rejected' || approvers.length >= approval.needed;
       const state: ApprovalState = decision === 'rejected' ? 'rejected' : complete ? 'approved' : 'pending';
@@ -421,7 +458,17 @@ export class Approvals {
         transport,
         decision === 'rejected' ? 'approval_rejected' : complete ? 'approval_approved' : 'approval_given',
         `${decider.name}${signedIn} ${decision} approval ${approvalId} ${where}${count}: ${approval.action}.${complete && decision === 'approved' && approvers.length > 1 ? ` Approved by ${namesInWords(approvers)}.` : ''}${noted}`,
-        { by: decider.name, via: decider.via, authenticated: decider.authenticated, approvers, approvals_needed: approval.needed, ...(note !== null ? { note } : {}) },
+        {
+          by: decider.name,
+          decision,
+          via: decider.via,
+          authenticated: decider.authenticated,
+          // Public (the people file lists it), and what ties this event to the vote it records.
+          token_sha256: decider.tokenSha256,
+          approvers,
+          approvals_needed: approval.needed,
+          ...(note !== null ? { note } : {}),
+        },
       );
       return { ok: true, approval: decided };
     });

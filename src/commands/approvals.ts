@@ -5,6 +5,7 @@
  */
 import { printable } from '../audit/printable.js';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { approverNames, Approvals, APPROVAL_ID, formatUtc, namesInWords, type Approval, type Decider } from '../approvals/approvals.js';
 import { loadPeople, PeopleError, PERSON_NAME, type PeopleSet } from '../people/load-people.js';
@@ -65,10 +66,10 @@ function namedApproversOf(path: string): string | null {
   }
 }
 
-function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T, dbArgs: readonly string[] = []): T {
+function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T, dbArgs: readonly string[] = [], people: PeopleSet | null = null): T {
   const db = openExisting(dbPath);
   try {
-    return work(new Approvals(db, new AuditLog(db), undefined, (args) => commandLine([...args, ...dbArgs])));
+    return work(new Approvals(db, new AuditLog(db), undefined, (args) => commandLine([...args, ...dbArgs]), () => people));
   } finally {
     db.close();
   }
@@ -96,6 +97,16 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
   const files = existing(dbPaths);
   sayDatabases(files, io);
   for (const path of files) {
+    // Who approved so far, as the server counts it: under its own people file, when it has one and it can be read.
+    let people: PeopleSet | null = null;
+    const named = namedApproversOf(path);
+    if (named !== null) {
+      try {
+        people = loadPeople(named);
+      } catch {
+        people = null;
+      }
+    }
     withApprovals(path, (approvals) => {
       const pending = approvals.pending();
       if (pending.length > 0 && files.length > 1) io.out(`In ${path}:`);
@@ -105,7 +116,7 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
         io.out(printable(`${approval.approvalId}  ${approval.agent} wants to ${approval.action}; asked ${minutesAgo(approval.askedAt, now)}, expires ${formatUtc(approval.expiresAt)}${so}`));
       }
       waiting += pending.length;
-    });
+    }, [], people);
   }
   if (waiting === 0) {
     io.out(`No approvals are waiting in ${files.join(' or ')}.`);
@@ -121,9 +132,13 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
  * Who decides. With a people file (named by MOLLIE_MCP_PEOPLE, or recorded by the server on this database) only a
  * named person with their own token may; an OS user name no longer counts, and the command says what to run instead.
  */
-async function decider(identity: Identity, dbPath: string, approvalId: string, verb: string, dbArgs: readonly string[], io: CommandOutput, refused: (name: string) => void): Promise<Decider | number> {
+async function decider(identity: Identity, dbPath: string, approvalId: string, verb: string, dbArgs: readonly string[], io: CommandOutput, refused: (name: string) => void): Promise<{ by: Decider; people: PeopleSet | null } | number> {
   const serverPeople = namedApproversOf(dbPath);
-  const peopleFile = identity.peopleFile ?? serverPeople;
+  // The server's own people file decides who is who: a file of the caller's making would let anyone be "alice".
+  if (serverPeople !== null && identity.peopleFile !== null && resolve(identity.peopleFile) !== resolve(serverPeople)) {
+    throw new UsageError(`The server on ${dbPath} names its approvers in ${serverPeople}, not ${identity.peopleFile}; approve with that file (leave MOLLIE_MCP_PEOPLE and --people out, or name that file).`, false);
+  }
+  const peopleFile = serverPeople ?? identity.peopleFile;
   const note = identity.note ?? null;
   if (identity.as === undefined) {
     if (peopleFile !== null) {
@@ -132,7 +147,7 @@ async function decider(identity: Identity, dbPath: string, approvalId: string, v
         false,
       );
     }
-    return { name: identity.osUser, via: 'cli', authenticated: false, tokenSha256: null, roles: null, note };
+    return { by: { name: identity.osUser, via: 'cli', authenticated: false, tokenSha256: null, roles: null, note }, people: null };
   }
   if (!PERSON_NAME.test(identity.as)) throw new UsageError('--as needs a person\'s name from the people file: 1-64 lower-case letters, digits, ".", "_" or "-".');
   if (peopleFile === null) throw new UsageError('--as NAME needs the people file that names NAME: set MOLLIE_MCP_PEOPLE (or --people FILE).', false);
@@ -153,7 +168,7 @@ async function decider(identity: Identity, dbPath: string, approvalId: string, v
     io.err(`That is not ${identity.as}'s personal token in ${people.file} (or there is no ${identity.as} there); nothing was ${verb === 'approve' ? 'approved' : 'rejected'}. The attempt is in the audit log.`);
     return 1;
   }
-  return { name: person.name, via: 'cli', authenticated: true, tokenSha256: person.tokenSha256, roles: person.roles, note };
+  return { by: { name: person.name, via: 'cli', authenticated: true, tokenSha256: person.tokenSha256, roles: person.roles, note }, people };
 }
 
 export async function decideApproval(dbPaths: readonly string[], approvalId: string | undefined, decision: 'approved' | 'rejected', identity: Identity, io: CommandOutput, dbArgs: readonly string[] = []): Promise<number> {
@@ -164,8 +179,9 @@ export async function decideApproval(dbPaths: readonly string[], approvalId: str
   const files = existing(dbPaths);
   const dbPath = files.find((path) => withApprovals(path, (approvals) => approvals.get(approvalId) !== null)) ?? files[0]!;
   sayDatabases([dbPath], io);
-  const by = await decider(identity, dbPath, approvalId, verb, dbArgs, io, (name) => withApprovals(dbPath, (approvals) => approvals.refusedSignIn(approvalId, name, 'cli')));
-  if (typeof by === 'number') return by;
+  const decided = await decider(identity, dbPath, approvalId, verb, dbArgs, io, (name) => withApprovals(dbPath, (approvals) => approvals.refusedSignIn(approvalId, name, 'cli')));
+  if (typeof decided === 'number') return decided;
+  const { by, people } = decided;
   return withApprovals(dbPath, (approvals) => {
     const result = approvals.decide(approvalId, decision, by);
     const now = new Date();
@@ -187,5 +203,5 @@ export async function decideApproval(dbPaths: readonly string[], approvalId: str
           : `Agent "${approval.agent}" may now repeat the call once with approval_id "${approval.approvalId}", until ${formatUtc(approval.expiresAt)}. Its caps and budgets still apply.`,
     );
     return 0;
-  }, dbArgs);
+  }, dbArgs, people);
 }

@@ -40,6 +40,8 @@ export interface ConsoleDeps {
   idleMs: number;
   /** MOLLIE_MCP_CONSOLE_URL: https there means cookies are Secure. */
   publicUrl: string | null;
+  /** Whether a token is an agent's bearer token (an agent's token never signs a person in). */
+  isAgentToken: (token: string) => boolean;
   /** Sign-in attempts refused while their source waits: counted into the server's summary of refusals. */
   noteRefused: (source: string, reason: string) => void;
   clock?: () => Date;
@@ -111,15 +113,18 @@ export class Console {
 
   /** The session behind the request's cookie, if its person is still in the people file with the same token. */
   private signedIn(req: IncomingMessage): { session: ConsoleSession; person: Person; id: string } | null {
-    const id = cookie(req, SESSION_COOKIE);
-    const session = this.sessions.get(id);
-    if (!session || id === null) return null;
-    const person = this.deps.people!.current().people.get(session.person);
-    if (!person || person.tokenSha256 !== session.tokenSha256) {
-      this.sessions.close(id);
-      return null;
+    // Every cookie of that name is tried: another page on this host can set one for a longer path, which comes first.
+    for (const id of cookies(req, SESSION_COOKIE)) {
+      const session = this.sessions.get(id);
+      if (!session) continue;
+      const person = this.deps.people!.current().people.get(session.person);
+      if (!person || person.tokenSha256 !== session.tokenSha256) {
+        this.sessions.close(id);
+        continue;
+      }
+      return { session, person, id };
     }
-    return { session, person, id };
+    return null;
   }
 
   private viewer(person: Person, session: ConsoleSession): Viewer {
@@ -145,8 +150,8 @@ export class Console {
   }
 
   private signInForm(req: IncomingMessage, res: ServerResponse, message: { kind: string; text: string } | null, status: number): void {
-    const existing = cookie(req, SIGN_IN_COOKIE);
-    const csrf = existing !== null && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : randomToken();
+    const existing = cookies(req, SIGN_IN_COOKIE).find((value) => /^[A-Za-z0-9_-]{43}$/.test(value));
+    const csrf = existing ?? randomToken();
     this.page(res, status, signInPage(csrf, message), { 'Set-Cookie': this.cookieHeader(req, SIGN_IN_COOKIE, csrf, 30 * 60) });
   }
 
@@ -159,26 +164,33 @@ export class Console {
       res.setHeader('Retry-After', String(admitted.retryAfterSeconds));
       return this.signInForm(req, res, { kind: 'error', text: `Too many wrong tokens from this address. Try again in ${admitted.retryAfterSeconds} seconds.` }, 429);
     }
-    const form = await this.form(req, res);
-    if (form === null) return;
-    const expected = cookie(req, SIGN_IN_COOKIE);
-    if (expected === null || !sameSecret(form.csrf ?? '', expected)) {
-      await this.event(null, 'console_csrf_refused', 'A sign-in form came without its CSRF token; no token was checked.', req, {});
-      return this.signInForm(req, res, { kind: 'error', text: 'This sign-in form has expired or did not come from this console. Try again.' }, 403);
+    const ticket = admitted.ticket;
+    try {
+      const form = await this.form(req, res);
+      if (form === null) return ticket.abandoned();
+      const expected = cookies(req, SIGN_IN_COOKIE);
+      if (!expected.some((value) => sameSecret(form.csrf ?? '', value))) {
+        ticket.abandoned();
+        await this.event(null, 'console_csrf_refused', 'A sign-in form came without its CSRF token; no token was checked.', req, {});
+        return this.signInForm(req, res, { kind: 'error', text: 'This sign-in form has expired or did not come from this console. Try again.' }, 403);
+      }
+      const token = (form.token ?? '').trim();
+      // An agent's bearer token never signs a person in, whatever the people file says.
+      const person = token === '' || this.deps.isAgentToken(token) ? null : this.deps.people!.personForToken(token);
+      if (person === null) {
+        const failures = ticket.failed();
+        await this.event(null, 'console_sign_in_failed', `A console sign-in with a token that is nobody's failed (${failures} in a row from ${source}).`, req, { failures });
+        return this.signInForm(req, res, { kind: 'error', text: 'That token is not a personal token in the people file. Ask for a new one with `mollie-invoice-mcp token create --person NAME`.' }, 401);
+      }
+      ticket.succeeded();
+      // Recorded first: a sign-in the log cannot hold does not happen.
+      await this.event(person.name, 'console_signed_in', `${person.name} signed in to the console (${person.roles.join(', ')}).`, req, {});
+      const { id } = this.sessions.open(person.name, person.tokenSha256);
+      res.setHeader('Set-Cookie', [this.cookieHeader(req, SESSION_COOKIE, id, null), this.cookieHeader(req, SIGN_IN_COOKIE, '', 0)]);
+      this.redirect(res, CONSOLE_PATH);
+    } finally {
+      ticket.abandoned();
     }
-    const token = (form.token ?? '').trim();
-    const person = token === '' ? null : this.deps.people!.personForToken(token);
-    if (person === null) {
-      const failures = this.limiter.failed(source);
-      await this.event(null, 'console_sign_in_failed', `A console sign-in with a token that is nobody's failed (${failures} in a row from ${source}).`, req, { failures });
-      return this.signInForm(req, res, { kind: 'error', text: 'That token is not a personal token in the people file. Ask for a new one with `mollie-invoice-mcp token create --person NAME`.' }, 401);
-    }
-    this.limiter.succeeded(source);
-    // Recorded first: a sign-in the log cannot hold does not happen.
-    await this.event(person.name, 'console_signed_in', `${person.name} signed in to the console (${person.roles.join(', ')}).`, req, {});
-    const { id } = this.sessions.open(person.name, person.tokenSha256);
-    res.setHeader('Set-Cookie', [this.cookieHeader(req, SESSION_COOKIE, id, null), this.cookieHeader(req, SIGN_IN_COOKIE, '', 0)]);
-    this.redirect(res, CONSOLE_PATH);
   }
 
   private async signOut(req: IncomingMessage, res: ServerResponse, person: Person, id: string): Promise<void> {
@@ -352,10 +364,12 @@ export class Console {
   }
 }
 
-function cookie(req: IncomingMessage, name: string): string | null {
+/** Every value of the named cookie, in the order the browser sent them. */
+function cookies(req: IncomingMessage, name: string): string[] {
+  const values: string[] = [];
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
+    if (key === name) values.push(value.join('='));
   }
-  return null;
+  return values;
 }

@@ -14,6 +14,13 @@ function asksPeople(tool: ToolPolicy): boolean {
 
 export function checkApprovers(policies: PolicySet, people: PeopleSet | null): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
+  for (const person of people?.people.values() ?? []) {
+    const agent = [...policies.agents.values()].find((candidate) => candidate.tokenSha256 === person.tokenSha256);
+    if (agent) {
+      // Whoever holds the agent's token would be this person too: the agent could approve its own calls.
+      problems.push({ file: people!.file, line: person.line, message: `${person.name}'s token_sha256 is agent "${agent.agent}"'s (${agent.file}); give ${person.name} a personal token of their own (\`mollie-invoice-mcp token create --person ${person.name}\`).` });
+    }
+  }
   for (const agent of policies.agents.values()) {
     for (const [name, tool] of agent.tools) {
       const problem = (message: string): void => {

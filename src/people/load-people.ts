@@ -17,6 +17,8 @@ export interface Person {
   name: string;
   roles: readonly PersonRole[];
   tokenSha256: string;
+  /** The line of token_sha256 in the file, for problems found against the policies. */
+  line: number | null;
 }
 
 export interface PeopleSet {
@@ -92,7 +94,7 @@ export function parsePeople(file: string, source: Buffer): PeopleSet {
       problem('token_sha256', `token_sha256 is the same as "${sharing}"'s; give each person their own token (\`mollie-invoice-mcp token create --person ${entry.name}\`).`);
     }
     byToken.set(entry.token_sha256, entry.name);
-    people.set(entry.name, { name: entry.name, roles, tokenSha256: entry.token_sha256 });
+    people.set(entry.name, { name: entry.name, roles, tokenSha256: entry.token_sha256, line: at(['people', index, 'token_sha256']) });
   });
   if (problems.length > 0) throw new PeopleError(problems);
   return { file, people, sha256: createHash('sha256').update(source).digest('hex') };

@@ -94,6 +94,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     idleMs: options.consoleIdleMs,
     publicUrl: options.consoleUrl,
     noteRefused: (source, reason) => refusalLimit.note(source, reason),
+    isAgentToken: (token) => agentForToken(policies(), token) !== null,
   });
   const webhookLimit = new RefusalLimiter('webhook', WEBHOOKS, summarise, logger);
   // A webhook about a payment this server made is Mollie's own, most likely: it is not charged to its sender's budget,

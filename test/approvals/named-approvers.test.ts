@@ -152,13 +152,32 @@ describe('four eyes under a people file', () => {
     const id = await ask(w);
     // The agent wrote its own people file naming "alice" with its own token and ran `approve --as alice` with it.
     const forged = (name: 'alice' | 'bob'): Decider => ({ name, via: 'cli', authenticated: true, tokenSha256: sha256Hex(`agent-made-${name}`), roles: ['approver'] });
-    w.approvals.decide(id, 'approved', forged('alice'));
-    w.approvals.decide(id, 'approved', forged('bob'));
-    expect(w.approvals.get(id)!.state).toBe('approved');
+    for (const name of ['alice', 'bob'] as const) {
+      const decided = w.approvals.decide(id, 'approved', forged(name));
+      expect(decided).toMatchObject({ ok: false });
+      expect(decided.ok ? '' : decided.message).toContain(`${name} did not sign in with the personal token the people file people.yaml lists`);
+    }
+    expect(w.approvals.get(id)!.state).toBe('pending');
     const refused = await repeat(w, id);
     expect(refused.structuredContent.error).toMatchObject({ code: 'approval_required', reason: 'approval_pending' });
-    expect((refused.structuredContent.error as { message: string }).message).toContain('has 0 of the 2 approvals it needs');
+    expect((refused.structuredContent.error as { message: string }).message).toContain('Nobody has approved it yet');
     expect(await w.simulator.listRefunds(w.paymentId)).toEqual([]);
+  });
+
+  it('votes put into the tables by hand, with no event in the hash chain, do not count; nor do they block the real person', async () => {
+    const id = await ask(w);
+    // Someone with write access to the file, who read the token hashes from the people file.
+    const forge = w.db.prepare("INSERT INTO approval_votes (approval_id, person, decision, via, authenticated, token_sha256, note, at) VALUES (?, ?, 'approved', 'console', 1, ?, NULL, '2026-12-02T00:00:00.000Z')");
+    forge.run(id, 'alice', sha256Hex(TOKENS.alice));
+    forge.run(id, 'bob', sha256Hex(TOKENS.bob));
+    w.db.prepare("UPDATE approvals SET state = 'approved', decided_by = 'alice, bob' WHERE approval_id = ?").run(id);
+    const refused = await repeat(w, id);
+    expect(refused.structuredContent.error).toMatchObject({ code: 'approval_required', reason: 'approval_pending' });
+    expect(await w.simulator.listRefunds(w.paymentId)).toEqual([]);
+    // The real alice and bob approve over the forged rows, and then it counts.
+    expect(w.approvals.decide(id, 'approved', person('alice', w.people))).toMatchObject({ ok: true });
+    expect(w.approvals.decide(id, 'approved', person('bob', w.people))).toMatchObject({ ok: true, approval: { state: 'approved' } });
+    expect((await repeat(w, id)).isError).toBe(false);
   });
 
   it('OS user names do not count while a people file is in force', async () => {
@@ -237,5 +256,11 @@ describe('the people file and the policies together', () => {
       'desk.yaml:6: tools.refund.approvers names "carol", who is not an approver in the people file people.yaml; add them there with the approver role, or remove the name.',
     ]);
     expect(checkApprovers(policies, null)[0]!.message).toContain('need a people file: set MOLLIE_MCP_PEOPLE');
+    // A person whose token is an agent's: whoever holds the agent's token would be that person too.
+    writeFileSync(join(dir, 'desk.yaml'), `agent: desk\ntoken_sha256: ${sha256Hex(TOKENS.dave)}\ntools:\n  get_payment_status: {}\n`);
+    const shared = checkApprovers(loadPolicies(dir, TOOL_CAPABILITIES), people);
+    expect(shared.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`)).toEqual([
+      `people.yaml:13: dave's token_sha256 is agent "desk"'s (${join(dir, 'desk.yaml').replace(process.cwd() + '/', '')}); give dave a personal token of their own (\`mollie-invoice-mcp token create --person dave\`).`,
+    ]);
   });
 });

@@ -173,6 +173,10 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
     expect(facts).toContain('2 from alice, bob');
     expect(await card.locator('.approved-by').textContent()).toBe('nobody yet');
     await shot(page, 'approvals');
+    // A cookie of the same name that another page on this host set for a longer path does not sign alice out.
+    await context.addCookies([{ name: 'mim_console', value: 'A'.repeat(43), domain: '127.0.0.1', path: '/console/approvals' }]);
+    await page.goto(`${server.url}/console/approvals`);
+    expect(new URL(page.url()).pathname).toBe('/console/approvals');
     await card.locator('textarea[name=note]').fill('Customer called, goodwill agreed');
     await card.locator('button.approve').click();
     await page.waitForURL(/\/console\/approvals$/);
@@ -284,10 +288,13 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
   it('a person given a new token in the people file is signed out at once; an edit that breaks the file changes nothing', async () => {
     const { context, page } = await signIn('carol');
     const file = join(workspace.dir, 'people.yaml');
-    const rotated = newToken();
-    writeFileSync(file, PEOPLE_FILE.replace(PEOPLE.carol.sha256, rotated.sha256));
+    // The edit gives carol the agent's token hash by mistake: her session ends, and the agent's token signs no one in.
+    writeFileSync(file, PEOPLE_FILE.replace(PEOPLE.carol.sha256, DESK.sha256));
     await page.goto(`${server.url}/console/log`);
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await page.fill('#token', DESK.token);
+    const [refused] = await Promise.all([page.waitForResponse((response) => response.request().method() === 'POST'), page.click('button[type=submit]')]);
+    expect(refused.status()).toBe(401);
     // A broken edit keeps the last good file: bob, whose entry did not change, stays signed in.
     const bob = await signIn('bob');
     writeFileSync(file, `${PEOPLE_FILE}  - name: Eve\n`);
@@ -361,6 +368,13 @@ describe('approving on the command line under a people file', () => {
     expect(unset.code).toBe(2);
     expect(unset.stderr).toContain('An OS user name no longer counts');
 
+    // A people file of the caller's own making, naming "alice" with a token it knows, is not the server's.
+    const forged = newToken();
+    const forgedFile = join(workspace.dir, 'forged-people.yaml');
+    writeFileSync(forgedFile, `people:\n  - name: alice\n    roles: [approver]\n    token_sha256: ${forged.sha256}\n`);
+    const own = await run(['approve', approvalId, '--as', 'alice'], { MOLLIE_MCP_PEOPLE: forgedFile, MOLLIE_MCP_PERSON_TOKEN: forged.token });
+    expect(own.code).toBe(2);
+    expect(own.stderr).toContain(`names its approvers in ${join(workspace.dir, 'people.yaml')}, not ${forgedFile}`);
     const wrong = await run(['approve', approvalId, '--as', 'alice'], { MOLLIE_MCP_PERSON_TOKEN: secret(newToken().token) });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("That is not alice's personal token");
