@@ -107,8 +107,8 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
     db.prepare("INSERT INTO store_meta (key, value) VALUES ('named_approvers', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(people ? people.path : '');
   }
   const payments = new PaymentRecords(db, clock);
-  const approvals = new Approvals(db, audit, clock, (args) => commandLine([...args, ...databaseArgs(config)], options.env), () => people?.current() ?? null);
   let consoleUrl = config.consoleUrl;
+  const approvals = new Approvals(db, audit, clock, (args) => commandLine([...args, ...databaseArgs(config)], options.env), () => people?.current() ?? null, () => consoleUrl);
   const notifier =
     config.approvalNotifyUrl !== null
       ? new ApprovalNotifier(config.approvalNotifyUrl, options.logger, () => consoleUrl, (approval: Approval) => approvals.approveCommand(approval.approvalId))

@@ -212,6 +212,8 @@ export class Approvals {
     private readonly command: (args: readonly string[]) => string = (args) => ['mollie-invoice-mcp', ...args].join(' '),
     /** The people file in force for the server using these approvals; null: none, and OS user names count. */
     private readonly people: () => PeopleSet | null = () => null,
+    /** The console's address, once known, for messages that send people there. */
+    private readonly consoleUrl: () => string | null = () => null,
   ) {
     this.byId = db.prepare<[string], Row>('SELECT * FROM approvals WHERE approval_id = ?');
     this.insertRow = db.prepare(
@@ -346,6 +348,10 @@ export class Approvals {
     const deny = (reason: ApprovalDenial, message: string, pending = false): UseCheck => ({ ok: false, reason, message, pending });
     if (!approval) return deny('approval_unknown', `There is no approval ${approvalId}. Call again without approval_id to ask for one.`);
     if (approval.agent !== agent) return deny('approval_wrong_agent', `Approval ${approvalId} was asked for by another agent; agent "${agent}" cannot use it.`);
+    // A spent approval says so first, whatever the repeat asks: "use the same arguments" would lead nowhere.
+    if (approval.state === 'used') {
+      return deny('approval_used', `Approval ${approvalId} was already used by call ${approval.usedCallId ?? '?'}; an approval is good for one call. Call again without approval_id to ask for a new one.`);
+    }
     if (approval.fingerprint !== fingerprint) {
       return deny('approval_mismatch', `Approval ${approvalId} was given for exactly this: ${approval.action}. This call asks for something else; repeat the approved call with the same arguments, or call without approval_id to ask for a new approval.`);
     }
@@ -360,8 +366,6 @@ export class Approvals {
       }
       case 'rejected':
         return deny('approval_rejected', `Approval ${approvalId} was rejected by ${approval.decidedBy ?? 'a person'} at ${formatUtc(approval.decidedAt ?? approval.askedAt)}. Do not repeat this call.`);
-      case 'used':
-        return deny('approval_used', `Approval ${approvalId} was already used by call ${approval.usedCallId ?? '?'}; an approval is good for one call. Call again without approval_id to ask for a new one.`);
       case 'expired':
         return deny('approval_expired', `Approval ${approvalId} expired at ${formatUtc(approval.expiresAt)}. Call again without approval_id to ask for a new one.`);
       case 'approved': {
@@ -384,7 +388,7 @@ export class Approvals {
     const names = approval.approvers ?? [...people.people.values()].filter((person) => hasRole(person, 'approver')).map((person) => person.name);
     const already = new Set(approverNames(approval));
     const left = names.filter((name) => !already.has(name));
-    return `${left.length > 0 ? `an approver (${namesInWords(left).replace(' and ', ' or ')})` : 'an approver'} in the console (/console on the HTTP server) or with \`${this.approveCommand(approval.approvalId)}\``;
+    return `${left.length > 0 ? `an approver (${namesInWords(left).replace(' and ', ' or ')})` : 'an approver'} in the console (${this.consoleUrl() ?? '/console on the HTTP server'}) or with \`${this.approveCommand(approval.approvalId)}\``;
   }
 
   /** Spends an approval on the call that used it; joins the caller's transaction. */

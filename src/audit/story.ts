@@ -470,16 +470,16 @@ export function storyLines(story: Story): string[] {
   if (events > 0) counts.push(`${events} other event${events === 1 ? '' : 's'}`);
   lines.push(`${counts.join(', ')}, from ${utc(first.at)} to ${utc(last.at)}.`);
   lines.push(`Approved by: ${story.approvers.length > 0 ? list(story.approvers) : 'nobody'}.`);
-  for (const entry of story.entries) lines.push('', ...entryLines(entry));
+  story.entries.forEach((entry, index) => lines.push('', ...entryLines(entry, index + 1)));
   return lines;
 }
 
 const ENTRY_TITLES: Record<StoryEntryKind, string> = { call: 'call', webhook: 'webhook', approval: 'approval', event: 'event' };
 
-function entryLines(entry: StoryEntry): string[] {
+function entryLines(entry: StoryEntry, number: number): string[] {
   const p = (text: string | null): string => printable(text ?? '');
   const what = entry.kind === 'call' ? ` ${p(entry.tool ?? 'unknown tool')}` : entry.kind === 'webhook' ? '' : ` ${p(entry.reason ?? '')}`;
-  const lines = [`#${entry.seq}  ${utc(entry.at)}  ${p(entry.actor ?? '-')}  ${ENTRY_TITLES[entry.kind]}${what}  [${p(entry.call_id)}]`];
+  const lines = [`${number}. (row ${entry.seq})  ${utc(entry.at)}  ${p(entry.actor ?? '-')}  ${ENTRY_TITLES[entry.kind]}${what}  [${p(entry.call_id)}]`];
   const field = (name: string, value: string): void => {
     lines.push(`  ${`${name}:`.padEnd(11)}${value}`);
   };

@@ -26,7 +26,12 @@ function toolCell(agent: AgentPolicy, tool: string): string {
   const capabilities = TOOL_CAPABILITIES.find((item) => item.name === tool);
   if (capabilities?.movesMoney) {
     if (policy.limits.size === 0) return 'no currency';
-    return [...policy.limits].map(([currency, caps]) => `${currency}<=${formatMinorUnits(caps.perCall, currency)}`).join(' ');
+    const approvals = policy.approvers !== null || policy.approvalsNeeded > 1 ? ` ${policy.approvalsNeeded} of ${policy.approvers ? policy.approvers.join(',') : 'approvers'}` : '';
+    const cells = [...policy.limits].map(([currency, caps]) => {
+      const asks = policy.confirm ? ` (approval${approvals})` : caps.confirmAbove !== null ? ` (>${formatMinorUnits(caps.confirmAbove, currency)}: approval${approvals})` : '';
+      return `${currency}<=${formatMinorUnits(caps.perCall, currency)}${asks}`;
+    });
+    return cells.join(' ');
   }
   if (capabilities?.readsAuditLog) return `scope ${policy.scope}`;
   return 'yes';
@@ -118,7 +123,11 @@ export function policyExplain(
     const approval = approvalNeeded(authorized.agent, request.tool, tool, money, NO_USAGE, new Date());
     if (approval) {
       io.out(`approval: a person must approve it first (${approval.rule}): ${approval.message}`);
-      io.out('          In a client that can show a prompt, the person there is asked; otherwise the call fails with approval_required and `mollie-invoice-mcp approve <approval_id>` lets it through once.');
+      if (tool.approvers !== null || tool.approvalsNeeded > 1) {
+        io.out(`          ${tool.approvalsNeeded} different ${tool.approvalsNeeded === 1 ? 'person' : 'people'} from ${tool.approvers ? tool.approvers.join(', ') : 'every approver in the people file'} must approve it, in the console or with \`mollie-invoice-mcp approve <approval_id> --as NAME\` (a people file is needed: MOLLIE_MCP_PEOPLE); then the agent's repeat goes through once.`);
+      } else {
+        io.out('          In a client that can show a prompt, the person there is asked (unless a people file names the approvers); otherwise the call fails with approval_required and `mollie-invoice-mcp approve <approval_id>` (with a people file: `--as NAME`, or the console) lets it through once.');
+      }
     } else {
       const thresholds = [...tool.limits.entries()].filter(([, caps]) => caps.confirmAbove !== null).map(([currency, caps]) => `${formatMinorUnits(caps.confirmAbove!, currency)} ${currency}`);
       io.out(`approval: ${thresholds.length > 0 ? `not needed${money ? '' : ' without an amount'}; needed above ${thresholds.join(', ')} (confirm_above)` : 'not needed (no confirm or confirm_above in this policy)'}`);

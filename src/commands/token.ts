@@ -24,7 +24,7 @@ export function personTokenCreate(person: string, peopleFile: string | null, io:
   io.out(`token: ${token}`);
   io.out(`token_sha256: ${sha256Hex(token)}`);
   io.err('');
-  io.err(`This token is shown once and is not stored anywhere. Give it to ${person} only: it signs in to the console and approves with \`approve --as ${person}\`.`);
-  io.err(`Put the token_sha256 line in ${person}'s entry in the people file (${peopleFile ?? 'the file MOLLIE_MCP_PEOPLE names'}), with their roles: approver, auditor.`);
+  io.err(`This token is shown once and is not stored anywhere. Give it to ${person} only: it signs ${person} in to the console, and, for an approver, approves with \`approve --as ${person}\`.`);
+  io.err(`Put the token_sha256 line in ${person}'s entry in the people file (${peopleFile ?? 'the file MOLLIE_MCP_PEOPLE names'}), with their roles: approver, auditor, or both.`);
   return 0;
 }

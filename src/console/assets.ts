@@ -17,7 +17,7 @@ header nav a { color: var(--muted); text-decoration: none; padding: .2rem 0; }
 header nav a.here { color: var(--ink); border-bottom: 2px solid var(--accent); }
 header .who { color: var(--muted); font-size: .9rem; }
 header form { margin: 0; }
-main { max-width: 1100px; margin: 1.5rem auto; padding: 0 1.5rem; }
+main { max-width: 1240px; margin: 1.5rem auto; padding: 0 1.5rem; }
 h1 { font-size: 1.35rem; margin: 0 0 1rem; }
 h2 { font-size: 1.05rem; margin: 1.6rem 0 .6rem; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.2rem; margin-bottom: 1rem; }
@@ -39,6 +39,11 @@ table { width: 100%; border-collapse: collapse; background: #fff; border: 1px so
 th, td { text-align: left; padding: .4rem .55rem; border-bottom: 1px solid var(--line); vertical-align: top; font-size: .9rem; }
 th { background: #fafbfc; color: var(--muted); font-weight: 600; }
 td.num { text-align: right; white-space: nowrap; }
+table.log { table-layout: fixed; }
+table.log td, table.log th { overflow-wrap: anywhere; }
+table.log th:nth-child(1) { width: 8.5rem; } table.log th:nth-child(2) { width: 6.5rem; } table.log th:nth-child(3) { width: 7.5rem; }
+table.log th:nth-child(4) { width: 5rem; } table.log th:nth-child(5) { width: 5rem; } table.log th:nth-child(6) { width: 6rem; } table.log th:nth-child(8) { width: 11rem; }
+table.log td:nth-child(8) { font-size: .78rem; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .8rem; background: #eef1f6; }
 .badge.allowed, .badge.ok, .badge.approved, .badge.used { background: #e7f6ec; color: var(--ok); }
 .badge.denied, .badge.error, .badge.rejected { background: #fdecea; color: var(--bad); }
@@ -74,8 +79,9 @@ export const CONSOLE_JS = `
     var which = canvas.getAttribute('data-chart');
     var config;
     if (which === 'denials') {
-      config = { type: 'bar', data: { labels: data.days, datasets: [{ label: 'denied calls', data: data.denials, backgroundColor: '#b42318' }] },
-        options: { maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } } };
+      config = { type: 'bar', data: { labels: data.days, datasets: [{ label: 'denied calls', data: data.denials, backgroundColor: '#b42318' },
+          { label: 'waited for an approval', data: data.approvalWaits, backgroundColor: '#d9a441' }] },
+        options: { maintainAspectRatio: false, animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } } };
     } else {
       var series = data.money[Number(which.split(':')[1])];
       config = { type: 'bar', data: { labels: data.days, datasets: series.byAgent.map(function (s, i) {

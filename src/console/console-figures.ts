@@ -18,7 +18,10 @@ export interface MoneySeries {
 export interface Figures {
   days: string[];
   money: MoneySeries[];
+  /** Denied calls per day, not counting those that only waited for a person's approval... */
   denials: number[];
+  /** ...which are these: approval_required and approval_pending. */
+  approvalWaits: number[];
   chain: { rows: number; headHash: string | null; headAt: string | null; lastVerify: { at: string; by: string; result: string } | null };
 }
 
@@ -59,11 +62,14 @@ export function consoleFigures(db: SqliteDatabase, now: Date): Figures {
   // Denied decisions from the first row of the window on, by the index of denied decisions.
   const from = firstSeqAtOrAfter(db, since);
   const denials = days.map(() => 0);
+  const approvalWaits = days.map(() => 0);
   for (const row of db
-    .prepare<[number], { day: string; count: number }>("SELECT substr(at, 1, 10) AS day, count(*) AS count FROM audit_log INDEXED BY audit_denied WHERE kind = 'decision' AND decision = 'denied' AND seq >= ? GROUP BY day")
+    .prepare<[number], { day: string; waits: number; count: number }>(
+      "SELECT substr(at, 1, 10) AS day, reason IN ('approval_required', 'approval_pending') AS waits, count(*) AS count FROM audit_log INDEXED BY audit_denied WHERE kind = 'decision' AND decision = 'denied' AND seq >= ? GROUP BY day, waits",
+    )
     .all(from)) {
     const i = index.get(row.day);
-    if (i !== undefined) denials[i] = row.count;
+    if (i !== undefined) (row.waits ? approvalWaits : denials)[i] = row.count;
   }
 
   const head = db.prepare<[], { seq: number; hash: string; at: string }>('SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1').get();
@@ -74,6 +80,7 @@ export function consoleFigures(db: SqliteDatabase, now: Date): Figures {
     days,
     money,
     denials,
+    approvalWaits,
     chain: {
       rows: head?.seq ?? 0,
       headHash: head?.hash ?? null,

@@ -236,7 +236,7 @@ export class Console {
   private async verify(req: IncomingMessage, res: ServerResponse, person: Person, session: ConsoleSession): Promise<void> {
     if (!hasRole(person, 'auditor')) return this.page(res, 403, forbiddenPage(this.viewer(person, session), `${person.name} is not an auditor.`));
     const result = await verifyLog(this.deps.db, this.deps.db.name);
-    const text = result.ok ? `intact, ${result.rows} rows, last hash ${result.lastHash.slice(0, 16)}…` : `BROKEN at row ${result.firstBad.seq}: ${result.firstBad.problem}`;
+    const text = result.ok ? `intact, ${result.rows} rows, last hash ${result.lastHash.slice(0, 16)}… (this check is written as row ${result.rows + 1})` : `BROKEN at row ${result.firstBad.seq}: ${result.firstBad.problem}`;
     await this.event(person.name, 'chain_verified', text, req, { ok: result.ok, rows: result.rows });
     session.flash = { kind: result.ok ? 'ok' : 'error', text: `The hash chain is ${text}.` };
     this.redirect(res, `${CONSOLE_PATH}/charts`);

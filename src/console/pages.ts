@@ -26,7 +26,7 @@ export function layout(title: string, body: Html, viewer: Viewer | null, here: S
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} - mollie-invoice-mcp console</title>
-<link rel="stylesheet" href="${CONSOLE_PATH}/assets/console.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="${CONSOLE_PATH}/assets/console.css"></head>
 <body><header><span class="brand">mollie-invoice-mcp console</span>${nav}</header>
 <main>${flash ? html`<div class="flash ${flash.kind}" role="status">${flash.text}</div>` : ''}${body}</main>
 ${scripts.map((src) => html`<script src="${src}"></script>`)}
@@ -37,7 +37,7 @@ export function signInPage(csrf: string, message: { kind: string; text: string }
   return layout(
     'Sign in',
     html`<div class="card signin"><h1>Sign in</h1>
-<p class="muted">With your personal token from <span class="mono">mollie-invoice-mcp token create --person NAME</span>.</p>
+<p class="muted">With the personal token your administrator gave you (made with <span class="mono">token create --person NAME</span>, its hash in the people file).</p>
 <form method="post" action="${CONSOLE_PATH}/sign-in" autocomplete="off">
 <input type="hidden" name="csrf" value="${csrf}">
 <label for="token">Personal token</label>
@@ -211,8 +211,8 @@ export function chartsPage(viewer: Viewer, figures: Figures, flash: { kind: stri
     'Charts',
     html`<h1>The last ${figures.days.length} days</h1>
 ${figures.money.length === 0 ? html`<p class="muted">No money moved in the last ${figures.days.length} days.</p>` : ''}
-${figures.money.map((series, index) => html`<h2>Money moved per agent per day, ${series.currency}</h2><div class="chart"><canvas data-chart="money:${index}" aria-label="Money moved per agent per day in ${series.currency}"></canvas></div>`)}
-<h2>Denied calls per day</h2><div class="chart"><canvas data-chart="denials" aria-label="Denied calls per day"></canvas></div>
+${figures.money.map((series, index) => html`<h2>Money per agent per day, ${series.currency}: pay links issued and refunds</h2><div class="chart"><canvas data-chart="money:${index}" aria-label="Money moved per agent per day in ${series.currency}"></canvas></div>`)}
+<h2>Denied calls per day, and calls that waited for an approval</h2><div class="chart"><canvas data-chart="denials" aria-label="Denied calls per day"></canvas></div>
 <h2>The hash chain</h2>
 <div class="card"><dl class="facts">
 <dt>Rows</dt><dd class="chain-rows">${chain.rows}</dd>

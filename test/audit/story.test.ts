@@ -122,10 +122,10 @@ describe('the story of a payment, its link and its invoice', () => {
     const text = lines.join('\n');
     expect(text).toContain(`  policy:    ${policySha.slice(0, 12)}`);
     expect(text).not.toContain(policySha);
-    expect(text).toMatch(/^#\d+ {2}2026-12-01 09:01:06 UTC {2}clerk {2}call refund {2}\[[0-9a-f-]{36}\]$/m);
+    expect(text).toMatch(/^\d+\. \(row \d+\) {2}2026-12-01 09:01:06 UTC {2}clerk {2}call refund {2}\[[0-9a-f-]{36}\]$/m);
     expect(text).toMatch(/^ {2}decision: {2}denied \(per_call_exceeded\)$/m);
     expect(text).toMatch(/^ {2}rule: {6}.*tools\.refund\.limits\.EUR\.per_call = 1000\.00$/m);
-    expect(text).toMatch(/^#\d+ {2}.* {2}mollie-webhook {2}webhook {2}\[/m);
+    expect(text).toMatch(/^\d+\. \(row \d+\) {2}.* {2}mollie-webhook {2}webhook {2}\[/m);
     expect(text).not.toContain('INV-OTHER');
     // The arguments column is never printed raw.
     expect(text).not.toContain('"amount":"2000.00"');

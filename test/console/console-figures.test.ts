@@ -33,6 +33,10 @@ describe('the console figures', () => {
     call('2026-12-02', 'refund-desk', 'refund', 0, 'spent', 'EUR', true);
     call('2026-12-02', 'refund-desk', 'refund', 0, 'spent', 'EUR', true);
 
+    // A call that only waited for a person's approval is drawn apart from the denials.
+    clock = new Date('2026-12-02T11:00:00Z');
+    audit.append({ call_id: randomUUID(), kind: 'decision', agent: 'refund-desk', tool: 'refund', decision: 'denied', reason: 'approval_required' });
+
     const figures = consoleFigures(db, now);
     expect(figures.days).toEqual(dayList(now));
     expect(figures.days[0]).toBe('2026-11-03');
@@ -49,7 +53,9 @@ describe('the console figures', () => {
     expect(figures.denials[at('2026-11-11')]).toBe(1);
     expect(figures.denials[at('2026-12-02')]).toBe(2);
     expect(figures.denials.reduce((a, b) => a + b, 0)).toBe(3);
-    expect(figures.chain).toMatchObject({ rows: 9, lastVerify: null });
+    expect(figures.approvalWaits[at('2026-12-02')]).toBe(1);
+    expect(figures.approvalWaits.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(figures.chain).toMatchObject({ rows: 10, lastVerify: null });
     db.close();
   });
 });

@@ -58,7 +58,7 @@ describe('audit story', () => {
     expect(lines[0]).toBe(`Story of payment ${ids.payment} (invoice INV-1; payment link ${ids.link})`);
     expect(lines[1]).toMatch(/^4 calls, 1 webhook, 0 approval steps, from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to .* UTC\.$/);
     expect(lines[2]).toBe('Approved by: nobody.');
-    const heads = lines.filter((line) => line.startsWith('#')).map((line) => line.replace(/^#\d+ {2}\S+ \S+ UTC {2}/, '').replace(/ {2}\[.*\]$/, ''));
+    const heads = lines.filter((line) => /^\d+\. \(row \d+\)/.test(line)).map((line) => line.replace(/^\d+\. \(row \d+\) {2}\S+ \S+ UTC {2}/, '').replace(/ {2}\[.*\]$/, ''));
     expect(heads).toEqual(['clerk  call create_invoice_payment', 'mollie-webhook  webhook', 'clerk  call get_payment_status', 'clerk  call refund', 'clerk  call refund']);
     expect(run.stdout).toContain(`The simulate command reported a change to payment ${ids.payment}: payment ${ids.payment} through payment link ${ids.link}`);
     expect(run.stdout).toMatch(/^ {2}rule: {6}.*clerk\.yaml: tools\.refund\.limits\.EUR\.per_call = 1000\.00$/m);

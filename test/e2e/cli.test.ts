@@ -39,7 +39,8 @@ describe('policy check', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^agent\s+create_invoice_payment\s+get_payment_status\s+refund\s+list_logs/m);
     expect(run.stdout).toMatch(/^billing-bot\s+EUR<=2500\.00\s+yes\s+-\s+scope own/m);
-    expect(run.stdout).toMatch(/^refund-desk\s+-\s+yes\s+EUR<=100\.00\s+scope own/m);
+    // The refund cell says where a person must approve: refund-desk's confirm_above.
+    expect(run.stdout).toMatch(/^refund-desk\s+-\s+yes\s+EUR<=100\.00 \(>50\.00: approval\)\s+scope own/m);
     expect(run.stdout).toMatch(/OK: 3 agents/);
   });
 
