@@ -233,8 +233,6 @@ const INDEXES_ON_ADDED_COLUMNS = `
 CREATE INDEX IF NOT EXISTS reservations_repeat ON reservations (repeat_key, reserved_at) WHERE repeat_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (state) WHERE state = 'reserved';
 CREATE INDEX IF NOT EXISTS payments_link ON payments (link_id) WHERE link_id IS NOT NULL;
--- 0.6: the console's chain state finds the last verification without reading the log.
-CREATE INDEX IF NOT EXISTS audit_reason_event ON audit_log (reason, seq) WHERE kind = 'event' AND reason = 'chain_verified';
 `;
 
 /**
@@ -253,7 +251,8 @@ const CHANGED_INDEXES: readonly { name: string; definition: string; fallback?: s
     fallback: 'CREATE INDEX audit_call ON audit_log (call_id, kind)',
   },
 ];
-const DROPPED_INDEXES = ['audit_decision_at', 'reservations_rate', 'audit_allowed'];
+// audit_reason_event: a development build of 0.6 found the console's last verification by it; store_meta holds that now.
+const DROPPED_INDEXES = ['audit_decision_at', 'reservations_rate', 'audit_allowed', 'audit_reason_event'];
 
 function upgradeIndexes(db: SqliteDatabase): void {
   const current = db.prepare<[string], { sql: string | null }>("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?");

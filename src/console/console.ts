@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Approval, Approvals } from '../approvals/approvals.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditLog, AuditRow } from '../audit/audit-log.js';
 import { CursorError, decodeCursor, listCalls, type CallFilter } from '../audit/call-entries.js';
 import { buildStory, isStoryId } from '../audit/story.js';
 import { verifyLog } from '../audit/verify-parallel.js';
@@ -237,7 +237,10 @@ export class Console {
     if (!hasRole(person, 'auditor')) return this.page(res, 403, forbiddenPage(this.viewer(person, session), `${person.name} is not an auditor.`));
     const result = await verifyLog(this.deps.db, this.deps.db.name);
     const text = result.ok ? `intact, ${result.rows} rows, last hash ${result.lastHash.slice(0, 16)}… (this check is written as row ${result.rows + 1})` : `BROKEN at row ${result.firstBad.seq}: ${result.firstBad.problem}`;
-    await this.event(person.name, 'chain_verified', text, req, { ok: result.ok, rows: result.rows });
+    const row = await this.event(person.name, 'chain_verified', text, req, { ok: result.ok, rows: result.rows });
+    this.deps.db
+      .prepare("INSERT INTO store_meta (key, value) VALUES ('last_chain_verify', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(JSON.stringify({ at: row.at, by: person.name, result: text }));
     session.flash = { kind: result.ok ? 'ok' : 'error', text: `The hash chain is ${text}.` };
     this.redirect(res, `${CONSOLE_PATH}/charts`);
   }
@@ -292,9 +295,9 @@ export class Console {
   }
 
   /** An audit event under the person (or nobody, for a sign-in that named no one), never with a token or cookie. */
-  private async event(person: string | null, reason: string, message: string, req: IncomingMessage, extra: Record<string, unknown>): Promise<void> {
+  private async event(person: string | null, reason: string, message: string, req: IncomingMessage, extra: Record<string, unknown>): Promise<AuditRow> {
     try {
-      await this.deps.audit.appendWhenFree({
+      return await this.deps.audit.appendWhenFree({
         call_id: randomUUID(),
         kind: 'event',
         agent: person === null ? null : `person:${person}`,
