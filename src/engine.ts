@@ -10,7 +10,7 @@ import { PeopleStore } from './people/people-store.js';
 import { PolicyError } from './policy/load-policies.js';
 import { AuditLog } from './audit/audit-log.js';
 import { commandLine, databaseArgs } from './commands/command-line.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { openDatabase, type SqliteDatabase } from './database.js';
 import { claimDatabase } from './database-kind.js';
 import { Gate } from './gate.js';
@@ -102,9 +102,18 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   policyStore.recordTo(audit);
   people?.recordTo(audit);
   if (options.serving) {
+    const named = db.prepare<[], { value: string }>("SELECT value FROM store_meta WHERE key = 'named_approvers'").get()?.value ?? '';
+    if (people === null && named !== '') {
+      // A server here without the people file would count any OS user's approval: fail closed, as for the kind.
+      db.close();
+      throw new ConfigError(
+        `Approvals on ${config.dbPath} are made by named people (people file ${named}), and this server has no people file: set MOLLIE_MCP_PEOPLE=${named} (or --people). ` +
+          `To stop using named approvers on this database, remove its mark: sqlite3 '${config.dbPath}' "DELETE FROM store_meta WHERE key = 'named_approvers'".`,
+      );
+    }
     policyStore.watch();
-    // Tells `approve` on this database whether the server counts only named, authenticated approvers.
-    db.prepare("INSERT INTO store_meta (key, value) VALUES ('named_approvers', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(people ? people.path : '');
+    // Tells `approve` on this database, and every server starting on it later, that approvers are named people.
+    if (people) db.prepare("INSERT INTO store_meta (key, value) VALUES ('named_approvers', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(people.path);
   }
   const payments = new PaymentRecords(db, clock);
   let consoleUrl = config.consoleUrl;

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Approval, Approvals } from '../approvals/approvals.js';
+import { approverNames, type Approval, type Approvals } from '../approvals/approvals.js';
 import type { AuditLog, AuditRow } from '../audit/audit-log.js';
 import { CursorError, decodeCursor, listCalls, type CallFilter } from '../audit/call-entries.js';
 import { buildStory, isStoryId } from '../audit/story.js';
@@ -27,6 +27,8 @@ import { SignInLimiter } from './sign-in-limiter.js';
 const SESSION_COOKIE = 'mim_console';
 const SIGN_IN_COOKIE = 'mim_console_signin';
 const MAX_FORM_BODY = 8 * 1024;
+/** How long a sign-in form may take to arrive. */
+const SIGN_IN_FORM_DEADLINE_MS = 10_000;
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const LOG_PAGE = 50;
 
@@ -42,7 +44,9 @@ export interface ConsoleDeps {
   publicUrl: string | null;
   /** Whether a token is an agent's bearer token (an agent's token never signs a person in). */
   isAgentToken: (token: string) => boolean;
-  /** Sign-in attempts refused while their source waits: counted into the server's summary of refusals. */
+  /** Whether a refused request from this address may have an audit row of its own (the server's refusal budget). */
+  admitRefusal: (source: string) => boolean;
+  /** Refused requests answered without a row of their own: counted into the server's summary of refusals. */
   noteRefused: (source: string, reason: string) => void;
   clock?: () => Date;
 }
@@ -80,7 +84,7 @@ export class Console {
       const form = await this.form(req, res);
       if (form === null) return;
       if (!sameSecret(form.csrf ?? '', session.csrf)) {
-        await this.event(person.name, 'console_csrf_refused', `A console form for ${person.name} came without its CSRF token (${req.method} ${path}); nothing was done.`, req, { path });
+        await this.refusal(req, person.name, 'console_csrf_refused', `A console form for ${person.name} came without its CSRF token (${req.method} ${path}); nothing was done.`, { path });
         return this.page(res, 403, forbiddenPage(this.viewer(person, session), 'This form did not come from your console page (its CSRF token is missing or wrong), so nothing was done. Reload the page and try again.'));
       }
       if (sub === '/sign-out') return this.signOut(req, res, person, id);
@@ -114,7 +118,8 @@ export class Console {
   /** The session behind the request's cookie, if its person is still in the people file with the same token. */
   private signedIn(req: IncomingMessage): { session: ConsoleSession; person: Person; id: string } | null {
     // Every cookie of that name is tried: another page on this host can set one for a longer path, which comes first.
-    for (const id of cookies(req, SESSION_COOKIE)) {
+    const valid: { session: ConsoleSession; person: Person; id: string }[] = [];
+    for (const id of new Set(cookies(req, SESSION_COOKIE))) {
       const session = this.sessions.get(id);
       if (!session) continue;
       const person = this.deps.people!.current().people.get(session.person);
@@ -122,8 +127,11 @@ export class Console {
         this.sessions.close(id);
         continue;
       }
-      return { session, person, id };
+      valid.push({ session, person, id });
     }
+    if (valid.length === 1) return valid[0]!;
+    // Two live sessions in one browser: one was planted by another page on this host. Neither is trusted.
+    for (const planted of valid) this.sessions.close(planted.id);
     return null;
   }
 
@@ -135,7 +143,8 @@ export class Console {
     const approvers = [...this.deps.people!.current().people.values()].filter((candidate) => hasRole(candidate, 'approver')).map((candidate) => candidate.name);
     return this.deps.approvals.waiting().map((approval: Approval) => {
       const eligible = approval.approvers ?? approvers;
-      const voted = approval.votes.some((vote) => vote.person === person.name);
+      // Only a vote that counts: a stale one (a rotated token) or a row put in by hand must not hide the buttons.
+      const voted = approval.votes.some((vote) => vote.person === person.name && vote.counts !== false);
       const why = !hasRole(person, 'approver')
         ? `${person.name} is not an approver, so may only look.`
         : !eligible.includes(person.name)
@@ -143,7 +152,7 @@ export class Console {
           : voted
             ? approval.state === 'approved'
               ? 'You approved this; it has its approvals and waits for the agent to repeat the call.'
-              : `You approved this already; ${approval.needed - approval.votes.filter((vote) => vote.decision === 'approved').length} more approval(s) must come from other people.`
+              : `You approved this already; ${approval.needed - approverNames(approval).length} more approval(s) must come from other people.`
             : null;
       return { approval, mayDecide: why === null, why, eligible };
     });
@@ -157,40 +166,48 @@ export class Console {
 
   private async signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const source = req.socket.remoteAddress ?? 'unknown';
+    // The whole form first, within a few seconds: a body that never finishes holds no slot and blocks no one.
+    const form = await this.form(req, res, SIGN_IN_FORM_DEADLINE_MS);
+    if (form === null) return;
     const admitted = this.limiter.admit(source);
     if (!admitted.ok) {
       this.deps.noteRefused(source, 'console_sign_in_slowed');
-      // The body is not read and no token is compared while the source waits.
       res.setHeader('Retry-After', String(admitted.retryAfterSeconds));
       return this.signInForm(req, res, { kind: 'error', text: `Too many wrong tokens from this address. Try again in ${admitted.retryAfterSeconds} seconds.` }, 429);
     }
-    const ticket = admitted.ticket;
-    try {
-      const form = await this.form(req, res);
-      if (form === null) return ticket.abandoned();
-      const expected = cookies(req, SIGN_IN_COOKIE);
-      if (!expected.some((value) => sameSecret(form.csrf ?? '', value))) {
-        ticket.abandoned();
-        await this.event(null, 'console_csrf_refused', 'A sign-in form came without its CSRF token; no token was checked.', req, {});
-        return this.signInForm(req, res, { kind: 'error', text: 'This sign-in form has expired or did not come from this console. Try again.' }, 403);
-      }
-      const token = (form.token ?? '').trim();
-      // An agent's bearer token never signs a person in, whatever the people file says.
-      const person = token === '' || this.deps.isAgentToken(token) ? null : this.deps.people!.personForToken(token);
-      if (person === null) {
-        const failures = ticket.failed();
-        await this.event(null, 'console_sign_in_failed', `A console sign-in with a token that is nobody's failed (${failures} in a row from ${source}).`, req, { failures });
-        return this.signInForm(req, res, { kind: 'error', text: 'That token is not a personal token in the people file. Ask for a new one with `mollie-invoice-mcp token create --person NAME`.' }, 401);
-      }
-      ticket.succeeded();
-      // Recorded first: a sign-in the log cannot hold does not happen.
-      await this.event(person.name, 'console_signed_in', `${person.name} signed in to the console (${person.roles.join(', ')}).`, req, {});
-      const { id } = this.sessions.open(person.name, person.tokenSha256);
-      res.setHeader('Set-Cookie', [this.cookieHeader(req, SESSION_COOKIE, id, null), this.cookieHeader(req, SIGN_IN_COOKIE, '', 0)]);
-      this.redirect(res, CONSOLE_PATH);
-    } finally {
-      ticket.abandoned();
+    const expected = cookies(req, SIGN_IN_COOKIE);
+    if (!expected.some((value) => sameSecret(form.csrf ?? '', value))) {
+      await this.refusal(req, null, 'console_csrf_refused', 'A sign-in form came without its CSRF token; no token was checked.', {});
+      return this.signInForm(req, res, { kind: 'error', text: 'This sign-in form has expired or did not come from this console. Try again.' }, 403);
     }
+    const token = (form.token ?? '').trim();
+    // An agent's bearer token never signs a person in, whatever the people file says. From admit() to here nothing
+    // waits, so attempts sent at once are counted one after another.
+    const person = token === '' || this.deps.isAgentToken(token) ? null : this.deps.people!.personForToken(token);
+    if (person === null) {
+      const failures = this.limiter.failed(source);
+      await this.refusal(req, null, 'console_sign_in_failed', `A console sign-in with a token that is nobody's failed (${failures} in a row from ${source}).`, { failures });
+      return this.signInForm(req, res, { kind: 'error', text: 'That token is not a personal token in the people file. Ask your administrator for yours.' }, 401);
+    }
+    this.limiter.succeeded(source);
+    // Recorded first: a sign-in the log cannot hold does not happen.
+    await this.event(person.name, 'console_signed_in', `${person.name} signed in to the console (${person.roles.join(', ')}).`, req, {});
+    const { id } = this.sessions.open(person.name, person.tokenSha256);
+    res.setHeader('Set-Cookie', [this.cookieHeader(req, SESSION_COOKIE, id, null), this.cookieHeader(req, SIGN_IN_COOKIE, '', 0)]);
+    this.redirect(res, CONSOLE_PATH);
+  }
+
+  /**
+   * A refused console request's audit event, through the server's per-address budget for refusals: past it, it is
+   * counted in the summary event of refused requests instead of a row each, so a flood cannot grow the log.
+   */
+  private async refusal(req: IncomingMessage, person: string | null, reason: string, message: string, extra: Record<string, unknown>): Promise<void> {
+    const source = req.socket.remoteAddress ?? 'unknown';
+    if (!this.deps.admitRefusal(source)) {
+      this.deps.noteRefused(source, reason);
+      return;
+    }
+    await this.event(person, reason, message, req, extra);
   }
 
   private async signOut(req: IncomingMessage, res: ServerResponse, person: Person, id: string): Promise<void> {
@@ -316,19 +333,25 @@ export class Console {
     }
   }
 
-  private async form(req: IncomingMessage, res: ServerResponse): Promise<Form | null> {
+  private async form(req: IncomingMessage, res: ServerResponse, deadlineMs = 30_000): Promise<Form | null> {
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded') {
       this.send(res, 415, 'text/plain; charset=utf-8', 'The console takes forms (application/x-www-form-urlencoded) only.');
       return null;
     }
+    const timer = setTimeout(() => req.destroy(), deadlineMs);
     try {
       const body = await readBody(req, MAX_FORM_BODY);
       return Object.fromEntries(new URLSearchParams(body.toString('utf8')));
     } catch (error) {
-      if (!(error instanceof BodyTooLarge)) throw error;
-      this.send(res, 413, 'text/plain; charset=utf-8', 'The form is too large.', { Connection: 'close' });
-      return null;
+      if (error instanceof BodyTooLarge) {
+        this.send(res, 413, 'text/plain; charset=utf-8', 'The form is too large.', { Connection: 'close' });
+        return null;
+      }
+      if (req.destroyed) return null;
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

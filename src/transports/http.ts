@@ -93,6 +93,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     logger,
     idleMs: options.consoleIdleMs,
     publicUrl: options.consoleUrl,
+    admitRefusal: (source) => refusalLimit.admit(source).record,
     noteRefused: (source, reason) => refusalLimit.note(source, reason),
     isAgentToken: (token) => agentForToken(policies(), token) !== null,
   });

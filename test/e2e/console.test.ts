@@ -285,6 +285,65 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
     await context.close();
   });
 
+  it('a vote that stopped counting (its person has a new token) does not hide the buttons from that person', async () => {
+    const payment = structured(await agent.call('get_payment_status', { payment_id: paymentId }));
+    expect(payment.amount_remaining).toEqual({ value: '120.00', currency: 'EUR' });
+    const asked = structured(await agent.call('refund', { payment_id: paymentId, amount: '55.00' }));
+    const pendingId = (asked.error as { approval_id: string }).approval_id;
+    const before = await signIn('alice');
+    await before.page.locator(`section[data-approval="${pendingId}"] button.approve`).click();
+    await before.page.waitForURL(/\/console\/approvals$/);
+    await before.context.close();
+    const file = join(workspace.dir, 'people.yaml');
+    const renewed = newToken();
+    writeFileSync(file, PEOPLE_FILE.replace(PEOPLE.alice.sha256, renewed.sha256));
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${server.url}/console/sign-in`);
+      await page.fill('#token', renewed.token);
+      await page.click('button[type=submit]');
+      await page.waitForURL(/\/console\/approvals$/);
+      const card = page.locator(`section[data-approval="${pendingId}"]`);
+      expect(await card.locator('.approved-by').textContent()).toBe('nobody yet');
+      expect(await card.locator('button.approve').count()).toBe(1);
+      await context.close();
+    } finally {
+      writeFileSync(file, PEOPLE_FILE);
+    }
+  });
+
+  it('two live sessions in one browser (one planted by another page on this host) are both ended', async () => {
+    const alice = await signIn('alice');
+    const carol = await signIn('carol');
+    const carolSession = (await carol.context.cookies()).find((cookie) => cookie.name === 'mim_console')!.value;
+    await alice.context.addCookies([{ name: 'mim_console', value: carolSession, domain: '127.0.0.1', path: '/console/approvals' }]);
+    await alice.page.goto(`${server.url}/console/approvals`);
+    expect(new URL(alice.page.url()).pathname).toBe('/console/sign-in');
+    await carol.page.goto(`${server.url}/console/log`);
+    expect(new URL(carol.page.url()).pathname).toBe('/console/sign-in');
+    await alice.context.close();
+    await carol.context.close();
+  });
+
+  it('sign-in forms whose bodies never finish hold nothing', async () => {
+    const { connect } = await import('node:net');
+    const port = Number(new URL(server.url).port);
+    const hanging = Array.from({ length: 6 }, () => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`POST /console/sign-in HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncsrf=`);
+      });
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    try {
+      const { context } = await signIn('bob');
+      await context.close();
+    } finally {
+      for (const socket of hanging) socket.destroy();
+    }
+  });
+
   it('a person given a new token in the people file is signed out at once; an edit that breaks the file changes nothing', async () => {
     const { context, page } = await signIn('carol');
     const file = join(workspace.dir, 'people.yaml');
@@ -303,6 +362,19 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
     writeFileSync(file, PEOPLE_FILE);
     await bob.context.close();
     await context.close();
+  });
+
+  it('a flood of sign-in forms without their CSRF token writes a bounded number of rows', async () => {
+    const before = (await auditRows()).filter((row) => row.reason === 'console_csrf_refused').length;
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, () =>
+        fetch(`${server.url}/console/sign-in`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'csrf=x&token=y' }),
+      ),
+    );
+    expect(answers.every((answer) => answer.status === 403)).toBe(true);
+    // At most the address's budget of refusals gets rows of its own; the rest are counted in one summary event.
+    const after = (await auditRows()).filter((row) => row.reason === 'console_csrf_refused').length;
+    expect(after - before).toBeLessThanOrEqual(21);
   });
 
   it('five wrong tokens slow the sixth attempt down, whatever token it brings', async () => {
@@ -342,6 +414,7 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
     for (const token of Object.values(PEOPLE)) expect(text).not.toContain(token.token);
     produced('console audit rows', text);
   });
+
 });
 
 describe('approving on the command line under a people file', () => {
@@ -395,6 +468,16 @@ describe('approving on the command line under a people file', () => {
     expect(failed[0]!.reason_message).toContain('as "alice" with a token that is not theirs');
     const given = rows.find((row) => row.call_id === approvalId && row.reason === 'approval_given')!;
     expect(JSON.parse(String(given.arguments))).toMatchObject({ by: 'alice', via: 'cli', authenticated: true, note: 'ok by phone' });
+  });
+
+  it('a server without the people file is refused on a database whose approvers are named', async () => {
+    // Policies that name no approvers, so only the database's mark can refuse it.
+    const plain = join(workspace.dir, 'plain-policies');
+    mkdirSync(plain, { recursive: true });
+    writeFileSync(join(plain, 'desk.yaml'), 'agent: desk\ntools:\n  refund:\n    limits:\n      EUR: { per_call: "500.00", confirm_above: "50.00" }\n');
+    const started = await run(['serve', '--simulator'], { MOLLIE_MCP_PEOPLE: '', MOLLIE_MCP_AGENT: 'desk', MOLLIE_MCP_POLICIES: plain });
+    expect(started.code).toBe(1);
+    expect(started.stderr).toContain(`Approvals on ${workspace.db} are made by named people (people file ${join(workspace.dir, 'people.yaml')}), and this server has no people file`);
   });
 
   it('a mistake in the people file stops serve with file:line, before any database exists', async () => {
