@@ -175,15 +175,18 @@ function readCheckpoints(env: Env, cwd: string): Config['checkpoints'] {
   };
 }
 
+function urlOrNull(value: string): URL | null {
+  try {
+    return new URL(value);
+  } catch {
+    return null;
+  }
+}
+
 /** A URL whose path may be a secret (a chat webhook's): errors never repeat it. */
 function readSecretUrl(name: string, value: string | null): string | null {
   if (value === null) return null;
-  let url: URL | null = null;
-  try {
-    url = new URL(value);
-  } catch {
-    url = null;
-  }
+  const url = urlOrNull(value);
   if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new ConfigError(`${name} must be an http(s) URL, such as the incoming-webhook address of a chat channel.`);
   // fetch refuses URLs with credentials in them; every notification would fail with "could not connect".
   if (url.username !== '' || url.password !== '') throw new ConfigError(`${name} must not contain a user name or password; use the webhook address the chat tool gives (its secret is in the path).`);
@@ -192,12 +195,7 @@ function readSecretUrl(name: string, value: string | null): string | null {
 
 function readConsoleUrl(value: string | null): string | null {
   if (value === null) return null;
-  let url: URL | null = null;
-  try {
-    url = new URL(value);
-  } catch {
-    url = null;
-  }
+  const url = urlOrNull(value);
   if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     throw new ConfigError(`MOLLIE_MCP_CONSOLE_URL must be the console's address as people open it, such as https://mcp.example.com/console; got "${value.slice(0, 200)}".`);
   }

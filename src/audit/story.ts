@@ -7,6 +7,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from '../database.js';
+import type { AuditRow } from './audit-log.js';
 import { summarize, type CallOutcome } from './call-entries.js';
 import { printable } from './printable.js';
 
@@ -91,38 +92,16 @@ export function isStoryId(id: string): boolean {
   return PAYMENT_ID.test(id) || PAYMENT_LINK_ID.test(id) || INVOICE_ID.test(id);
 }
 
-interface Row {
-  seq: number;
-  call_id: string;
-  kind: 'decision' | 'outcome' | 'event';
-  at: string;
-  agent: string | null;
-  transport: string | null;
-  tool: string | null;
-  arguments: string | null;
-  invoice_id: string | null;
-  payment_id: string | null;
-  refund_id: string | null;
-  amount_value: string | null;
-  amount_currency: string | null;
-  decision: 'allowed' | 'denied' | null;
-  reason: string | null;
-  reason_message: string | null;
-  rule: string | null;
-  policy_sha256: string | null;
-  action: string | null;
-  outcome: 'ok' | 'error' | 'unknown' | null;
-  error_code: string | null;
-  error_message: string | null;
-  mollie_error: string | null;
-  duration_ms: number | null;
-}
-
-const ROW_COLUMNS = [
+/** The columns a story reads: every one but the hash chain's own, and the client's name and idempotency key. */
+const STORY_COLUMNS = [
   'seq', 'call_id', 'kind', 'at', 'agent', 'transport', 'tool', 'arguments', 'invoice_id', 'payment_id', 'refund_id', 'amount_value',
   'amount_currency', 'decision', 'reason', 'reason_message', 'rule', 'policy_sha256', 'action', 'outcome', 'error_code', 'error_message',
   'mollie_error', 'duration_ms',
-].join(', ');
+] as const satisfies readonly (keyof AuditRow)[];
+
+type Row = Pick<AuditRow, (typeof STORY_COLUMNS)[number]>;
+
+const ROW_COLUMNS = STORY_COLUMNS.join(', ');
 
 /**
  * Every row of every call that names the invoice or one of the ids: the calls are found by audit_invoice and
