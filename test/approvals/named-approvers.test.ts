@@ -146,6 +146,9 @@ describe('four eyes under a people file', () => {
     const done = await repeat(w, id);
     expect(done.isError).toBe(false);
     expect(await w.simulator.listRefunds(w.paymentId)).toHaveLength(1);
+    // Spent: it says so, whatever the repeat asks for, rather than "repeat the approved call with the same arguments".
+    const again = await w.gate.call(origin, 'refund', { payment_id: w.paymentId, amount: '80.00', approval_id: id, allow_repeat: true });
+    expect(again.structuredContent.error).toMatchObject({ code: 'policy_denied', reason: 'approval_used' });
   });
 
   it('a vote recorded under a people file of the agent\'s own making does not count', async () => {

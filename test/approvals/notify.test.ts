@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Approval } from '../../src/approvals/approvals.js';
 import { ApprovalNotifier, type Post } from '../../src/approvals/notify.js';
+import { readConfig } from '../../src/config.js';
 
 const approval: Approval = {
   approvalId: 'ap_AAAAAAAAAAAAAAAAAAAAAAAA',
@@ -37,6 +38,13 @@ function capture(): { logger: pino.Logger; lines: () => string } {
 const URL_WITH_SECRET = 'https://hooks.example.com/services/T000/B000/very-secret-part';
 
 describe('telling approvers', () => {
+  it('refuses a notification URL with a user name or password at start, without repeating it', () => {
+    expect(() => readConfig({ MOLLIE_MCP_APPROVAL_NOTIFY_URL: 'https://bot:hunter2@chat.example.com/hooks/x' })).toThrow(
+      'MOLLIE_MCP_APPROVAL_NOTIFY_URL must not contain a user name or password; use the webhook address the chat tool gives (its secret is in the path).',
+    );
+    expect(readConfig({ MOLLIE_MCP_APPROVAL_NOTIFY_URL: URL_WITH_SECRET }).approvalNotifyUrl).toBe(URL_WITH_SECRET);
+  });
+
   it('posts one {text} message with the console link', async () => {
     const sent: { url: string; body: string }[] = [];
     const post: Post = async (url, init) => {
