@@ -303,8 +303,7 @@ export class Approvals {
   }
 
   /**
-   * The yes votes that count for the server using these approvals now: with a people file, only those of people in
-   * it, with the approver role, named by the policy when it names approvers, signed in with the token it lists.
+   * The yes votes that count for the server using these approvals now (voteCounts), by name.
    */
   countedApprovers(approval: Approval, demand: ApprovalDemand | null = null): string[] {
     const allowed = demand?.approvers ?? approval.approvers;
@@ -333,16 +332,16 @@ export class Approvals {
     });
   }
 
-
-  /**
-   * Whether the call may go ahead on this approval: same agent, same arguments and amount, approved, unused, unexpired.
-   * Runs inside the gate's transaction; an expiry it notices is recorded there.
-   */
   /** What a person runs to approve this one, as printed in messages; with a people file, under their name. */
   approveCommand(approvalId: string): string {
     return this.command(this.people() === null ? ['approve', approvalId] : ['approve', approvalId, '--as', 'NAME']);
   }
 
+  /**
+   * Whether the call may go ahead on this approval: same agent, same arguments and amount, approved by enough people
+   * who count under the policy and people file in force now, unused, unexpired. Runs inside the gate's transaction;
+   * an expiry it notices is recorded there.
+   */
   check(approvalId: string, agent: string, fingerprint: string, transport: string, demand: ApprovalDemand | null = null): UseCheck {
     const approval = this.get(approvalId);
     const deny = (reason: ApprovalDenial, message: string, pending = false): UseCheck => ({ ok: false, reason, message, pending });
