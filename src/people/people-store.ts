@@ -46,12 +46,6 @@ export class PeopleStore {
     return found;
   }
 
-  /** The named person, if this token is theirs. */
-  authenticate(name: string, token: string): Person | null {
-    const person = this.current().people.get(name);
-    return person !== undefined && tokenMatches(token, person.tokenSha256) ? person : null;
-  }
-
   private readStamp(): string {
     try {
       const info = statSync(this.path);
