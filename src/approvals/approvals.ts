@@ -186,7 +186,8 @@ export type UseCheck =
 
 export type ApprovalDenial = 'approval_unknown' | 'approval_wrong_agent' | 'approval_mismatch' | 'approval_pending' | 'approval_rejected' | 'approval_used' | 'approval_expired';
 
-export type DecideResult = { ok: true; approval: Approval } | { ok: false; approval: Approval | null; message: string };
+/** `forbidden`: this person may not decide it (a 403 in the console); otherwise the approval's state stood in the way. */
+export type DecideResult = { ok: true; approval: Approval } | { ok: false; approval: Approval | null; message: string; forbidden?: boolean };
 
 export function formatUtc(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
@@ -426,15 +427,15 @@ export class Approvals {
         // Under a people file, only its people decide, as it lists them now.
         const listed = people.people.get(decider.name);
         if (!listed || !decider.authenticated || decider.tokenSha256 !== listed.tokenSha256) {
-          return { ok: false, approval, message: `${decider.name} did not sign in with the personal token the people file ${people.file} lists for them, so may not decide anything; nothing changed.` };
+          return { ok: false, forbidden: true, approval, message: `${decider.name} did not sign in with the personal token the people file ${people.file} lists for them, so may not decide anything; nothing changed.` };
         }
-        if (!hasRole(listed, 'approver')) return { ok: false, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
+        if (!hasRole(listed, 'approver')) return { ok: false, forbidden: true, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
       }
       if (decider.roles !== null && !decider.roles.includes('approver')) {
-        return { ok: false, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
+        return { ok: false, forbidden: true, approval, message: `${decider.name} is not an approver in the people file, so may not approve or reject anything; nothing changed.` };
       }
       if (approval.approvers !== null && !approval.approvers.includes(decider.name)) {
-        return { ok: false, approval, message: `Only ${namesInWords(approval.approvers)} may decide agent "${approval.agent}"'s ${approval.tool} calls (its policy's approvers); ${decider.name} may not. Nothing changed.` };
+        return { ok: false, forbidden: true, approval, message: `Only ${namesInWords(approval.approvers)} may decide agent "${approval.agent}"'s ${approval.tool} calls (its policy's approvers); ${decider.name} may not. Nothing changed.` };
       }
       const earlier = approval.votes.find((vote) => vote.person === decider.name);
       if (earlier && this.voteCounts(approval, earlier, approval.approvers)) {

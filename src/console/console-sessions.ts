@@ -75,11 +75,6 @@ export class ConsoleSessions {
     if (id !== null) this.sessions.delete(digest(id));
   }
 
-  /** Ends every session of a person (removed from the people file, or their token changed). */
-  closePerson(person: string): void {
-    for (const [key, session] of this.sessions) if (session.person === person) this.sessions.delete(key);
-  }
-
   private sweep(): void {
     const now = this.clock();
     for (const [key, session] of this.sessions) {

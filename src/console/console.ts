@@ -233,7 +233,7 @@ export class Console {
     }
     if (!result.ok) {
       await this.event(person.name, 'console_decision_refused', `${person.name} could not ${form.decision} approval ${approvalId}: ${result.message}`, req, { approval_id: approvalId });
-      const status = /may not|not an approver|Only /.test(result.message) ? 403 : 409;
+      const status = result.forbidden ? 403 : 409;
       return this.page(res, status, approvalsPage(this.viewer(person, session), this.pendingViews(person), [], { kind: 'error', text: result.message }));
     }
     const approval = result.approval;

@@ -7,7 +7,7 @@
  * would let anyone lock every approver out. Only addresses with a failure are kept; when the table is full the
  * address whose last failure is oldest is forgotten.
  */
-export const FREE_FAILURES = 4;
+const FREE_FAILURES = 4;
 const FIRST_WAIT_MS = 30_000;
 const MAX_WAIT_MS = 15 * 60_000;
 /** Failures are forgotten after this long without one. */
