@@ -417,6 +417,25 @@ describe('the console: named approvers, four eyes, the story, the charts', () =>
 
 });
 
+describe('the console without a people file', () => {
+  it('says what it needs instead of a sign-in form', async () => {
+    const bare = createWorkspace({ desk: DESK_POLICY.replace(/    approvers: \[alice, bob\]\n    approvals_needed: 2\n/, '') });
+    const plain = await spawnHttpServer({ workspace: bare });
+    try {
+      expect(plain.stderr()).toContain('"console":"off (MOLLIE_MCP_PEOPLE not set)"');
+      const page = await browser.newPage();
+      const answer = await page.goto(`${plain.url}/console`);
+      expect(answer?.status()).toBe(404);
+      expect(await page.textContent('h1')).toBe('The console needs a people file');
+      expect(await page.locator('input[type=password]').count()).toBe(0);
+      await page.close();
+    } finally {
+      await plain.stop();
+      bare.remove();
+    }
+  });
+});
+
 describe('approving on the command line under a people file', () => {
   const run = async (args: string[], env: Record<string, string> = {}) => {
     try {
