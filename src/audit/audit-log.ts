@@ -103,6 +103,48 @@ function stampAfter(now: string, previous: string | undefined): string {
   return previous !== undefined && previous > now ? previous : now;
 }
 
+export type AppendFields = Partial<AuditFields> & Pick<AuditFields, 'call_id' | 'kind'>;
+
+/**
+ * The row that goes after `last` (none: the first row), stamped no earlier than it, with its hash: the one way every
+ * store builds a row, so the same call hashes the same on SQLite and PostgreSQL.
+ */
+export function chainRow(fields: AppendFields, last: { seq: number; at: string; hash: string } | undefined, now: Date): AuditRow {
+  // One object of one shape, written out: rows are the hot path of every call.
+  const row: AuditRow = {
+    seq: (last?.seq ?? 0) + 1,
+    call_id: stored(fields.call_id)!,
+    kind: fields.kind,
+    at: stampAfter(now.toISOString(), last?.at),
+    agent: stored(fields.agent),
+    transport: stored(fields.transport),
+    client_name: stored(fields.client_name),
+    tool: stored(fields.tool),
+    arguments: stored(fields.arguments),
+    invoice_id: stored(fields.invoice_id),
+    payment_id: stored(fields.payment_id),
+    refund_id: stored(fields.refund_id),
+    amount_value: stored(fields.amount_value),
+    amount_currency: stored(fields.amount_currency),
+    decision: fields.decision ?? null,
+    reason: stored(fields.reason),
+    reason_message: stored(fields.reason_message),
+    rule: stored(fields.rule),
+    policy_sha256: stored(fields.policy_sha256),
+    idempotency_key: stored(fields.idempotency_key),
+    action: stored(fields.action),
+    outcome: fields.outcome ?? null,
+    error_code: stored(fields.error_code),
+    error_message: stored(fields.error_message),
+    mollie_error: stored(fields.mollie_error),
+    duration_ms: fields.duration_ms ?? null,
+    prev_hash: last?.hash ?? GENESIS_HASH,
+    hash: '',
+  };
+  row.hash = rowHash(row);
+  return row;
+}
+
 export type VerifyResult =
   | { ok: true; rows: number; lastHash: string }
   | { ok: false; rows: number; firstBad: { seq: number; call_id: string | null; problem: string } };
@@ -123,41 +165,9 @@ export class AuditLog {
   }
 
   /** Appends one row to the chain. Inside a caller's transaction it joins it; otherwise it takes the write lock. */
-  append(fields: Partial<AuditFields> & Pick<AuditFields, 'call_id' | 'kind'>, durability: Durability = 'full'): AuditRow {
+  append(fields: AppendFields, durability: Durability = 'full'): AuditRow {
     return immediate(this.db, () => {
-      const last = this.lastRow.get();
-      // One object of one shape, written out: rows are the hot path of every call.
-      const row: AuditRow = {
-        seq: (last?.seq ?? 0) + 1,
-        call_id: stored(fields.call_id)!,
-        kind: fields.kind,
-        at: stampAfter(this.clock().toISOString(), last?.at),
-        agent: stored(fields.agent),
-        transport: stored(fields.transport),
-        client_name: stored(fields.client_name),
-        tool: stored(fields.tool),
-        arguments: stored(fields.arguments),
-        invoice_id: stored(fields.invoice_id),
-        payment_id: stored(fields.payment_id),
-        refund_id: stored(fields.refund_id),
-        amount_value: stored(fields.amount_value),
-        amount_currency: stored(fields.amount_currency),
-        decision: fields.decision ?? null,
-        reason: stored(fields.reason),
-        reason_message: stored(fields.reason_message),
-        rule: stored(fields.rule),
-        policy_sha256: stored(fields.policy_sha256),
-        idempotency_key: stored(fields.idempotency_key),
-        action: stored(fields.action),
-        outcome: fields.outcome ?? null,
-        error_code: stored(fields.error_code),
-        error_message: stored(fields.error_message),
-        mollie_error: stored(fields.mollie_error),
-        duration_ms: fields.duration_ms ?? null,
-        prev_hash: last?.hash ?? GENESIS_HASH,
-        hash: '',
-      };
-      row.hash = rowHash(row);
+      const row = chainRow(fields, this.lastRow.get(), this.clock());
       this.insertRow.run(row);
       this.listener?.();
       return row;
