@@ -2,7 +2,7 @@
 // 1. dist/src/cli.js (tsc's CLI) becomes dist/src/cli.bundle.cjs: one CommonJS file with its pure-JavaScript
 //    dependencies (the MCP SDK, zod, yaml, pino). A server starts from one file instead of about 400 modules, and
 //    each command's modules are still evaluated only when that command runs. better-sqlite3's compiled addon and
-//    @mollie/api-client (loaded on the first call to real Mollie) stay outside.
+//    @mollie/api-client (loaded on the first call to real Mollie) and pg (loaded only for a PostgreSQL store) stay outside.
 // 2. dist/src/cli.js becomes the launcher (src/launch.ts), which compiles the bundle from V8's code cache.
 // 3. One warm-up start of `serve --simulator`, answering initialize and tools/list, writes that cache
 //    (dist/src/cli.bundle.cjs.cache) with every function a starting server compiles.
@@ -67,7 +67,7 @@ async function bundle(entry, outfile) {
     charset: 'ascii',
     sourcemap: true,
     // better-sqlite3's JavaScript is bundled too; its compiled addon is loaded by path (src/database.ts).
-    external: ['@mollie/api-client', '*.node'],
+    external: ['@mollie/api-client', 'pg', '*.node'],
     // import('@mollie/api-client') becomes a require() of its CommonJS build: a script compiled from a code cache has
     // no dynamic-import callback on Node 20.
     supported: { 'dynamic-import': false },

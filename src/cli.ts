@@ -21,9 +21,11 @@ const USAGE = `Usage: mollie-invoice-mcp <command> [options]
   approve | reject      decide one (--as NAME with a people file)
   token create          a new agent token, or a person's (--person)
   keys create           a key for signing audit log checkpoints
+  db migrate|copy       the shared PostgreSQL store's schema; copy a SQLite store into it
 
 Run \`mollie-invoice-mcp <command> --help\` for a command's options, \`mollie-invoice-mcp --version\` for the version.
-Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLICIES, MOLLIE_MCP_DB, ... (docs/configuration.md).`;
+Environment: MOLLIE_API_KEY, MOLLIE_MCP_AGENT, MOLLIE_MCP_TOKEN, MOLLIE_MCP_POLICIES, MOLLIE_MCP_DB,
+MOLLIE_MCP_DATABASE_URL, ... (docs/configuration.md).`;
 
 /** Each command's own help, printed by `<command> --help`. */
 const HELP: Record<string, string> = {
@@ -69,13 +71,26 @@ or a payment link (pl_...); --invoice: the calls about an invoice.`,
 Every call, webhook and approval about a payment, a payment link or an invoice (with its links and payments), in
 order: time, agent, what happened, decision, reason and rule, policy hash, approvers and Mollie's answer. Exit 1
 when nothing in the database mentions the id.`,
-  'audit export': `Usage: mollie-invoice-mcp audit export --format jsonl|csv [--out FILE] [--db FILE]
+  'audit export': `Usage: mollie-invoice-mcp audit export --format jsonl|csv [--out FILE] [--db FILE | --database-url URL]
 
 Every audit row, to stdout or FILE.`,
   'audit verify': `Usage: mollie-invoice-mcp audit verify [--db FILE] [--threads N] [--checkpoints DIR [--public-key FILE]]
+       mollie-invoice-mcp audit verify --database-url URL
 
 Recomputes the hash chain; exit 0 if intact, 1 at the first bad row. Large logs are checked in ranges on N threads
-(by default one per core). With --checkpoints, also checks the log reaches every signed checkpoint.`,
+(by default one per core). With --checkpoints, also checks the log reaches every signed checkpoint. On PostgreSQL
+(--database-url or MOLLIE_MCP_DATABASE_URL) it checks the chain; budgets and checkpoints are checked on SQLite only.`,
+  db: `Usage: mollie-invoice-mcp db migrate|copy [options] (see \`db <subcommand> --help\`)`,
+  'db migrate': `Usage: mollie-invoice-mcp db migrate [--database-url URL] [--grant-to ROLE]
+
+Creates or upgrades the shared PostgreSQL store's schema (MOLLIE_MCP_DATABASE_URL or --database-url, as the role
+that is to own the tables), under a lock, so replicas starting together do not race. --grant-to ROLE grants the
+server's role what it needs and no more: it can add audit rows but never change, delete or truncate them.`,
+  'db copy': `Usage: mollie-invoice-mcp db copy --from FILE [--to URL]
+
+Copies a SQLite store (stop its server first) into an empty PostgreSQL one (--to, or MOLLIE_MCP_DATABASE_URL), in
+one transaction: the audit log with its chain intact, budgets, payments, links, approvals and the database id that
+signed checkpoints name. Exit 0 only when the copy verifies with the same last hash as the file.`,
   keys: `Usage: mollie-invoice-mcp keys create --out FILE`,
   'keys create': `Usage: mollie-invoice-mcp keys create --out FILE
 
@@ -137,6 +152,26 @@ function parse(args: string[], options: Options, positionals = false) {
 
 const string = { type: 'string' } as const;
 
+/** --db and --database-url as readConfig takes them (it refuses the two together). */
+function storeFlags(values: Record<string, unknown>): { db?: string; databaseUrl?: string } {
+  return {
+    ...(typeof values.db === 'string' ? { db: values.db } : {}),
+    ...(typeof values['database-url'] === 'string' ? { databaseUrl: values['database-url'] } : {}),
+  };
+}
+
+/**
+ * The commands that do not run on the shared PostgreSQL store yet: with MOLLIE_MCP_DATABASE_URL set they stop, rather
+ * than quietly keep their records in a SQLite file nobody else reads.
+ */
+function sqliteOnly(env: Readonly<Record<string, string | undefined>>, command: string): void {
+  if ((env.MOLLIE_MCP_DATABASE_URL ?? '').trim() === '') return;
+  throw new UsageError(
+    `\`${command}\` keeps its records in a SQLite file only, in this version; on the PostgreSQL store (MOLLIE_MCP_DATABASE_URL) it runs \`db migrate\`, \`db copy\`, \`audit verify\` and \`audit export\`. Unset MOLLIE_MCP_DATABASE_URL to use the SQLite file (MOLLIE_MCP_DB).`,
+    false,
+  );
+}
+
 /** The named database, or both default ones (real and simulator) when none is named. */
 function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
   const config = readConfig(env, db ? { db } : {});
@@ -178,6 +213,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   }
   switch (command) {
     case 'serve': {
+      sqliteOnly(env, 'serve');
       const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, policies: string, db: string, people: string });
       const config = readConfig(env, {
         simulator: values.simulator === true,
@@ -212,6 +248,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       break;
     }
     case 'audit': {
+      if (sub === 'list' || sub === 'story') sqliteOnly(env, `audit ${sub}`);
       if (sub === 'list') {
         const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, payment: string, invoice: string, db: string });
         const { auditList } = await import('./commands/audit.js');
@@ -224,14 +261,23 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         return auditStory(auditDatabase(env, values.db as string | undefined), positionals[0], io);
       }
       if (sub === 'export') {
-        const { values } = parse(rest, { format: string, out: string, db: string });
-        const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        const { values } = parse(rest, { format: string, out: string, db: string, 'database-url': string });
+        const config = readConfig(env, storeFlags(values));
+        if (config.databaseUrl !== null) {
+          const [{ auditExportShared }, { csvCell }] = await Promise.all([import('./commands/db.js'), import('./commands/audit.js')]);
+          return auditExportShared(config.databaseUrl, { format: values.format as string | undefined, out: values.out as string | undefined }, io, csvCell);
+        }
         const { auditExport } = await import('./commands/audit.js');
         return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
-        const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string });
-        const config = readConfig(env, values.db ? { db: values.db as string } : {});
+        const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string, 'database-url': string });
+        const config = readConfig(env, storeFlags(values));
+        if (config.databaseUrl !== null) {
+          if (values.checkpoints !== undefined || values.threads !== undefined) throw new UsageError('--checkpoints and --threads apply to a SQLite log; on PostgreSQL, audit verify checks the chain.', false);
+          const { auditVerifyShared } = await import('./commands/db.js');
+          return auditVerifyShared(config.databaseUrl, io);
+        }
         const publicKey = (values['public-key'] as string | undefined) ?? config.checkpoints?.keyPath;
         if (values.checkpoints !== undefined && publicKey === undefined) {
           throw new UsageError('--checkpoints needs the key they were signed with: --public-key FILE (the .pub file from `keys create`), or MOLLIE_MCP_SIGNING_KEY.');
@@ -242,12 +288,14 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       break;
     }
     case 'approvals': {
+      sqliteOnly(env, 'approvals');
       const { values } = parse(argv.slice(1), { db: string });
       const { listApprovals } = await import('./commands/approvals.js');
       return listApprovals(approvalDatabases(env, values.db as string | undefined), io, namedDatabase(env, values.db as string | undefined));
     }
     case 'approve':
     case 'reject': {
+      sqliteOnly(env, command);
       const { values, positionals } = parse(argv.slice(1), { db: string, as: string, note: string, people: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
       const [{ approverName, decideApproval }, { promptSecret }] = await Promise.all([import('./commands/approvals.js'), import('./commands/secret-prompt.js')]);
@@ -269,6 +317,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       );
     }
     case 'simulate': {
+      sqliteOnly(env, 'simulate');
       const { values, positionals } = parse(argv.slice(1), { db: string }, true);
       if (positionals.length > 2) throw new UsageError('simulate takes what the customer does and one id, such as `simulate pay pl_...`.');
       const config = readConfig(env, { simulator: true, ...(values.db ? { db: values.db as string } : {}) });
@@ -276,6 +325,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       return simulate(config.dbPath, positionals[0], positionals[1], config.logLevel, io);
     }
     case 'client-config': {
+      sqliteOnly(env, 'client-config');
       const { values } = parse(argv.slice(1), { client: string, agent: string, simulator: { type: 'boolean' }, url: string, policies: string, db: string });
       const config = readConfig(env, {
         simulator: values.simulator === true,
@@ -307,6 +357,22 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         env,
         io,
       );
+    }
+    case 'db': {
+      if (sub === 'migrate') {
+        const { values } = parse(rest, { 'database-url': string, 'grant-to': string });
+        const config = readConfig(env, storeFlags(values));
+        const { dbMigrate } = await import('./commands/db.js');
+        return dbMigrate(config.databaseUrl, values['grant-to'] as string | undefined, io);
+      }
+      if (sub === 'copy') {
+        const { values } = parse(rest, { from: string, to: string });
+        // The SQLite file is --from; MOLLIE_MCP_DB does not name it, and does not stand in the way of the URL.
+        const config = readConfig({ ...env, MOLLIE_MCP_DB: undefined }, values.to ? { databaseUrl: values.to as string } : {});
+        const { dbCopy } = await import('./commands/db.js');
+        return dbCopy(values.from as string | undefined, config.databaseUrl, io);
+      }
+      break;
     }
     case 'keys': {
       if (sub === 'create') {

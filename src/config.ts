@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { defaultDatabasePath } from './database.js';
+import { DatabaseUrlError, parseDatabaseUrl, type DatabaseUrl } from './store/database-url.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -12,6 +13,8 @@ export interface Config {
   dbPath: string;
   /** True when MOLLIE_MCP_DB was not set: the path is printed at start so the operator can find the log. */
   dbPathIsDefault: boolean;
+  /** A shared PostgreSQL store (MOLLIE_MCP_DATABASE_URL, --database-url) instead of the SQLite file; never with MOLLIE_MCP_DB. */
+  databaseUrl: DatabaseUrl | null;
   agent: string | null;
   token: string | null;
   redirectUrl: string | null;
@@ -62,6 +65,7 @@ export interface ConfigFlags {
   simulator?: boolean;
   policies?: string;
   db?: string;
+  databaseUrl?: string;
   host?: string;
   port?: string;
   people?: string;
@@ -208,15 +212,30 @@ function readSwitch(name: string, value: string | null, fallback: boolean): bool
   return value === '1';
 }
 
+function readDatabaseUrl(value: string | null, dbPath: string | null): DatabaseUrl | null {
+  if (value === null) return null;
+  if (dbPath !== null) {
+    throw new ConfigError('Both MOLLIE_MCP_DATABASE_URL (or --database-url) and MOLLIE_MCP_DB (or --db) are set, and the server keeps one store: unset the path to use the shared PostgreSQL store, or the URL to use the SQLite file.');
+  }
+  try {
+    return parseDatabaseUrl(value);
+  } catch (error) {
+    if (error instanceof DatabaseUrlError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
 export function readConfig(env: Env, flags: ConfigFlags = {}, cwd: string = process.cwd()): Config {
   const logLevel = nonEmpty(env.LOG_LEVEL) ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}; got "${logLevel}".`);
   const dbFromEnv = flags.db ?? nonEmpty(env.MOLLIE_MCP_DB);
   const simulator = flags.simulator === true || env.MOLLIE_MCP_SIMULATOR === '1';
+  const databaseUrl = readDatabaseUrl(nonEmpty(flags.databaseUrl) ?? nonEmpty(env.MOLLIE_MCP_DATABASE_URL), dbFromEnv);
   return {
     policiesDir: resolve(cwd, flags.policies ?? nonEmpty(env.MOLLIE_MCP_POLICIES) ?? 'policies'),
     dbPath: dbFromEnv === null ? defaultDatabasePath(env, simulator) : dbFromEnv === ':memory:' ? dbFromEnv : resolve(cwd, dbFromEnv),
     dbPathIsDefault: dbFromEnv === null,
+    databaseUrl,
     agent: nonEmpty(env.MOLLIE_MCP_AGENT),
     token: nonEmpty(env.MOLLIE_MCP_TOKEN),
     redirectUrl: checkUrl('MOLLIE_MCP_REDIRECT_URL', nonEmpty(env.MOLLIE_MCP_REDIRECT_URL), { httpsOnly: false, publicHost: false }),

@@ -99,7 +99,7 @@ export function auditStory(dbPath: string, id: string | undefined, io: CommandOu
   }
 }
 
-function csvCell(value: unknown): string {
+export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
   const text = String(value);
   // A leading = + - @ would be run as a formula by spreadsheet programs; a quote mark keeps it text.

@@ -51,14 +51,3 @@ function safeDecode(text: string): string {
     return text;
   }
 }
-
-/** The store a command opens: a SQLite file (the default) or a PostgreSQL server. Both named at once is refused. */
-export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; database: DatabaseUrl };
-
-export function chooseStore(options: { databaseUrl: string | null; dbPath: string | null }): StoreLocation | null {
-  if (options.databaseUrl !== null && options.dbPath !== null) {
-    throw new DatabaseUrlError('Both MOLLIE_MCP_DATABASE_URL (or --database-url) and MOLLIE_MCP_DB (or --db) are set: the server keeps one store. Unset one: the URL for a shared PostgreSQL store, the path for a SQLite file.');
-  }
-  if (options.databaseUrl !== null) return { kind: 'postgres', database: parseDatabaseUrl(options.databaseUrl) };
-  return options.dbPath === null ? null : { kind: 'sqlite', path: options.dbPath };
-}

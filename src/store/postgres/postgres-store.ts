@@ -88,7 +88,9 @@ export class PostgresStore implements Store {
   /** A driver's error, with the password scrubbed and what to check next. */
   explain(error: unknown): Error {
     if (error instanceof StoreError) return error;
-    const code = (error as { code?: string }).code ?? '';
+    const code = (error as { code?: string } | null)?.code ?? '';
+    // The caller's own errors (a refusal of db copy, say) pass through as they are.
+    if (error instanceof Error && !(error instanceof pg.DatabaseError) && code === '' && !/timeout|terminated|connect/i.test(error.message)) return error;
     const message = this.database.scrub(error instanceof Error ? error.message : String(error));
     const where = `PostgreSQL at ${this.described}`;
     if (code === '28P01' || code === '28000') return new StoreError(`${where} refused the login: ${message}. Check the user and password in MOLLIE_MCP_DATABASE_URL.`);
