@@ -300,10 +300,29 @@ function nativeBinding(): string | undefined {
   return addonPath ?? undefined;
 }
 
+/**
+ * Switching a new file to WAL needs it to itself for a moment, and SQLite answers SQLITE_BUSY at once rather than wait
+ * (its busy handler is not called for this lock): two servers started together on a new file (replicas, two client
+ * windows) would have one fail to start. Tried again for up to the busy timeout; a start waits a few ms at most.
+ */
+function whenNotBusy(work: () => void): void {
+  const giveUp = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      work();
+      return;
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= giveUp) throw error;
+      Atomics.wait(pause, 0, 0, wait);
+    }
+  }
+}
+
 export function openDatabase(path: string): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS, nativeBinding: nativeBinding() });
-  db.pragma('journal_mode = WAL');
+  whenNotBusy(() => db.pragma('journal_mode = WAL'));
   // FULL: a committed audit row survives a power cut, not only a crash of this process.
   db.pragma('synchronous = FULL');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);

@@ -113,3 +113,30 @@ describe('another process holding the write lock', () => {
     db.close();
   });
 });
+
+describe('servers starting together on a new file', () => {
+  it('all open it: switching to WAL waits for the others instead of failing with "database is locked"', async () => {
+    const { spawn } = await import('node:child_process');
+    const directory = mkdtempSync(join(tmpdir(), 'mim-open-race-'));
+    const module = new URL('../dist/src/database.js', import.meta.url).pathname;
+    try {
+      // Eight rounds of six processes released at the same millisecond; before the fix about one open in eight failed.
+      const failures: string[] = [];
+      for (let round = 0; round < 8; round++) {
+        const file = join(directory, `race-${round}.db`);
+        const at = Date.now() + 600;
+        const script = `import(${JSON.stringify(module)}).then(({ openDatabase }) => { while (Date.now() < ${at}); try { openDatabase(${JSON.stringify(file)}).close(); console.log('ok'); } catch (e) { console.log('fail ' + e.message); } })`;
+        const outputs = await Promise.all(Array.from({ length: 6 }, () => new Promise<string>((resolve) => {
+          const child = spawn(process.execPath, ['-e', script]);
+          let out = '';
+          child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+          child.on('exit', () => resolve(out.trim()));
+        })));
+        failures.push(...outputs.filter((output) => output !== 'ok'));
+      }
+      expect(failures).toEqual([]);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
