@@ -29,13 +29,15 @@ MOLLIE_MCP_DATABASE_URL, ... (docs/configuration.md).`;
 
 /** Each command's own help, printed by `<command> --help`. */
 const HELP: Record<string, string> = {
-  serve: `Usage: mollie-invoice-mcp serve [--transport stdio|http] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE] [--people FILE]
+  serve: `Usage: mollie-invoice-mcp serve [--transport stdio|http [--stateless]] [--host H] [--port N] [--simulator] [--policies DIR] [--db FILE] [--people FILE]
 
 The MCP server. stdio (the default) speaks for one agent, MOLLIE_MCP_AGENT (with MOLLIE_MCP_TOKEN when its policy
 has a token_sha256). --transport http serves Streamable HTTP on 127.0.0.1:3333 (--host, --port), each agent by its
 bearer token. --simulator uses the offline Mollie simulator, whose state is kept in the database; over stdio its
 checkout page is served on http://127.0.0.1:3334 (MOLLIE_MCP_CHECKOUT_PORT). Logs go to stderr. --people (or
-MOLLIE_MCP_PEOPLE) names the approvers and auditors; over HTTP they sign in to the console at /console.`,
+MOLLIE_MCP_PEOPLE) names the approvers and auditors; over HTTP they sign in to the console at /console.
+--stateless answers each HTTP request with a fresh server and keeps no sessions, so replicas behind a load balancer
+need no affinity; approvals then always go out of band (the console, or approve on the command line).`,
   demo: `Usage: mollie-invoice-mcp demo
 
 An offline walk-through on the simulator: an agent creates a pay link, the customer pays, status, a refund, a
@@ -117,7 +119,7 @@ Refuses one waiting call; the agent's repeat with that approval is denied. --as 
 };
 
 /** Options that take no value: after one of them, `--help` is still a flag, not its value. */
-const FLAGS = new Set(['--simulator']);
+const FLAGS = new Set(['--simulator', '--stateless']);
 
 /**
  * `--help` or `-h` as an option of its own: not after `--`, and not where an option's value goes (`--agent -h` is a
@@ -214,7 +216,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   switch (command) {
     case 'serve': {
       sqliteOnly(env, 'serve');
-      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, policies: string, db: string, people: string });
+      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, stateless: { type: 'boolean' }, policies: string, db: string, people: string });
       const config = readConfig(env, {
         simulator: values.simulator === true,
         ...(values.people ? { people: values.people as string } : {}),
@@ -224,7 +226,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         ...(values.port ? { port: values.port as string } : {}),
       });
       const { serve } = await import('./commands/serve.js');
-      return serve(config, (values.transport as string | undefined) ?? 'stdio', env, io);
+      const transport = (values.transport as string | undefined) ?? 'stdio';
+      if (values.stateless === true && transport !== 'http') throw new UsageError('--stateless applies to --transport http: a stdio server speaks to one client and needs no replicas.');
+      return serve(config, transport, env, io, { stateless: values.stateless === true });
     }
     case 'demo':
       parse(argv.slice(1), {});

@@ -53,6 +53,11 @@ export interface ConnectionOptions {
   callsWaitFor?: Promise<unknown>;
   /** Policy edits, so a client that listed the tools hears when its list changed (notifications/tools/list_changed). */
   policiesChanged?: (listener: () => void) => () => void;
+  /**
+   * false: never ask the person in the client, whatever it declares. A stateless server answers one request and is
+   * gone: the client's answer to a question would reach another server (or replica) that never asked it.
+   */
+  askInClient?: boolean;
 }
 
 /**
@@ -106,7 +111,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
     if (options.callsWaitFor) await options.callsWaitFor;
     // Elicitation goes out on this request's own stream (over HTTP: the POST's event stream), so the client sees the
     // question while it waits for the call.
-    const confirm: ConfirmInClient | null = server.getClientCapabilities()?.elicitation?.form
+    const confirm: ConfirmInClient | null = options.askInClient !== false && server.getClientCapabilities()?.elicitation?.form
       ? async (message, timeoutMs) => {
           try {
             const answer = await server.elicitInput(

@@ -11,7 +11,7 @@ const CHECKOUT_PAGE_DELAY_MS = 50;
 /** How long calls in flight may take to finish after SIGTERM. */
 const SHUTDOWN_GRACE_MS = 15_000;
 
-export async function serve(config: Config, transport: string, env: Readonly<Record<string, string | undefined>>, _io: CommandOutput): Promise<number> {
+export async function serve(config: Config, transport: string, env: Readonly<Record<string, string | undefined>>, _io: CommandOutput, options: { stateless?: boolean } = {}): Promise<number> {
   if (transport !== 'stdio' && transport !== 'http') throw new UsageError(`--transport must be stdio or http; got "${transport}".`);
   const logger = createLogger(config.logLevel);
   // The simulator's checkout links point at this server, whose port is known only once it listens.
@@ -38,7 +38,7 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
     const { startHttpServer } = await import('../transports/http.js');
     let service;
     try {
-      service = await startHttpServer(engine, { ...config.http, webhookUrl: config.webhookUrl, shutdownGraceMs: SHUTDOWN_GRACE_MS, consoleIdleMs: config.consoleIdleMs, consoleUrl: config.consoleUrl }, logger);
+      service = await startHttpServer(engine, { ...config.http, webhookUrl: config.webhookUrl, shutdownGraceMs: SHUTDOWN_GRACE_MS, consoleIdleMs: config.consoleIdleMs, consoleUrl: config.consoleUrl, stateless: options.stateless === true }, logger);
     } catch (error) {
       engine.close();
       const code = (error as NodeJS.ErrnoException).code;
@@ -47,7 +47,7 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
     checkoutBase = `${service.url}/checkout/`;
     engine.setConsoleUrl(`${service.url}/console`);
     logger.info(
-      { url: `${service.url}/mcp`, webhooks: config.webhookUrl ?? 'off (MOLLIE_MCP_WEBHOOK_URL not set)', console: engine.people ? (config.consoleUrl ?? `${service.url}/console`) : 'off (MOLLIE_MCP_PEOPLE not set)' },
+      { url: `${service.url}/mcp`, sessions: options.stateless === true ? 'none (stateless: approvals out of band)' : 'on', webhooks: config.webhookUrl ?? 'off (MOLLIE_MCP_WEBHOOK_URL not set)', console: engine.people ? (config.consoleUrl ?? `${service.url}/console`) : 'off (MOLLIE_MCP_PEOPLE not set)' },
       'Listening',
     );
     await new Promise<void>((resolve) => {

@@ -46,6 +46,12 @@ export interface HttpServeOptions extends HttpConfig {
   consoleUrl: string | null;
   /** How long calls in flight may take to finish after SIGTERM. */
   shutdownGraceMs: number;
+  /**
+   * No sessions: each POST gets a fresh MCP server and transport, used once (the SDK's stateless mode), so any replica
+   * can take any request. Nothing is held between requests, so there is no in-client confirmation (approvals go out
+   * of band), no standalone event stream (GET) and no tools/list_changed notification.
+   */
+  stateless?: boolean;
 }
 
 export interface HttpService {
@@ -214,6 +220,32 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     if (!transport.sessionId) await server.close();
   };
 
+  /**
+   * One request, one server: built for it and closed when its answer is done. A server or transport reused across
+   * requests would mix one client's answers into another's (CVE-2026-25536).
+   */
+  const answerStateless = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse): Promise<void> => {
+    if (req.method !== 'POST') {
+      sendRpcError(res, 405, RPC_REFUSED, 'Method not allowed: this server is stateless (serve --stateless): it keeps no sessions and no event streams. POST each message to /mcp.', undefined, { Allow: 'POST' });
+      return;
+    }
+    const read = await readRpcBody(req, res);
+    if (!read.ok) return;
+    const server = createMcpServer({
+      gate: engine.gate,
+      caller: (authInfo) => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null }),
+      transport: 'http',
+      askInClient: false,
+    });
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.once('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, read.body);
+  };
+
   const handleMcp = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse): Promise<void> => {
     const presented = presentedToken(req.headers);
     if (presented.kind === 'none') {
@@ -230,6 +262,10 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       return;
     }
     req.auth = { token: presented.token, clientId: agent.agent, scopes: [] };
+    if (options.stateless === true) {
+      await answerStateless(req, res);
+      return;
+    }
 
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
