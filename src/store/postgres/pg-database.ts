@@ -1,0 +1,284 @@
+/**
+ * The PostgreSQL adapter of the server's database connection: the same calls the server makes on better-sqlite3
+ * (prepare, get, all, run, iterate, exec, pragma, transactions), so the gate, the tools and the commands run unchanged
+ * on either store.
+ *
+ * Why synchronous. The server's storage code is synchronous, as better-sqlite3 is: a transaction is one block of code
+ * that nothing else in the process can interleave with, which is what keeps a caps check and its reservation, or two
+ * chained audit rows, together. Here each statement goes to a worker thread that owns the `pg` connection, and the
+ * server's thread waits for the answer (Atomics.wait), as it waits for SQLite's fsync on every commit. Waiting for
+ * another replica's lock does not hold the thread: BEGIN IMMEDIATE takes the write lock with the lock_timeout of
+ * the connection's busy_timeout, so immediateWhenFree gives way and tries again after a pause, as it does on SQLite.
+ *
+ * The write lock. SQLite's BEGIN IMMEDIATE lets one writer in at a time, across processes. Here BEGIN IMMEDIATE is a
+ * READ COMMITTED transaction whose first statement locks the single row of audit_chain_head FOR UPDATE: one writer
+ * at a time across replicas, and every statement after the lock reads what the previous writers committed. So the
+ * caps check and reservation, and the chain's head, are exactly as safe as on one SQLite file.
+ *
+ * The SQL. Statements are written once, for SQLite; a few forms are turned into PostgreSQL's here: `?` and `@name`
+ * parameters, INSERT OR IGNORE, NOT INDEXED. The schema (schema.ts) gives the tables the same columns, a `rowid`
+ * where statements order by it, and C collation, so text sorts and compares as in SQLite.
+ */
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { packagePath } from '../../package-root.js';
+import type { DatabaseUrl } from '../database-url.js';
+import type { WorkerReply, WorkerRequest } from './pg-worker.js';
+
+const WORKER = packagePath('dist/src/store/postgres/pg-worker.js');
+
+/** How long the server's thread waits for any one answer: a statement's own wait is bounded by lock_timeout first. */
+const ANSWER_DEADLINE_MS = 60_000;
+const CONNECT_DEADLINE_MS = 30_000;
+
+/** An error from PostgreSQL, with its SQLSTATE as `code` (55P03: a lock not free within lock_timeout). */
+export class PostgresError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+interface Translated {
+  text: string;
+  /** For statements with @name parameters: the names, in the order of $1, $2, ... */
+  names: string[] | null;
+  kind: 'plain' | 'begin' | 'commit' | 'rollback';
+}
+
+/** `?` and `@name` become `$n` (outside quotes); INSERT OR IGNORE and NOT INDEXED become what PostgreSQL says. */
+export function translate(sql: string): Translated {
+  const trimmed = sql.trim().replace(/;$/, '');
+  const upper = trimmed.toUpperCase();
+  if (upper === 'BEGIN IMMEDIATE' || upper === 'BEGIN') return { text: trimmed, names: null, kind: 'begin' };
+  if (upper === 'COMMIT' || upper === 'END') return { text: 'COMMIT', names: null, kind: 'commit' };
+  if (upper === 'ROLLBACK') return { text: 'ROLLBACK', names: null, kind: 'rollback' };
+  let text = '';
+  let positional = 0;
+  const names: string[] = [];
+  for (let i = 0; i < trimmed.length; i++) {
+    const c = trimmed[i]!;
+    if (c === "'" || c === '"') {
+      const end = closing(trimmed, i, c);
+      text += trimmed.slice(i, end + 1);
+      i = end;
+    } else if (c === '?') {
+      positional += 1;
+      text += `$${positional}`;
+    } else if (c === '@' && /[A-Za-z_]/.test(trimmed[i + 1] ?? '')) {
+      let j = i + 1;
+      while (j < trimmed.length && /[A-Za-z0-9_]/.test(trimmed[j]!)) j++;
+      const name = trimmed.slice(i + 1, j);
+      let index = names.indexOf(name);
+      if (index === -1) index = names.push(name) - 1;
+      text += `$${index + 1}`;
+      i = j - 1;
+    } else {
+      text += c;
+    }
+  }
+  text = text.replace(/\bNOT\s+INDEXED\b/gi, '');
+  if (/^\s*INSERT\s+OR\s+IGNORE\s+INTO\b/i.test(text)) text = `${text.replace(/^\s*INSERT\s+OR\s+IGNORE\s+INTO\b/i, 'INSERT INTO')} ON CONFLICT DO NOTHING`;
+  return { text, names: names.length > 0 ? names : null, kind: 'plain' };
+}
+
+function closing(text: string, start: number, quote: string): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (text[i] === quote) {
+      if (text[i + 1] === quote) i++;
+      else return i;
+    }
+  }
+  return text.length - 1;
+}
+
+type Params = unknown[];
+
+function values(translated: Translated, params: Params): unknown[] {
+  if (translated.names !== null) {
+    const bag = (params[0] ?? {}) as Record<string, unknown>;
+    return translated.names.map((name) => normalize(bag[name]));
+  }
+  return params.map(normalize);
+}
+
+function normalize(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return value;
+}
+
+export class PostgresStatement<P extends unknown[] = unknown[], R = unknown> {
+  private arrayMode = false;
+
+  constructor(
+    private readonly db: PostgresDatabase,
+    private readonly translated: Translated,
+  ) {}
+
+  raw(on = true): this {
+    this.arrayMode = on;
+    return this;
+  }
+
+  get(...params: P): R | undefined {
+    return this.db.execute(this.translated, params, this.arrayMode).rows[0] as R | undefined;
+  }
+
+  all(...params: P): R[] {
+    return this.db.execute(this.translated, params, this.arrayMode).rows as R[];
+  }
+
+  run(...params: P): { changes: number; lastInsertRowid: number } {
+    return { changes: this.db.execute(this.translated, params, false).rowCount, lastInsertRowid: 0 };
+  }
+
+  *iterate(...params: P): IterableIterator<R> {
+    yield* this.db.execute(this.translated, params, this.arrayMode).rows as R[];
+  }
+}
+
+export class PostgresDatabase {
+  readonly dialect = 'postgres' as const;
+  readonly name: string;
+  private readonly port: MessagePort;
+  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  private readonly worker: Worker;
+  private readonly statements = new Map<string, Translated>();
+  private transaction = false;
+  private busyTimeoutMs = 15_000;
+  private synchronousCommit: 'on' | 'off' = 'on';
+  private closed = false;
+
+  constructor(
+    private readonly database: DatabaseUrl,
+    options: { appVersion: string; migrate?: boolean },
+  ) {
+    this.name = database.described;
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(WORKER, {
+      workerData: { url: database.url, port: port2, signal: this.signal, appVersion: options.appVersion, migrate: options.migrate !== false },
+      transferList: [port2],
+    });
+    // The worker must not keep a finished command alive; the server's own handles keep it running while it serves.
+    this.worker.unref();
+    this.port.unref();
+    const ready = this.wait(CONNECT_DEADLINE_MS);
+    if (!ready.ok) {
+      void this.worker.terminate();
+      throw this.error(ready.error);
+    }
+  }
+
+  get inTransaction(): boolean {
+    return this.transaction;
+  }
+
+  /** Whatever better-sqlite3 callers ask of `open`: this connection is open until close(). */
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): PostgresStatement<P, R> {
+    let translated = this.statements.get(sql);
+    if (translated === undefined) {
+      translated = translate(sql);
+      this.statements.set(sql, translated);
+    }
+    return new PostgresStatement<P, R>(this, translated);
+  }
+
+  exec(sql: string): void {
+    const translated = translate(sql);
+    if (translated.kind !== 'plain') {
+      this.execute(translated, [], false);
+      return;
+    }
+    this.send({ op: 'simple', text: sql });
+  }
+
+  /** The pragmas the server sets, in PostgreSQL's terms: busy_timeout is the write lock's lock_timeout. */
+  pragma(source: string, options?: { simple?: boolean }): unknown {
+    const [key, value] = source.split('=').map((part) => part.trim().toLowerCase());
+    if (key === 'busy_timeout' && value !== undefined) {
+      this.busyTimeoutMs = Number(value);
+      return [];
+    }
+    if (key === 'synchronous') {
+      if (value === undefined) return options?.simple ? (this.synchronousCommit === 'on' ? 2 : 1) : [{ synchronous: this.synchronousCommit === 'on' ? 2 : 1 }];
+      // NORMAL: the commit survives a crash of this process, maybe not a power cut of the database's machine.
+      const wanted = value === 'normal' || value === '1' ? 'off' : 'on';
+      if (wanted !== this.synchronousCommit) {
+        this.send({ op: 'simple', text: `SET synchronous_commit = ${wanted}` });
+        this.synchronousCommit = wanted;
+      }
+      return [];
+    }
+    return [];
+  }
+
+  execute(translated: Translated, params: Params, array: boolean): { rows: unknown[]; rowCount: number } {
+    if (translated.kind === 'begin') {
+      if (this.transaction) throw new PostgresError('cannot start a transaction within a transaction', '25001');
+      // One round trip: the transaction, how long to wait for the write lock, and the lock.
+      try {
+        this.send({ op: 'simple', text: `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${Math.max(1, Math.round(this.busyTimeoutMs))}; SELECT 1 FROM audit_chain_head FOR UPDATE` });
+      } catch (error) {
+        this.send({ op: 'simple', text: 'ROLLBACK' });
+        throw error;
+      }
+      this.transaction = true;
+      return { rows: [], rowCount: 0 };
+    }
+    if (translated.kind === 'commit' || translated.kind === 'rollback') {
+      try {
+        return this.send({ op: 'simple', text: translated.text });
+      } finally {
+        this.transaction = false;
+      }
+    }
+    return this.send({ op: 'query', text: translated.text, values: values(translated, params), array });
+  }
+
+  private send(request: WorkerRequest): { rows: unknown[]; rowCount: number } {
+    if (this.closed) throw new PostgresError('The database connection is closed.', undefined);
+    this.port.postMessage(request);
+    const reply = this.wait(ANSWER_DEADLINE_MS);
+    if (!reply.ok) throw this.error(reply.error);
+    return reply;
+  }
+
+  private wait(deadlineMs: number): WorkerReply {
+    const outcome = Atomics.wait(this.signal, 0, 0, deadlineMs);
+    Atomics.store(this.signal, 0, 0);
+    const message = receiveMessageOnPort(this.port)?.message as WorkerReply | undefined;
+    if (outcome === 'timed-out' || message === undefined) {
+      return { ok: false, error: { message: `PostgreSQL at ${this.name} did not answer within ${Math.round(deadlineMs / 1000)} s`, code: 'ETIMEDOUT', detail: undefined, constraint: undefined } };
+    }
+    return message;
+  }
+
+  private error(error: { message: string; code: string | undefined }): PostgresError {
+    return new PostgresError(this.database.scrub(error.message), error.code);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.transaction) {
+      try {
+        this.send({ op: 'simple', text: 'ROLLBACK' });
+      } catch {
+        // Closing anyway.
+      }
+    }
+    try {
+      this.send({ op: 'end' });
+    } catch {
+      // The worker is ended below either way.
+    }
+    this.closed = true;
+    void this.worker.terminate();
+  }
+}
