@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { processOutput, UsageError, type CommandOutput } from './commands/output.js';
 import { ConfigError, readConfig } from './config.js';
 import { defaultDatabasePath } from './database.js';
+import { postgresLocation } from './store/location.js';
 import { CredentialError } from './mollie/credentials.js';
 
 const USAGE = `Usage: mollie-invoice-mcp <command> [options]
@@ -169,7 +170,7 @@ function storeFlags(values: Record<string, unknown>): { db?: string; databaseUrl
 function sqliteOnly(env: Readonly<Record<string, string | undefined>>, command: string): void {
   if ((env.MOLLIE_MCP_DATABASE_URL ?? '').trim() === '') return;
   throw new UsageError(
-    `\`${command}\` keeps its records in a SQLite file only, in this version; on the PostgreSQL store (MOLLIE_MCP_DATABASE_URL) it runs \`db migrate\`, \`db copy\`, \`audit verify\` and \`audit export\`. Unset MOLLIE_MCP_DATABASE_URL to use the SQLite file (MOLLIE_MCP_DB).`,
+    `\`${command}\` writes client entries for a SQLite file: a client's own stdio server on the shared PostgreSQL store would need the database password in its configuration. Connect clients to the HTTP replicas instead (client-config --url), or unset MOLLIE_MCP_DATABASE_URL.`,
     false,
   );
 }
@@ -177,6 +178,7 @@ function sqliteOnly(env: Readonly<Record<string, string | undefined>>, command: 
 /** The named database, or both default ones (real and simulator) when none is named. */
 function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
   const config = readConfig(env, db ? { db } : {});
+  if (config.databaseUrl !== null) return [postgresLocation(config.databaseUrl)];
   return config.dbPathIsDefault ? [config.dbPath, defaultDatabasePath(env, true)] : [config.dbPath];
 }
 
@@ -187,6 +189,7 @@ function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db
  */
 function auditDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string {
   const config = readConfig(env, db ? { db } : {});
+  if (config.databaseUrl !== null) return postgresLocation(config.databaseUrl);
   if (!config.dbPathIsDefault || existsSync(config.dbPath)) return config.dbPath;
   const simulator = defaultDatabasePath(env, true);
   return existsSync(simulator) ? simulator : config.dbPath;
@@ -215,13 +218,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   }
   switch (command) {
     case 'serve': {
-      sqliteOnly(env, 'serve');
-      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, stateless: { type: 'boolean' }, policies: string, db: string, people: string });
+      const { values } = parse(argv.slice(1), { transport: string, host: string, port: string, simulator: { type: 'boolean' }, stateless: { type: 'boolean' }, policies: string, db: string, 'database-url': string, people: string });
       const config = readConfig(env, {
+        ...storeFlags(values),
         simulator: values.simulator === true,
         ...(values.people ? { people: values.people as string } : {}),
         ...(values.policies ? { policies: values.policies as string } : {}),
-        ...(values.db ? { db: values.db as string } : {}),
         ...(values.host ? { host: values.host as string } : {}),
         ...(values.port ? { port: values.port as string } : {}),
       });
@@ -252,7 +254,6 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       break;
     }
     case 'audit': {
-      if (sub === 'list' || sub === 'story') sqliteOnly(env, `audit ${sub}`);
       if (sub === 'list') {
         const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, payment: string, invoice: string, db: string });
         const { auditList } = await import('./commands/audit.js');
@@ -292,14 +293,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       break;
     }
     case 'approvals': {
-      sqliteOnly(env, 'approvals');
       const { values } = parse(argv.slice(1), { db: string });
       const { listApprovals } = await import('./commands/approvals.js');
       return listApprovals(approvalDatabases(env, values.db as string | undefined), io, namedDatabase(env, values.db as string | undefined));
     }
     case 'approve':
     case 'reject': {
-      sqliteOnly(env, command);
       const { values, positionals } = parse(argv.slice(1), { db: string, as: string, note: string, people: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
       const [{ approverName, decideApproval }, { promptSecret }] = await Promise.all([import('./commands/approvals.js'), import('./commands/secret-prompt.js')]);
@@ -321,16 +320,15 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       );
     }
     case 'simulate': {
-      sqliteOnly(env, 'simulate');
       const { values, positionals } = parse(argv.slice(1), { db: string }, true);
       if (positionals.length > 2) throw new UsageError('simulate takes what the customer does and one id, such as `simulate pay pl_...`.');
       const config = readConfig(env, { simulator: true, ...(values.db ? { db: values.db as string } : {}) });
       const { simulate } = await import('./commands/simulate.js');
-      return simulate(config.dbPath, positionals[0], positionals[1], config.logLevel, io);
+      return simulate(config.databaseUrl !== null ? postgresLocation(config.databaseUrl) : config.dbPath, positionals[0], positionals[1], config.logLevel, io);
     }
     case 'client-config': {
-      sqliteOnly(env, 'client-config');
       const { values } = parse(argv.slice(1), { client: string, agent: string, simulator: { type: 'boolean' }, url: string, policies: string, db: string });
+      if (values.url === undefined) sqliteOnly(env, 'client-config');
       const config = readConfig(env, {
         simulator: values.simulator === true,
         ...(values.policies ? { policies: values.policies as string } : {}),

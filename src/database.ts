@@ -443,10 +443,14 @@ export function immediate<T>(db: SqliteDatabase, work: () => T, durability: Dura
 /** How long one attempt at the write lock may hold the event loop, in immediateWhenFree. */
 const ATTEMPT_WAIT_MS = 25;
 
-/** SQLite's "another connection holds the lock", in any of its variants. */
+/**
+ * "Another connection holds the lock", in any of its variants: SQLite's, and PostgreSQL's lock_not_available (the
+ * write lock not free within lock_timeout), deadlock and serialization failure, after which the transaction can run
+ * again from the start.
+ */
 export function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED');
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40001' || code === '40P01');
 }
 
 /**

@@ -11,7 +11,8 @@ import { PolicyError } from './policy/load-policies.js';
 import { AuditLog } from './audit/audit-log.js';
 import { commandLine, databaseArgs } from './commands/command-line.js';
 import { ConfigError, type Config } from './config.js';
-import { openDatabase, type SqliteDatabase } from './database.js';
+import type { SqliteDatabase } from './database.js';
+import { openServerDatabase } from './store/open-database.js';
 import { claimDatabase } from './database-kind.js';
 import { Gate } from './gate.js';
 import { openMolliePort } from './mollie/open-port.js';
@@ -79,11 +80,11 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   if (approverProblems.length > 0) throw new PolicyError(approverProblems);
   // Real Mollie's credential is checked before the database opens: a missing key creates no file.
   const chosen = options.mollie ?? (config.simulator ? null : openMolliePort({ env: options.env, logger: options.logger }));
-  const db = openDatabase(config.dbPath);
+  const { db, name: storeName, kind: storeKind } = openServerDatabase(config);
   let mollie: MolliePort;
   try {
     // A port the caller chose (the demo's) is a simulator on a database of its own.
-    claimDatabase(db, config.dbPath, (chosen?.kind ?? 'simulator') === 'simulator' ? 'simulator' : 'mollie', options.env);
+    claimDatabase(db, storeName, (chosen?.kind ?? 'simulator') === 'simulator' ? 'simulator' : 'mollie', options.env);
     mollie =
       chosen ??
       openMolliePort({
@@ -107,8 +108,8 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
       // A server here without the people file would count any OS user's approval: fail closed, as for the kind.
       db.close();
       throw new ConfigError(
-        `Approvals on ${config.dbPath} are made by named people (people file ${named}), and this server has no people file: set MOLLIE_MCP_PEOPLE=${named} (or --people). ` +
-          `To stop using named approvers on this database, remove its mark: sqlite3 '${config.dbPath}' "DELETE FROM store_meta WHERE key = 'named_approvers'".`,
+        `Approvals on ${storeName} are made by named people (people file ${named}), and this server has no people file: set MOLLIE_MCP_PEOPLE=${named} (or --people). ` +
+          `To stop using named approvers on this database, remove its mark: ${storeKind === 'postgres' ? 'psql' : `sqlite3 '${config.dbPath}'`} "DELETE FROM store_meta WHERE key = 'named_approvers'".`,
       );
     }
     policyStore.watch();

@@ -11,6 +11,7 @@ import { approverNames, Approvals, APPROVAL_ID, formatUtc, namesInWords, type Ap
 import { loadPeople, PeopleError, PERSON_NAME, type PeopleSet } from '../people/load-people.js';
 import { tokenMatches } from '../policy/decide.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { describeLocation, locationExists } from '../store/location.js';
 import { openExisting } from './audit.js';
 import { commandLine, shellQuote } from './command-line.js';
 import { UsageError, type CommandOutput } from './output.js';
@@ -80,14 +81,14 @@ function withApprovals<T>(dbPath: string, work: (approvals: Approvals) => T, dbA
  * exists (the real one and the simulator's), so `approve` works whichever way the server was started.
  */
 function existing(dbPaths: readonly string[]): string[] {
-  const found = dbPaths.filter((path) => path === ':memory:' || existsSync(path));
+  const found = dbPaths.filter((path) => locationExists(path));
   if (found.length === 0) openExisting(dbPaths[0]!);
   return found;
 }
 
 /** The files it reads, said first: "No approvals are waiting" means little without which database was asked. */
 function sayDatabases(files: readonly string[], io: CommandOutput): void {
-  io.err(files.length === 1 ? `Database: ${files[0]}` : `Databases: ${files.join(' and ')}`);
+  io.err(files.length === 1 ? `Database: ${describeLocation(files[0]!)}` : `Databases: ${files.map(describeLocation).join(' and ')}`);
 }
 
 /** `dbArgs`: the --db the person gave, repeated in the commands this prints so they work as printed. */
@@ -109,7 +110,7 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
     }
     withApprovals(path, (approvals) => {
       const pending = approvals.pending();
-      if (pending.length > 0 && files.length > 1) io.out(`In ${path}:`);
+      if (pending.length > 0 && files.length > 1) io.out(`In ${describeLocation(path)}:`);
       for (const approval of pending) {
         const given = approverNames(approval);
         const so = given.length > 0 ? `; approved by ${namesInWords(given)}, ${approval.needed - given.length} more needed` : '';
@@ -119,7 +120,7 @@ export function listApprovals(dbPaths: readonly string[], io: CommandOutput, dbA
     }, [], people);
   }
   if (waiting === 0) {
-    io.out(`No approvals are waiting in ${files.join(' or ')}.`);
+    io.out(`No approvals are waiting in ${files.map(describeLocation).join(' or ')}.`);
     return 0;
   }
   io.err('');
@@ -136,14 +137,14 @@ async function decider(identity: Identity, dbPath: string, approvalId: string, v
   const serverPeople = namedApproversOf(dbPath);
   // The server's own people file decides who is who: a file of the caller's making would let anyone be "alice".
   if (serverPeople !== null && identity.peopleFile !== null && resolve(identity.peopleFile) !== resolve(serverPeople)) {
-    throw new UsageError(`The server on ${dbPath} names its approvers in ${serverPeople}, not ${identity.peopleFile}; approve with that file (leave MOLLIE_MCP_PEOPLE and --people out, or name that file).`, false);
+    throw new UsageError(`The server on ${describeLocation(dbPath)} names its approvers in ${serverPeople}, not ${identity.peopleFile}; approve with that file (leave MOLLIE_MCP_PEOPLE and --people out, or name that file).`, false);
   }
   const peopleFile = serverPeople ?? identity.peopleFile;
   const note = identity.note ?? null;
   if (identity.as === undefined) {
     if (peopleFile !== null) {
       throw new UsageError(
-        `Approvals on ${dbPath} are made by named people (people file ${peopleFile}): run \`${commandLine([verb, approvalId, '--as', 'NAME', ...dbArgs])}\` with your personal token in MOLLIE_MCP_PERSON_TOKEN, or type it when asked. An OS user name no longer counts.`,
+        `Approvals on ${describeLocation(dbPath)} are made by named people (people file ${peopleFile}): run \`${commandLine([verb, approvalId, '--as', 'NAME', ...dbArgs])}\` with your personal token in MOLLIE_MCP_PERSON_TOKEN, or type it when asked. An OS user name no longer counts.`,
         false,
       );
     }

@@ -8,6 +8,7 @@ import { buildStory, isStoryId, storyLines } from '../audit/story.js';
 import { checkBudgets } from '../audit/budget-check.js';
 import { MAX_THREADS, verifyLog } from '../audit/verify-parallel.js';
 import { defaultDatabasePath, openDatabase, openForReading, type SqliteDatabase } from '../database.js';
+import { describeLocation, isPostgresLocation, openLocation } from '../store/location.js';
 import { shellQuote } from './command-line.js';
 import { UsageError, type CommandOutput } from './output.js';
 
@@ -19,6 +20,7 @@ export function noDatabase(path: string): UsageError {
 }
 
 export function openExisting(path: string): SqliteDatabase {
+  if (isPostgresLocation(path)) return openLocation(path);
   if (path !== ':memory:' && !existsSync(path)) throw noDatabase(path);
   return openDatabase(path);
 }
@@ -28,6 +30,11 @@ export function openExisting(path: string): SqliteDatabase {
  * was read goes to stderr, so an empty answer from the wrong database is not mistaken for an empty log.
  */
 function openToRead(path: string, io: CommandOutput): SqliteDatabase {
+  if (isPostgresLocation(path)) {
+    const db = openLocation(path);
+    io.err(`Database: ${describeLocation(path)}`);
+    return db;
+  }
   if (path !== ':memory:' && !existsSync(path)) throw noDatabase(path);
   const db = openForReading(path);
   io.err(`Database: ${path}`);

@@ -117,7 +117,9 @@ export async function dbCopy(from: string | undefined, to: DatabaseUrl | null, i
             let batch: Record<string, unknown>[] = [];
             let count = 0;
             if (columns.length > 0) {
-              for (const row of source.prepare<[], Record<string, unknown>>(`SELECT ${columns.join(', ')} FROM ${table}`).iterate()) {
+              // In the order they were written: PostgreSQL numbers them again (rowid) in that order.
+              const order = present.has('rowid') ? ' ORDER BY rowid' : '';
+              for (const row of source.prepare<[], Record<string, unknown>>(`SELECT ${columns.join(', ')} FROM ${table}${order}`).iterate()) {
                 batch.push(row);
                 if (batch.length === BATCH_ROWS) {
                   await insertBatch(client, table, columns, batch);

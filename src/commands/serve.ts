@@ -25,8 +25,8 @@ export async function serve(config: Config, transport: string, env: Readonly<Rec
     simulatorOptions: { checkoutBaseUrl: () => checkoutBase },
   });
   logger.info(
-    { database: config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
-    config.dbPathIsDefault ? 'Audit log and payment records in the default database (set MOLLIE_MCP_DB to choose)' : 'Audit log and payment records database',
+    { database: config.databaseUrl?.described ?? config.dbPath, policies: config.policiesDir, agents: [...engine.policies.agents.keys()], mollie: engine.mollie.kind, mode: engine.mollie.mode },
+    config.databaseUrl !== null ? 'Audit log and payment records on PostgreSQL' : config.dbPathIsDefault ? 'Audit log and payment records in the default database (set MOLLIE_MCP_DB to choose)' : 'Audit log and payment records database',
   );
   // In the background, so the server answers at once: until an interrupted call is settled its reservation still
   // counts towards the budgets, which errs on the safe side.

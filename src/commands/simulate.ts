@@ -2,9 +2,7 @@
  * `simulate pay|fail|cancel|expire <tr_...|pl_...>`: plays the customer on the simulator's saved state, as its
  * checkout page does, from a terminal; the server hears of it by the path Mollie's webhook takes.
  */
-import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
-import { openDatabase } from '../database.js';
 import { kindOfFile } from '../database-kind.js';
 import { SIMULATED_REFUND_SETTLES_MS } from '../engine.js';
 import { createLogger } from '../log.js';
@@ -15,6 +13,7 @@ import { MollieSimulator, type CustomerOutcome } from '../mollie/simulator.js';
 import { SqliteSimulatorState } from '../mollie/simulator-state.js';
 import { PaymentRecords } from '../payments/payment-records.js';
 import { MollieWebhook } from '../webhooks/mollie-webhook.js';
+import { describeLocation, isPostgresLocation, locationExists, openLocation } from '../store/location.js';
 import { UsageError, type CommandOutput } from './output.js';
 
 const OUTCOMES: Record<string, CustomerOutcome> = { pay: 'paid', fail: 'failed', cancel: 'canceled', expire: 'expired' };
@@ -25,15 +24,18 @@ export async function simulate(dbPath: string, action: string | undefined, id: s
   if (id === undefined || (!isResourceId('payment', id) && !isResourceId('paymentLink', id))) {
     throw new UsageError(`simulate ${action} needs a payment id (tr_...) or a payment link id (pl_...), as create_invoice_payment returned it${id === undefined ? '' : `; got "${String(id).slice(0, 64)}"`}.`);
   }
-  if (dbPath !== ':memory:' && !existsSync(dbPath)) {
-    throw new UsageError(`There is no simulator database at ${dbPath}. Start the server with --simulator first, or name its database with --db (MOLLIE_MCP_DB).`);
+  const where = describeLocation(dbPath);
+  if (!locationExists(dbPath)) {
+    throw new UsageError(`There is no simulator database at ${where}. Start the server with --simulator first, or name its database with --db (MOLLIE_MCP_DB).`);
   }
-  io.err(`Database: ${dbPath}`);
-  const db = openDatabase(dbPath);
+  io.err(`Database: ${where}`);
+  const db = openLocation(dbPath);
   try {
-    const hasState = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'simulator_payments'").get() !== undefined;
-    if (!hasState || kindOfFile(dbPath) === 'mollie') {
-      throw new UsageError(`${dbPath} holds no simulator payments: it is not the database of a \`serve --simulator\` run. Name that one with --db.`);
+    const onPostgres = isPostgresLocation(dbPath);
+    const hasState = onPostgres || db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'simulator_payments'").get() !== undefined;
+    const kind = onPostgres ? db.prepare<[], { value: string }>("SELECT value FROM store_meta WHERE key = 'mollie_kind'").get()?.value : kindOfFile(dbPath);
+    if (!hasState || kind === 'mollie') {
+      throw new UsageError(`${where} holds no simulator payments: it is not the database of a \`serve --simulator\` run. Name that one with --db.`);
     }
     const logger = createLogger(logLevel === 'info' ? 'warn' : logLevel);
     const simulator = new MollieSimulator({ state: new SqliteSimulatorState(db), refundSettlesAfterMs: SIMULATED_REFUND_SETTLES_MS });
@@ -48,7 +50,7 @@ export async function simulate(dbPath: string, action: string | undefined, id: s
         return 1;
       }
       if (error instanceof MollieError && error.code === 'not_found') {
-        io.err(`The simulator has no ${id.startsWith('pl_') ? 'payment link' : 'payment'} ${id} in ${dbPath}. Is it the database the server uses (--db)?`);
+        io.err(`The simulator has no ${id.startsWith('pl_') ? 'payment link' : 'payment'} ${id} in ${where}. Is it the database the server uses (--db)?`);
         return 1;
       }
       throw error;

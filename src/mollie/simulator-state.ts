@@ -5,6 +5,7 @@
  * sees one simulated Mollie, as they would share the real one.
  */
 import { immediate, type SqliteDatabase } from '../database.js';
+import { isPostgres } from '../store/open-database.js';
 import type { Payment, PaymentLink, Refund } from './port.js';
 
 /** Mollie keeps an Idempotency-Key's answer this long, then treats the key as new. */
@@ -135,6 +136,8 @@ export class SqliteSimulatorState implements SimulatorState {
 
   constructor(private readonly db: SqliteDatabase) {
     // Created once per file: every later start only reads that they are there (no write, no fsync).
+    // On PostgreSQL the schema's migrations made them.
+    if (isPostgres(db)) return;
     const present = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name LIKE 'simulator\\_%' ESCAPE '\\'").get() as { n: number };
     if (present.n < 4) immediate(db, () => db.exec(SCHEMA));
   }

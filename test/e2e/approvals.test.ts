@@ -3,7 +3,6 @@
  * with and without the elicitation capability, the approve/reject/approvals commands, Mollie played by the https
  * double. For every path: what Mollie received (nothing before a person said yes) and what the audit log says.
  */
-import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import type { ElicitRequest, ElicitResult } from '@modelcontextprotocol/sdk/type
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { newToken, spawnHttpServer } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ElicitHandler, type ServerHandle, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const HTTP_DESK = newToken();
@@ -90,7 +90,7 @@ function refundPosts(paymentId: string): number {
 }
 
 function rows(where: string, ...params: unknown[]): Record<string, unknown>[] {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return db.prepare(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq`).all(...params) as Record<string, unknown>[];
   } finally {
@@ -99,7 +99,7 @@ function rows(where: string, ...params: unknown[]): Record<string, unknown>[] {
 }
 
 function approvalState(approvalId: string): string {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return (db.prepare('SELECT state FROM approvals WHERE approval_id = ?').get(approvalId) as { state: string }).state;
   } finally {
@@ -260,7 +260,7 @@ describe('in the client (elicitation)', () => {
       const refunded = await trusted.call('refund', { payment_id: payment.id, amount: '300.00' });
       expect(refunded.isError).toBe(false);
       expect(prompts).toEqual([expect.stringContaining('refund 300.00 EUR')]);
-      const db = new Database(workspace.db, { readonly: true });
+      const db = openStoreForTest(workspace);
       const decision = db.prepare("SELECT reason, reason_message FROM audit_log WHERE call_id = ? AND kind = 'decision'").get(String(refunded.structuredContent.audit_id)) as { reason: string; reason_message: string };
       db.close();
       expect(decision.reason).toBe('confirmed');
@@ -420,7 +420,7 @@ describe('policy explain', () => {
 
 describe('what an auditor reads', () => {
   it("list_logs names the person who let each approved refund through", async () => {
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     let entries: { summary: string }[];
     try {
       const { listCalls } = await import('../../src/audit/call-entries.js');

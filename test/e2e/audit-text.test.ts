@@ -3,11 +3,11 @@
  * untouched log look tampered with. And text meant for a terminal (escape sequences, line breaks, bidi overrides) is
  * shown escaped wherever people read the log.
  */
-import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rawRequest, spawnHttpServer } from '../support/http-server.js';
 import { CLI, createWorkspace, spawnServer } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const workspace = createWorkspace({ reader: 'agent: reader\ntools:\n  list_logs: { scope: own }\n' });
 afterAll(() => workspace.remove());
@@ -61,7 +61,7 @@ describe('text meant to fool whoever reads the log', () => {
       // Every line after the header and its rule is one call, starting with its own time.
       for (const line of lines.slice(2)) expect(line).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}  /);
       expect(lines.length - 2).toBe(3);
-      const db = new Database(web.db, { readonly: true });
+      const db = openStoreForTest(web);
       const tools = db.prepare("SELECT DISTINCT tool FROM audit_log WHERE kind = 'decision'").all() as { tool: string | null }[];
       db.close();
       expect(new Set(tools.map((row) => row.tool))).toEqual(new Set([null, 'list_logs']));

@@ -2,10 +2,10 @@
  * Budgets that hold: three server processes (three Claude Desktop windows, say) on one database file refund in
  * parallel against one Mollie. Together they must stop exactly at the daily cap: not one cent over, none lost.
  */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const POLICY = `agent: refunder
 rate_limit: { per_minute: 1000 }
@@ -56,7 +56,7 @@ describe('three processes on one database refunding in parallel', () => {
     expect((await double.simulator.getPayment(payment.id)).amountRefunded).toEqual({ value: '100.00', currency: 'EUR' });
 
     // Every call left two rows, in one unbroken chain, though three processes wrote them.
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const counts = db.prepare("SELECT kind, count(*) AS n FROM audit_log WHERE tool = 'refund' GROUP BY kind ORDER BY kind").all();
     const spent = db.prepare("SELECT sum(amount_minor) AS minor FROM reservations WHERE state = 'spent'").get() as { minor: number };
     db.close();

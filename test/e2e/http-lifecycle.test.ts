@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const CLERK = newToken();
 const OTHER = newToken();
@@ -113,7 +114,7 @@ describe('SIGTERM with calls in flight', () => {
     expect(server.stderr()).toMatch(/"in_flight":4[^\n]*Stopping/);
     expect(server.stderr()).toContain('"msg":"Stopped"');
 
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const outcomes = db.prepare("SELECT outcome FROM audit_log WHERE kind = 'outcome' AND invoice_id LIKE 'TERM-%'").all() as { outcome: string }[];
     db.close();
     expect(outcomes.map((row) => row.outcome)).toEqual(['ok', 'ok', 'ok', 'ok']);
@@ -134,7 +135,7 @@ describe('floods of refused requests', () => {
     expect(Number(answers[49]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(answers[49]!.body).error).toMatch(/Too many refused requests from this address; try again in \d+ s\. This server needs "Authorization: Bearer <token>"/);
     expect(await server.stop()).toBe(0);
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const refusals = db.prepare("SELECT count(*) AS n FROM audit_log WHERE reason = 'missing_token'").get() as { n: number };
     const summary = db.prepare("SELECT reason_message, arguments FROM audit_log WHERE reason = 'refusals_summarised'").all() as { reason_message: string; arguments: string }[];
     db.close();
@@ -149,7 +150,7 @@ describe('floods of refused requests', () => {
     const server = await serverFor(workspace);
     const answer = await rawRequest(`${server.url}/webhooks/mollie`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'id=tr_doesNotExist1' });
     expect(answer.status).toBe(404);
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     expect((db.prepare("SELECT count(*) AS n FROM audit_log WHERE agent = 'mollie-webhook'").get() as { n: number }).n).toBe(0);
     db.close();
   });
@@ -170,7 +171,7 @@ describe('junk webhooks behind a proxy (hostile pass, 0.5.0)', () => {
     expect(junk.filter((answer) => answer.status === 429).length).toBeGreaterThan(0);
     const genuine = await post(paymentId);
     expect(genuine.status).toBe(200);
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const rows = db.prepare("SELECT count(*) AS n FROM audit_log WHERE agent = 'mollie-webhook' AND payment_id = ?").get(paymentId) as { n: number };
     db.close();
     expect(rows.n).toBe(2);
@@ -218,7 +219,7 @@ describe('another process holding the database write lock', () => {
     const result = await call;
     expect(result.isError).toBeFalsy();
     expect((await refused).status).toBe(401);
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const reasons = db.prepare("SELECT reason FROM audit_log WHERE kind = 'decision' ORDER BY seq").all() as { reason: string }[];
     db.close();
     expect(reasons.map((row) => row.reason).sort()).toEqual(['allowed', 'missing_token'].sort());

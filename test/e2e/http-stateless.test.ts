@@ -5,7 +5,6 @@
  * (the https double) sees each refund once; the log is one chain. Each request gets its own server: concurrent
  * agents never see each other's answers.
  */
-import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -16,6 +15,7 @@ import { produced } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { MCP_HEADERS, initializeBody, newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const DESK = newToken();
@@ -168,7 +168,7 @@ describe('stateless HTTP replicas', () => {
       expect(new Set(entries.map((entry) => entry.agent))).toEqual(new Set([who]));
     }
     await Promise.all([desk.client.close(), clerk.client.close()]);
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const agents = db.prepare("SELECT agent, count(*) AS n FROM audit_log WHERE kind = 'decision' AND tool = 'list_logs' GROUP BY agent ORDER BY agent").all();
     db.close();
     expect(agents).toEqual([{ agent: 'clerk', n: 12 }, { agent: 'desk', n: 12 }]);

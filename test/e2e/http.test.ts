@@ -3,12 +3,12 @@
  * bearer tokens (as Claude Code or VS Code send them), Mollie played by the https double, a real SQLite file. What a
  * client or attacker could do to the endpoint, and what the audit log says about it afterwards.
  */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secret } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const BILLING = newToken();
 const DESK = newToken();
@@ -77,7 +77,7 @@ async function connect(token: string, clientName?: string): Promise<HttpClientHa
 }
 
 function auditRows(where: string, ...params: unknown[]): Record<string, unknown>[] {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return db.prepare(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq`).all(...params) as Record<string, unknown>[];
   } finally {
@@ -86,7 +86,7 @@ function auditRows(where: string, ...params: unknown[]): Record<string, unknown>
 }
 
 function wholeLog(): string {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return JSON.stringify(db.prepare('SELECT * FROM audit_log').all());
   } finally {

@@ -1,10 +1,10 @@
 /** Invoice pay links over Streamable HTTP: the shared scenarios (test/support/link-scenarios.ts) against the built server. */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLERK_POLICY, describeLinkScenarios, sentDuring } from '../support/link-scenarios.js';
 import { newToken, rawRequest, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { startMollieApiDouble } from '../support/mollie-api-double.js';
 import { createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 describeLinkScenarios('HTTP', async ({ double, workspace }) => {
   const token = newToken();
@@ -60,7 +60,7 @@ describe('Mollie webhooks for payment links', () => {
     expect(sent[0]!.path).toBe(`/v2/payments/${paid.id}`);
     expect(sent.some((request) => request.path === `/v2/payment-links/${linkId}/payments`)).toBe(true);
 
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const rows = db.prepare("SELECT kind, decision, outcome, payment_id, invoice_id, action FROM audit_log WHERE agent = 'mollie-webhook' ORDER BY seq").all() as Record<string, unknown>[];
     db.close();
     expect(rows).toEqual([
@@ -85,7 +85,7 @@ describe('Mollie webhooks for payment links', () => {
     const { result: answer, sent } = await sentDuring(double, () => hook(paid.id));
     expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
     expect(sent.map((request) => `${request.method} ${request.path}`)).toEqual([`GET /v2/payments/${paid.id}`]);
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const outcome = db.prepare("SELECT outcome, error_code, error_message FROM audit_log WHERE agent = 'mollie-webhook' AND kind = 'outcome' ORDER BY seq DESC LIMIT 1").get() as Record<string, unknown>;
     const recorded = db.prepare('SELECT count(*) AS n FROM payments WHERE payment_id = ?').get(paid.id) as { n: number };
     db.close();

@@ -2,11 +2,11 @@
  * Policy edits while the server runs: they apply without a restart; a broken edit keeps the last good policy in
  * force, is logged and is an audit row; removing an agent's file denies it on its very next call.
  */
-import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const READ_ONLY = `agent: editor
 tools:
@@ -37,7 +37,7 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 const reason = (result: { structuredContent: Record<string, unknown> }) => (result.structuredContent.error as { reason?: string } | undefined)?.reason;
 
 function serverEvents(): { reason: string; reason_message: string }[] {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return db.prepare("SELECT reason, reason_message FROM audit_log WHERE agent = 'server' AND kind = 'event' ORDER BY seq").all() as { reason: string; reason_message: string }[];
   } finally {

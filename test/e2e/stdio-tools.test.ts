@@ -3,11 +3,11 @@
  * validates every structuredContent against the declared outputSchema), a real SQLite file, and Mollie played by the
  * https double so the test can make the customer pay. Every denial must also be absent from what Mollie received.
  */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/policy/decide.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
+import { openStoreForTest } from '../support/store-under-test.js';
 
 const TOKEN = 'locked-agent-token-0123456789';
 
@@ -82,7 +82,7 @@ async function requestsDuring<T>(work: () => Promise<T>): Promise<{ result: T; r
 }
 
 function auditRows(callId: string): Record<string, unknown>[] {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return db.prepare('SELECT * FROM audit_log WHERE call_id = ? ORDER BY seq').all(callId) as Record<string, unknown>[];
   } finally {
@@ -398,7 +398,7 @@ describe('list_logs', () => {
 
 describe('secrets and stdout', () => {
   it('keeps the API key and tokens out of the audit log and the server log; logs go to stderr', () => {
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     const dump = JSON.stringify(db.prepare('SELECT * FROM audit_log').all());
     db.close();
     for (const secret of ['test_e2eSuiteKeyMustNeverLeak012345', TOKEN, 'not-the-token']) {

@@ -5,10 +5,10 @@
  * outcome row, the budget reservation (released on a definite failure, kept on an unknown outcome), and the agent's
  * retry afterwards.
  */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type Fault, type MollieApiDouble, type RecordedRequest } from './mollie-api-double.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from './stdio-server.js';
+import { openStoreForTest } from './store-under-test.js';
 
 export type FaultTool = 'create_invoice_payment' | 'get_payment_status' | 'refund';
 
@@ -67,7 +67,7 @@ export function faultMatrix(tool: FaultTool, kind: 'payment_link' | 'checkout' =
   });
 
   const rowsOf = (callId: string) => {
-    const db = new Database(workspace.db, { readonly: true });
+    const db = openStoreForTest(workspace);
     try {
       return {
         audit: db.prepare('SELECT kind, decision, outcome, error_code, idempotency_key FROM audit_log WHERE call_id = ? ORDER BY seq').all(callId) as { kind: string; decision: string | null; outcome: string | null; error_code: string | null; idempotency_key: string | null }[],

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { openStoreForTest, storeTables } from './store-under-test.js';
 
 const DIRECTORY = process.env.MIM_LEAK_DIR;
 
@@ -27,13 +27,12 @@ export function produced(kind: string, text: string): void {
 }
 
 /** Everything a workspace holds before it is removed: every database row and every file the server wrote. */
-export function producedWorkspace(dir: string, db: string): void {
+export function producedWorkspace(dir: string, db: string, databaseUrl: string | null = null): void {
   if (!DIRECTORY) return;
   try {
-    const handle = new Database(db, { readonly: true, fileMustExist: true });
+    const handle = openStoreForTest({ db, databaseUrl });
     try {
-      const tables = handle.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all();
-      for (const { name } of tables) produced(`database table ${name}`, JSON.stringify(handle.prepare(`SELECT * FROM "${name}"`).all()));
+      for (const { name, rows } of storeTables(handle, databaseUrl !== null)) produced(`database table ${name}`, JSON.stringify(rows));
     } finally {
       handle.close();
     }

@@ -3,12 +3,12 @@
  * checks every structuredContent against the declared outputSchema), a real SQLite file, and Mollie played by the https
  * double, whose requests show exactly what reached Mollie and in which order.
  */
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { POLICY } from './engine-world.js';
 import { startMollieApiDouble, type MollieApiDouble, type RecordedRequest } from './mollie-api-double.js';
 import { createWorkspace, type Workspace } from './stdio-server.js';
+import { openStoreForTest } from './store-under-test.js';
 
 export type Call = (name: string, args?: Record<string, unknown>) => Promise<CallToolResult & { structuredContent: Record<string, unknown> }>;
 
@@ -35,7 +35,7 @@ export function errorOf(result: { structuredContent: Record<string, unknown> }):
 }
 
 export function auditRows(workspace: Workspace, callId: string): Record<string, unknown>[] {
-  const db = new Database(workspace.db, { readonly: true });
+  const db = openStoreForTest(workspace);
   try {
     return db.prepare('SELECT * FROM audit_log WHERE call_id = ? ORDER BY seq').all(callId) as Record<string, unknown>[];
   } finally {

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { produced, producedWorkspace, secret } from './leak-watch.js';
+import { createStoreDatabase, dropStoreDatabase, ON_POSTGRES } from './store-under-test.js';
 
 export const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 export const EXAMPLE_POLICIES = new URL('../../policies/', import.meta.url).pathname;
@@ -17,6 +18,8 @@ export interface Workspace {
   dir: string;
   policies: string;
   db: string;
+  /** With MIM_TEST_STORE=postgres: the workspace's own PostgreSQL database, which servers use instead of `db`. */
+  databaseUrl: string | null;
   writePolicy(name: string, yaml: string): void;
   remove(): void;
 }
@@ -24,16 +27,19 @@ export interface Workspace {
 export function createWorkspace(policies: Record<string, string> = {}): Workspace {
   const dir = mkdtempSync(join(tmpdir(), 'mim-test-'));
   const policyDir = join(dir, 'policies');
+  const databaseUrl = ON_POSTGRES ? createStoreDatabase() : null;
   const workspace: Workspace = {
     dir,
     policies: policyDir,
     db: join(dir, 'audit.db'),
+    databaseUrl,
     writePolicy(name, yaml) {
       writeFileSync(join(policyDir, `${name}.yaml`), yaml);
     },
     remove() {
-      producedWorkspace(dir, join(dir, 'audit.db'));
+      producedWorkspace(dir, join(dir, 'audit.db'), databaseUrl);
       rmSync(dir, { recursive: true, force: true });
+      if (databaseUrl !== null) dropStoreDatabase(databaseUrl);
     },
   };
   mkdirSync(policyDir);
@@ -73,7 +79,8 @@ export function newClient(name: string, elicit?: ElicitHandler): Client {
 /** A spawned server's environment: nothing from the test process but PATH, the workspace's policies and database. */
 export function workspaceEnv(workspace: Workspace): Record<string, string> {
   // Checkout port 0: many test servers start at once; the default port's fallback is tested where it matters.
-  return { PATH: process.env.PATH ?? '', HOME: workspace.dir, MOLLIE_MCP_POLICIES: workspace.policies, MOLLIE_MCP_DB: workspace.db, MOLLIE_MCP_CHECKOUT_PORT: '0', LOG_LEVEL: 'info' };
+  const store: Record<string, string> = workspace.databaseUrl !== null ? { MOLLIE_MCP_DATABASE_URL: workspace.databaseUrl } : { MOLLIE_MCP_DB: workspace.db };
+  return { PATH: process.env.PATH ?? '', HOME: workspace.dir, MOLLIE_MCP_POLICIES: workspace.policies, ...store, MOLLIE_MCP_CHECKOUT_PORT: '0', LOG_LEVEL: 'info' };
 }
 
 export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> {

@@ -44,16 +44,22 @@ interface Translated {
   text: string;
   /** For statements with @name parameters: the names, in the order of $1, $2, ... */
   names: string[] | null;
-  kind: 'plain' | 'begin' | 'commit' | 'rollback';
+  kind: 'plain' | 'begin' | 'commit' | 'rollback' | 'pragma';
+  /** SELECT * of a table with a rowid column: SQLite's rowid is hidden from *, so it is dropped here too. */
+  hidesRowid: boolean;
 }
 
-/** `?` and `@name` become `$n` (outside quotes); INSERT OR IGNORE and NOT INDEXED become what PostgreSQL says. */
+/**
+ * `?` and `@name` become `$n` (outside quotes); INSERT OR IGNORE, index hints and `IS [NOT] ?` become what PostgreSQL
+ * says.
+ */
 export function translate(sql: string): Translated {
   const trimmed = sql.trim().replace(/;$/, '');
   const upper = trimmed.toUpperCase();
-  if (upper === 'BEGIN IMMEDIATE' || upper === 'BEGIN') return { text: trimmed, names: null, kind: 'begin' };
-  if (upper === 'COMMIT' || upper === 'END') return { text: 'COMMIT', names: null, kind: 'commit' };
-  if (upper === 'ROLLBACK') return { text: 'ROLLBACK', names: null, kind: 'rollback' };
+  if (upper === 'BEGIN IMMEDIATE' || upper === 'BEGIN') return { text: trimmed, names: null, kind: 'begin', hidesRowid: false };
+  if (upper === 'COMMIT' || upper === 'END') return { text: 'COMMIT', names: null, kind: 'commit', hidesRowid: false };
+  if (upper === 'ROLLBACK') return { text: 'ROLLBACK', names: null, kind: 'rollback', hidesRowid: false };
+  if (upper.startsWith('PRAGMA ')) return { text: trimmed.slice(7), names: null, kind: 'pragma', hidesRowid: false };
   let text = '';
   let positional = 0;
   const names: string[] = [];
@@ -78,9 +84,12 @@ export function translate(sql: string): Translated {
       text += c;
     }
   }
-  text = text.replace(/\bNOT\s+INDEXED\b/gi, '');
+  // SQLite's index hints; PostgreSQL's planner chooses for itself.
+  text = text.replace(/\bNOT\s+INDEXED\b/gi, '').replace(/\bINDEXED\s+BY\s+\w+/gi, '');
+  // SQLite's null-safe comparison with a parameter.
+  text = text.replace(/\bIS\s+NOT\s+(\$\d+)/gi, 'IS DISTINCT FROM $1').replace(/\bIS\s+(\$\d+)/gi, 'IS NOT DISTINCT FROM $1');
   if (/^\s*INSERT\s+OR\s+IGNORE\s+INTO\b/i.test(text)) text = `${text.replace(/^\s*INSERT\s+OR\s+IGNORE\s+INTO\b/i, 'INSERT INTO')} ON CONFLICT DO NOTHING`;
-  return { text, names: names.length > 0 ? names : null, kind: 'plain' };
+  return { text, names: names.length > 0 ? names : null, kind: 'plain', hidesRowid: /^\s*SELECT\s+\*\s+FROM\s+(payments|payment_links|reservations)\b/i.test(text) };
 }
 
 function closing(text: string, start: number, quote: string): number {
@@ -220,6 +229,10 @@ export class PostgresDatabase {
   }
 
   execute(translated: Translated, params: Params, array: boolean): { rows: unknown[]; rowCount: number } {
+    if (translated.kind === 'pragma') {
+      const answer = this.pragma(translated.text);
+      return { rows: Array.isArray(answer) ? answer : [answer], rowCount: 0 };
+    }
     if (translated.kind === 'begin') {
       if (this.transaction) throw new PostgresError('cannot start a transaction within a transaction', '25001');
       // One round trip: the transaction, how long to wait for the write lock, and the lock.
@@ -239,7 +252,9 @@ export class PostgresDatabase {
         this.transaction = false;
       }
     }
-    return this.send({ op: 'query', text: translated.text, values: values(translated, params), array });
+    const result = this.send({ op: 'query', text: translated.text, values: values(translated, params), array });
+    if (translated.hidesRowid) for (const row of result.rows as Record<string, unknown>[]) delete row.rowid;
+    return result;
   }
 
   private send(request: WorkerRequest): { rows: unknown[]; rowCount: number } {

@@ -55,11 +55,16 @@ END $$;
 CREATE TRIGGER audit_chain_advance AFTER INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_chain_advance();
 `;
 
+/** Text compares and sorts byte by byte, as in SQLite, whatever the database's own collation. */
+function textInCollationC(sql: string): string {
+  return sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
+}
+
 const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'audit log and chain head, reservations and budget locks, payments, links, invoice locks, approvals, instances',
-    sql: `
+    sql: textInCollationC(`
 CREATE TABLE audit_log (
   seq BIGINT PRIMARY KEY CHECK (seq >= 1),
   call_id TEXT NOT NULL,
@@ -106,9 +111,10 @@ CREATE TABLE audit_chain_head (
   at TEXT
 );
 INSERT INTO audit_chain_head (seq, hash, at) VALUES (0, '${GENESIS_HASH}', NULL);
-${REFUSE_CHANGE}
+`) + REFUSE_CHANGE + textInCollationC(`
 
 CREATE TABLE reservations (
+  rowid BIGSERIAL UNIQUE,
   call_id TEXT PRIMARY KEY,
   agent TEXT NOT NULL,
   tool TEXT NOT NULL,
@@ -140,6 +146,7 @@ CREATE TABLE open_reads (
 );
 
 CREATE TABLE payments (
+  rowid BIGSERIAL UNIQUE,
   payment_id TEXT PRIMARY KEY,
   invoice_id TEXT NOT NULL,
   agent TEXT NOT NULL,
@@ -160,6 +167,7 @@ CREATE INDEX payments_invoice ON payments (invoice_id, created_at);
 CREATE INDEX payments_link ON payments (link_id) WHERE link_id IS NOT NULL;
 
 CREATE TABLE payment_links (
+  rowid BIGSERIAL UNIQUE,
   link_id TEXT PRIMARY KEY,
   invoice_id TEXT NOT NULL,
   agent TEXT NOT NULL,
@@ -250,7 +258,14 @@ CREATE TABLE approval_votes (
   at TEXT NOT NULL,
   PRIMARY KEY (approval_id, person)
 );
-`,
+
+-- The simulator's saved state (src/mollie/simulator-state.ts), for \`serve --simulator\` on this store.
+CREATE TABLE simulator_payments (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE simulator_links (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE simulator_refunds (id TEXT PRIMARY KEY, payment_id TEXT NOT NULL);
+CREATE TABLE simulator_replies (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, reply TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX simulator_replies_at ON simulator_replies (at);
+`),
   },
 ];
 
@@ -259,7 +274,10 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 /** Tables the server's role may read and add to but never change: the log itself. */
 const APPEND_ONLY = ['audit_log'];
 /** Tables the server's role reads and writes. */
-const WORKING = ['audit_chain_head', 'reservations', 'budget_locks', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'store_meta', 'server_instances', 'approvals', 'approval_votes'];
+const WORKING = [
+  'audit_chain_head', 'reservations', 'budget_locks', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'store_meta',
+  'server_instances', 'approvals', 'approval_votes', 'simulator_payments', 'simulator_links', 'simulator_refunds', 'simulator_replies',
+];
 
 /**
  * What a server role needs and no more: it owns nothing (so it can neither drop the log's triggers nor alter its
@@ -272,6 +290,8 @@ export function grantStatements(role: string): string[] {
     `GRANT SELECT ON schema_version TO ${who}`,
     `GRANT SELECT, INSERT ON ${APPEND_ONLY.join(', ')} TO ${who}`,
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ${WORKING.join(', ')} TO ${who}`,
+    // The rowid and seq counters of the tables above.
+    `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${who}`,
   ];
 }
 
