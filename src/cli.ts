@@ -50,7 +50,7 @@ this CLI, the policies folder and the database, and says on stderr which file it
 billing-bot; several agents (billing-bot,refund-desk) give one entry each, to paste together. --simulator: the
 offline simulator. --url http://127.0.0.1:3333/mcp: the HTTP form, with the bearer
 header (the token itself is never printed).`,
-  simulate: `Usage: mollie-invoice-mcp simulate pay|fail|cancel|expire <tr_...|pl_...> [--db FILE]
+  simulate: `Usage: mollie-invoice-mcp simulate pay|fail|cancel|expire <tr_...|pl_...> [--db FILE | --database-url URL]
 
 Plays the customer on the simulator's saved state, as its checkout page does: pays, fails or cancels a payment (or
 a new payment through a payment link), or lets it expire. The server records it as it records Mollie's webhook.
@@ -65,11 +65,11 @@ exit 1 on any problem.`,
 
 Prints the decision for one call and the rule behind it.`,
   audit: `Usage: mollie-invoice-mcp audit list|export|verify|story [options] (see \`audit <subcommand> --help\`)`,
-  'audit list': `Usage: mollie-invoice-mcp audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--payment ID] [--invoice ID] [--db FILE]
+  'audit list': `Usage: mollie-invoice-mcp audit list [--agent A] [--tool T] [--since ISO] [--limit N] [--payment ID] [--invoice ID] [--db FILE | --database-url URL]
 
 Recent calls, one readable line each, oldest first (20 unless --limit). --payment: the calls about a payment (tr_...)
 or a payment link (pl_...); --invoice: the calls about an invoice.`,
-  'audit story': `Usage: mollie-invoice-mcp audit story <tr_...|pl_...|invoice_id> [--db FILE]
+  'audit story': `Usage: mollie-invoice-mcp audit story <tr_...|pl_...|invoice_id> [--db FILE | --database-url URL]
 
 Every call, webhook and approval about a payment, a payment link or an invoice (with its links and payments), in
 order: time, agent, what happened, decision, reason and rule, policy hash, approvers and Mollie's answer. Exit 1
@@ -104,17 +104,17 @@ A new Ed25519 key for signing audit log checkpoints (FILE, and FILE.pub for audi
 
 A new token, shown once: for an agent, with the token_sha256 line for its policy file; for a person (an approver or
 auditor), with the token_sha256 line for the people file (MOLLIE_MCP_PEOPLE).`,
-  approvals: `Usage: mollie-invoice-mcp approvals [--db FILE]
+  approvals: `Usage: mollie-invoice-mcp approvals [--db FILE | --database-url URL]
 
 Money-moving calls waiting for a person's approval. Without --db (or MOLLIE_MCP_DB) it reads both default databases,
 the real one and the simulator's.`,
-  approve: `Usage: mollie-invoice-mcp approve <approval_id> [--as NAME] [--note TEXT] [--people FILE] [--db FILE]
+  approve: `Usage: mollie-invoice-mcp approve <approval_id> [--as NAME] [--note TEXT] [--people FILE] [--db FILE | --database-url URL]
 
 Approves one waiting call and prints exactly what it lets happen; no further prompt. The agent then repeats its call
 once with the approval_id. With a people file (MOLLIE_MCP_PEOPLE) you approve as yourself: --as NAME, with your
 personal token in MOLLIE_MCP_PERSON_TOKEN or typed at the prompt (never as an argument). A policy's
 approvals_needed asks that many different people.`,
-  reject: `Usage: mollie-invoice-mcp reject <approval_id> [--as NAME] [--note TEXT] [--people FILE] [--db FILE]
+  reject: `Usage: mollie-invoice-mcp reject <approval_id> [--as NAME] [--note TEXT] [--people FILE] [--db FILE | --database-url URL]
 
 Refuses one waiting call; the agent's repeat with that approval is denied. --as NAME as for approve.`,
 };
@@ -176,8 +176,8 @@ function sqliteOnly(env: Readonly<Record<string, string | undefined>>, command: 
 }
 
 /** The named database, or both default ones (real and simulator) when none is named. */
-function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
-  const config = readConfig(env, db ? { db } : {});
+function approvalDatabases(env: Readonly<Record<string, string | undefined>>, values: Record<string, unknown>): string[] {
+  const config = readConfig(env, storeFlags(values));
   if (config.databaseUrl !== null) return [postgresLocation(config.databaseUrl)];
   return config.dbPathIsDefault ? [config.dbPath, defaultDatabasePath(env, true)] : [config.dbPath];
 }
@@ -187,18 +187,21 @@ function approvalDatabases(env: Readonly<Record<string, string | undefined>>, db
  * simulator) the simulator's default one; it says which on stderr. `audit verify` and `audit export` never guess: a
  * script that verifies "the" log must not get a clean answer about another file.
  */
-function auditDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string {
-  const config = readConfig(env, db ? { db } : {});
+function auditDatabase(env: Readonly<Record<string, string | undefined>>, values: Record<string, unknown>): string {
+  const config = readConfig(env, storeFlags(values));
   if (config.databaseUrl !== null) return postgresLocation(config.databaseUrl);
   if (!config.dbPathIsDefault || existsSync(config.dbPath)) return config.dbPath;
   const simulator = defaultDatabasePath(env, true);
   return existsSync(simulator) ? simulator : config.dbPath;
 }
 
-/** `--db FILE` when a database was named (flag or MOLLIE_MCP_DB), for the commands a command prints. */
-function namedDatabase(env: Readonly<Record<string, string | undefined>>, db: string | undefined): string[] {
-  const config = readConfig(env, db ? { db } : {});
-  return config.dbPathIsDefault ? [] : ['--db', config.dbPath];
+/**
+ * `--db FILE` when a database was named (flag or MOLLIE_MCP_DB), for the commands a command prints. A PostgreSQL
+ * store's URL holds its password: it is never printed, and the person runs the command where it is set.
+ */
+function namedDatabase(env: Readonly<Record<string, string | undefined>>, values: Record<string, unknown>): string[] {
+  const config = readConfig(env, storeFlags(values));
+  return config.databaseUrl !== null || config.dbPathIsDefault ? [] : ['--db', config.dbPath];
 }
 
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>, io: CommandOutput): Promise<number> {
@@ -255,15 +258,15 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     }
     case 'audit': {
       if (sub === 'list') {
-        const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, payment: string, invoice: string, db: string });
+        const { values } = parse(rest, { agent: string, tool: string, since: string, limit: string, payment: string, invoice: string, db: string, 'database-url': string });
         const { auditList } = await import('./commands/audit.js');
-        return auditList(auditDatabase(env, values.db as string | undefined), values as Record<string, string | undefined>, io);
+        return auditList(auditDatabase(env, values), values as Record<string, string | undefined>, io);
       }
       if (sub === 'story') {
-        const { values, positionals } = parse(rest, { db: string }, true);
+        const { values, positionals } = parse(rest, { db: string, 'database-url': string }, true);
         if (positionals.length > 1) throw new UsageError('audit story takes one id: a payment id (tr_...), a payment link id (pl_...) or an invoice id.');
         const { auditStory } = await import('./commands/audit.js');
-        return auditStory(auditDatabase(env, values.db as string | undefined), positionals[0], io);
+        return auditStory(auditDatabase(env, values), positionals[0], io);
       }
       if (sub === 'export') {
         const { values } = parse(rest, { format: string, out: string, db: string, 'database-url': string });
@@ -293,19 +296,19 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       break;
     }
     case 'approvals': {
-      const { values } = parse(argv.slice(1), { db: string });
+      const { values } = parse(argv.slice(1), { db: string, 'database-url': string });
       const { listApprovals } = await import('./commands/approvals.js');
-      return listApprovals(approvalDatabases(env, values.db as string | undefined), io, namedDatabase(env, values.db as string | undefined));
+      return listApprovals(approvalDatabases(env, values), io, namedDatabase(env, values));
     }
     case 'approve':
     case 'reject': {
-      const { values, positionals } = parse(argv.slice(1), { db: string, as: string, note: string, people: string }, true);
+      const { values, positionals } = parse(argv.slice(1), { db: string, 'database-url': string, as: string, note: string, people: string }, true);
       if (positionals.length > 1) throw new UsageError(`${command} takes one approval id.`);
       const [{ approverName, decideApproval }, { promptSecret }] = await Promise.all([import('./commands/approvals.js'), import('./commands/secret-prompt.js')]);
       const config = readConfig(env, values.people ? { people: values.people as string } : {});
       const as = values.as as string | undefined;
       return decideApproval(
-        approvalDatabases(env, values.db as string | undefined),
+        approvalDatabases(env, values),
         positionals[0],
         command === 'approve' ? 'approved' : 'rejected',
         {
@@ -316,13 +319,13 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
           note: values.note as string | undefined,
         },
         io,
-        namedDatabase(env, values.db as string | undefined),
+        namedDatabase(env, values),
       );
     }
     case 'simulate': {
-      const { values, positionals } = parse(argv.slice(1), { db: string }, true);
+      const { values, positionals } = parse(argv.slice(1), { db: string, 'database-url': string }, true);
       if (positionals.length > 2) throw new UsageError('simulate takes what the customer does and one id, such as `simulate pay pl_...`.');
-      const config = readConfig(env, { simulator: true, ...(values.db ? { db: values.db as string } : {}) });
+      const config = readConfig(env, { simulator: true, ...storeFlags(values) });
       const { simulate } = await import('./commands/simulate.js');
       return simulate(config.databaseUrl !== null ? postgresLocation(config.databaseUrl) : config.dbPath, positionals[0], positionals[1], config.logLevel, io);
     }

@@ -169,7 +169,7 @@ export class PaymentRecords {
     this.openLinksWithAmount = db.prepare<[string, string, string, string, number], LinkRow>(
       "SELECT * FROM payment_links WHERE mode = ? AND amount_value = ? AND currency = ? AND status IN ('open', 'pending') AND created_at <= ? ORDER BY created_at DESC LIMIT ?",
     );
-    this.anyOpenLink = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM (SELECT 1 FROM payment_links WHERE mode = ? AND status IN ('open', 'pending') LIMIT 1)");
+    this.anyOpenLink = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM (SELECT 1 FROM payment_links WHERE mode = ? AND status IN ('open', 'pending') LIMIT 1) AS open_link");
     this.insertLink = db.prepare(
       `INSERT INTO payment_links (link_id, invoice_id, agent, mode, amount_value, currency, status, url, expires_at, archived, archived_at, paid_at, payment_id, created_at, updated_at, idempotency_key, call_id)
        VALUES (@link_id, @invoice_id, @agent, @mode, @amount_value, @currency, @status, @url, @expires_at, @archived, NULL, @paid_at, NULL, @created_at, @updated_at, @idempotency_key, @call_id)

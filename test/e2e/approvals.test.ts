@@ -10,7 +10,7 @@ import type { ElicitRequest, ElicitResult } from '@modelcontextprotocol/sdk/type
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { newToken, spawnHttpServer } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ElicitHandler, type ServerHandle, type Workspace } from '../support/stdio-server.js';
-import { openStoreForTest } from '../support/store-under-test.js';
+import { openStoreForTest, storeEnv } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const HTTP_DESK = newToken();
@@ -109,7 +109,7 @@ function approvalState(approvalId: string): string {
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', MOLLIE_MCP_DB: workspace.db, USER: 'fallback-user' } });
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...storeEnv(workspace), USER: 'fallback-user' } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

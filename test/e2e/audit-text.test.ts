@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rawRequest, spawnHttpServer } from '../support/http-server.js';
 import { CLI, createWorkspace, spawnServer } from '../support/stdio-server.js';
-import { openStoreForTest } from '../support/store-under-test.js';
+import { openStoreForTest, storeArgs } from '../support/store-under-test.js';
 
 const workspace = createWorkspace({ reader: 'agent: reader\ntools:\n  list_logs: { scope: own }\n' });
 afterAll(() => workspace.remove());
@@ -24,8 +24,8 @@ describe('text that is not well-formed UTF-16', () => {
     } finally {
       await server.close();
     }
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/Audit log intact: 4 rows/);
-    const exported = execFileSync(process.execPath, [CLI, 'audit', 'export', '--format', 'jsonl', '--db', workspace.db], { encoding: 'utf8' });
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' })).toMatch(/Audit log intact: 4 rows/);
+    const exported = execFileSync(process.execPath, [CLI, 'audit', 'export', '--format', 'jsonl', ...storeArgs(workspace)], { encoding: 'utf8' });
     expect(exported).toContain('broken \ufffd client');
   });
 });

@@ -18,6 +18,7 @@ import { CHROMIUM_LAUNCH } from '../setup/chromium.js';
 import { newToken, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { produced, secret } from '../support/leak-watch.js';
 import { CLI, createWorkspace, workspaceEnv, type Workspace } from '../support/stdio-server.js';
+import { storeArgs } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const DESK = newToken();
@@ -125,7 +126,7 @@ async function csrfOf(page: Page): Promise<string> {
 const structured = (result: { structuredContent: Record<string, unknown> }) => result.structuredContent;
 
 async function auditRows(): Promise<Record<string, unknown>[]> {
-  const { stdout } = await exec(process.execPath, [CLI, 'audit', 'export', '--format', 'jsonl', '--db', workspace.db], { env: workspaceEnv(workspace) });
+  const { stdout } = await exec(process.execPath, [CLI, 'audit', 'export', '--format', 'jsonl', ...storeArgs(workspace)], { env: workspaceEnv(workspace) });
   return stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 

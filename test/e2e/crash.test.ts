@@ -7,8 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
-import { queryFile, until } from '../support/waiting.js';
+import { queryStore, until } from '../support/waiting.js';
 import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
+import { storeArgs } from '../support/store-under-test.js';
 
 const POLICY = `agent: busy
 rate_limit: { per_minute: 10000 }
@@ -38,7 +39,7 @@ afterAll(async () => {
   workspace.remove();
 });
 
-const query = <T>(sql: string, ...params: unknown[]): T[] => queryFile<T>(workspace.db, sql, ...params);
+const query = <T>(sql: string, ...params: unknown[]): T[] => queryStore<T>(workspace, sql, ...params);
 
 describe('SIGKILL with 32 writes in flight', () => {
   it('leaves a verifiable log, and the restart settles every interrupted call with what Mollie says', async () => {
@@ -73,7 +74,7 @@ describe('SIGKILL with 32 writes in flight', () => {
     const decided = query<{ idempotency_key: string }>("SELECT idempotency_key FROM audit_log WHERE kind = 'decision' AND decision = 'allowed'");
     expect(keys.filter((key) => !decided.some((row) => row.idempotency_key === key))).toEqual([]);
     expect(query<{ n: number }>("SELECT count(*) AS n FROM reservations WHERE state = 'reserved'")[0]!.n).toBe(32);
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact: 32 rows/);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' })).toMatch(/intact: 32 rows/);
 
     // The restart asks Mollie about each one.
     const restarted = await spawnServer({ agent: 'busy', workspace, env: mollieDoubleEnv(double.url) });
@@ -109,7 +110,7 @@ describe('SIGKILL with 32 writes in flight', () => {
     const again = await restarted.call('create_invoice_payment', { invoice_id: 'KILL-2', amount: '10.00' });
     expect(again.structuredContent).toMatchObject({ reused: true, payment_link_id: link.structuredContent.payment_link_id });
     expect((await double.simulator.listRecentPaymentLinks(250)).filter((made) => made.description === 'Invoice KILL-2')).toHaveLength(1);
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact: \d+ rows/);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' })).toMatch(/intact: \d+ rows/);
     // Settled only once the calls are older than the Mollie deadline and a margin (30 s): a write may still land.
   }, 120_000);
 });
@@ -130,6 +131,6 @@ describe('several processes on one database', () => {
     const failures = results.filter((result) => result.isError).map((result) => JSON.stringify(result.structuredContent.error));
     expect(failures).toEqual([]);
     for (const server of four) expect(server.stderr()).not.toMatch(/SQLITE_BUSY|database is locked/);
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact/);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' })).toMatch(/intact/);
   });
 });

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
-import { openStoreForTest } from '../support/store-under-test.js';
+import { openStoreForTest, storeArgs } from '../support/store-under-test.js';
 
 const CLERK = newToken();
 const OTHER = newToken();
@@ -118,7 +118,7 @@ describe('SIGTERM with calls in flight', () => {
     const outcomes = db.prepare("SELECT outcome FROM audit_log WHERE kind = 'outcome' AND invoice_id LIKE 'TERM-%'").all() as { outcome: string }[];
     db.close();
     expect(outcomes.map((row) => row.outcome)).toEqual(['ok', 'ok', 'ok', 'ok']);
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact: 8 rows/);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' })).toMatch(/intact: 8 rows/);
     await client.close().catch(() => undefined);
   });
 });
@@ -142,7 +142,7 @@ describe('floods of refused requests', () => {
     expect(refusals.n).toBe(20);
     expect(summary).toHaveLength(1);
     expect(summary[0]!.reason_message).toMatch(/^30 refused request\(s\) from 127\.0\.0\.1 between .* were answered 429 without a row each \(missing_token x30\)/);
-    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' })).toMatch(/intact/);
+    expect(execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' })).toMatch(/intact/);
   });
 
   it('webhooks are not served at all without MOLLIE_MCP_WEBHOOK_URL', async () => {

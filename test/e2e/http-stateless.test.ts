@@ -15,7 +15,7 @@ import { produced } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { MCP_HEADERS, initializeBody, newToken, rawRequest, spawnHttpServer, type HttpServerHandle } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
-import { openStoreForTest } from '../support/store-under-test.js';
+import { openStoreForTest, storeEnv } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const DESK = newToken();
@@ -80,7 +80,7 @@ async function roundRobinClient(token: string, elicit = false): Promise<{ client
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', MOLLIE_MCP_DB: workspace.db, USER: 'olga' } });
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...storeEnv(workspace), USER: 'olga' } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

@@ -8,7 +8,7 @@ import { secret } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type Workspace } from '../support/stdio-server.js';
-import { openStoreForTest } from '../support/store-under-test.js';
+import { openStoreForTest, storeArgs } from '../support/store-under-test.js';
 
 const BILLING = newToken();
 const DESK = newToken();
@@ -377,7 +377,7 @@ describe('the audit log after all of it', () => {
   it('verifies', async () => {
     const { execFileSync } = await import('node:child_process');
     const { CLI } = await import('../support/stdio-server.js');
-    const out = execFileSync(process.execPath, [CLI, 'audit', 'verify', '--db', workspace.db], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'audit', 'verify', ...storeArgs(workspace)], { encoding: 'utf8' });
     expect(out).toMatch(/intact/);
   });
 });

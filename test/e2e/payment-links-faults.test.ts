@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLERK_POLICY, errorOf } from '../support/link-scenarios.js';
 import { startMollieApiDouble, type Fault, type MollieApiDouble } from '../support/mollie-api-double.js';
-import { queryFile, until } from '../support/waiting.js';
+import { queryStore, until } from '../support/waiting.js';
 import { createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
 
 let double: MollieApiDouble;
@@ -42,7 +42,7 @@ async function payableAtMollie(invoice: string) {
   return (await linksAtMollie(invoice)).filter((link) => !link.archived);
 }
 
-const query = <T>(sql: string, ...params: unknown[]): T[] => queryFile<T>(workspace.db, sql, ...params);
+const query = <T>(sql: string, ...params: unknown[]): T[] => queryStore<T>(workspace, sql, ...params);
 
 describe('Mollie failing the archive of the old link', () => {
   const cases: { name: string; fault: Fault; times: number; code: string }[] = [

@@ -54,3 +54,13 @@ export function storeTables(db: Database.Database, postgres: boolean): { name: s
     : db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all();
   return names.map(({ name }) => ({ name, rows: db.prepare(`SELECT * FROM "${name}"`).all() }));
 }
+
+/** The variable that names the workspace's store, for a command run by a test. */
+export function storeEnv(workspace: { db: string; databaseUrl: string | null }): Record<string, string> {
+  return workspace.databaseUrl !== null ? { MOLLIE_MCP_DATABASE_URL: workspace.databaseUrl } : { MOLLIE_MCP_DB: workspace.db };
+}
+
+/** The flag that names the workspace's store, for a command run by a test. */
+export function storeArgs(workspace: { db: string; databaseUrl: string | null }): string[] {
+  return workspace.databaseUrl !== null ? ['--database-url', workspace.databaseUrl] : ['--db', workspace.db];
+}

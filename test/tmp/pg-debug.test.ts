@@ -1,15 +1,13 @@
 import { it } from 'vitest';
 import { POLICY } from '../support/engine-world.js';
-import { createWorkspace, spawnServer } from '../support/stdio-server.js';
+import { spawnHttpServer, rawRequest } from '../support/http-server.js';
+import { createWorkspace } from '../support/stdio-server.js';
 it('debug', async () => {
   const workspace = createWorkspace({ clerk: POLICY('clerk') });
-  const server = await spawnServer({ agent: 'clerk', workspace });
-  const r = await server.call('create_invoice_payment', { invoice_id: 'INV-1', amount: '100.00' });
-  const l = await server.call('list_logs', { payment_link_id: r.structuredContent.payment_link_id });
-  console.log(JSON.stringify(l.structuredContent).slice(0, 500));
-  const l2 = await server.call('list_logs', { limit: 2 });
-  console.log(JSON.stringify(l2.structuredContent).slice(0, 500));
-  await server.close();
+  const server = await spawnHttpServer({ workspace, env: { MOLLIE_MCP_WEBHOOK_URL: 'https://hooks.example.com/webhooks/mollie' } });
+  const r = await rawRequest(`${server.url}/webhooks/mollie`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'id=tr_doesNotExist99' });
+  console.log(r.status, r.body);
+  await server.stop();
   console.log(server.stderr().split('\n').filter((l) => /"level":(40|50)/.test(l)).join('\n').slice(0, 3000));
   workspace.remove();
 });
