@@ -281,17 +281,13 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       if (sub === 'verify') {
         const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string, 'database-url': string });
         const config = readConfig(env, storeFlags(values));
-        if (config.databaseUrl !== null) {
-          if (values.checkpoints !== undefined || values.threads !== undefined) throw new UsageError('--checkpoints and --threads apply to a SQLite log; on PostgreSQL, audit verify checks the chain.', false);
-          const { auditVerifyShared } = await import('./commands/db.js');
-          return auditVerifyShared(config.databaseUrl, io);
-        }
+        if (config.databaseUrl !== null && values.threads !== undefined) throw new UsageError('--threads applies to a SQLite log: on PostgreSQL the database reads the log, in one pass.', false);
         const publicKey = (values['public-key'] as string | undefined) ?? config.checkpoints?.keyPath;
         if (values.checkpoints !== undefined && publicKey === undefined) {
           throw new UsageError('--checkpoints needs the key they were signed with: --public-key FILE (the .pub file from `keys create`), or MOLLIE_MCP_SIGNING_KEY.');
         }
         const { auditVerify } = await import('./commands/audit.js');
-        return auditVerify(config.dbPath, values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
+        return auditVerify(config.databaseUrl !== null ? postgresLocation(config.databaseUrl) : config.dbPath, values.threads as string | undefined, io, values.checkpoints === undefined ? undefined : { directory: values.checkpoints as string, publicKey: publicKey! });
       }
       break;
     }
@@ -422,8 +418,8 @@ main(process.argv.slice(2), process.env, processOutput).then(
       return;
     }
     // Only on this error path: the policy loader (yaml, zod) is not worth importing just to name its error class.
-    const [{ PolicyError }, { PeopleError }] = await Promise.all([import('./policy/load-policies.js'), import('./people/load-people.js')]);
-    const known = error instanceof PolicyError || error instanceof PeopleError || error instanceof CredentialError || error instanceof ConfigError;
+    const [{ PolicyError }, { PeopleError }, { StoreError }] = await Promise.all([import('./policy/load-policies.js'), import('./people/load-people.js'), import('./store/postgres/explain.js')]);
+    const known = error instanceof PolicyError || error instanceof PeopleError || error instanceof CredentialError || error instanceof ConfigError || error instanceof StoreError;
     process.stderr.write(`mollie-invoice-mcp: ${known ? '' : 'unexpected error: '}${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
   },

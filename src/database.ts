@@ -21,6 +21,11 @@ type Statement = Database.Statement;
  */
 export const WAL_AUTOCHECKPOINT_PAGES = 4000;
 
+/** Whether this connection is the PostgreSQL adapter (src/store/postgres/pg-database.ts): no sqlite_master, no file. */
+export function isPostgres(db: SqliteDatabase): boolean {
+  return (db as unknown as { dialect?: string }).dialect === 'postgres';
+}
+
 /** How long a writer waits for another process's transaction before giving up (SQLITE_BUSY). */
 export const BUSY_TIMEOUT_MS = 15_000;
 

@@ -4,7 +4,7 @@
  * the write lock first (BEGIN IMMEDIATE), so several processes on one file still build one unbroken chain.
  */
 import { hashHex } from '../crypto-on-demand.js';
-import { immediate, immediateWhenFree, type Durability, type SqliteDatabase } from '../database.js';
+import { immediate, immediateWhenFree, isPostgres, type Durability, type SqliteDatabase } from '../database.js';
 import { canonicalJson } from './canonical-json.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -232,6 +232,7 @@ const ROW_SQL = `SELECT ${HASHED_COLUMNS.join(', ')} FROM audit_log WHERE seq = 
  * Each row is checked against its own stored prev_hash and hash, so ranges of one chain can be checked separately.
  */
 export function verifyChain(db: SqliteDatabase, fromSeq = 1, expectedPrev = GENESIS_HASH, rows = Number.POSITIVE_INFINITY): VerifyResult {
+  if (isPostgres(db)) return verifyChainInPages(db, fromSeq, expectedPrev, rows);
   const statement = db.prepare<[number], [number, string | null, string, string, string]>(VERIFY_SQL).raw(true);
   const oneRow = db.prepare<[number], Omit<AuditRow, 'hash' | 'prev_hash'>>(ROW_SQL);
   let expectedSeq = fromSeq;
@@ -255,4 +256,31 @@ export function verifyChain(db: SqliteDatabase, fromSeq = 1, expectedPrev = GENE
     count += 1;
   }
   return { ok: true, rows: count, lastHash: expectedPrev };
+}
+
+const PAGE_ROWS = 5_000;
+const PAGE_SQL = `SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ${PAGE_ROWS}`;
+
+/**
+ * verifyChain on PostgreSQL: each row's canonical JSON is made here (the database has no json_object of SQLite's
+ * bytes), page by page in seq order, so the whole log is never held at once. seq is at least 1 by the table's check.
+ */
+function verifyChainInPages(db: SqliteDatabase, fromSeq: number, expectedPrev: string, rows: number): VerifyResult {
+  const page = db.prepare<[number], AuditRow>(PAGE_SQL);
+  let expectedSeq = fromSeq;
+  let count = 0;
+  for (;;) {
+    const batch = page.all(expectedSeq);
+    for (const row of batch) {
+      if (count >= rows) return { ok: true, rows: count, lastHash: expectedPrev };
+      const bad = (problem: string): VerifyResult => ({ ok: false, rows: count, firstBad: { seq: row.seq, call_id: row.call_id, problem } });
+      if (row.seq !== expectedSeq) return bad(`row ${expectedSeq} is missing: the next row is ${row.seq}`);
+      if (row.prev_hash !== expectedPrev) return bad('its prev_hash does not match the hash of the row before it');
+      if (rowHash(row) !== row.hash) return bad('its contents do not match its hash: the row was changed after it was written');
+      expectedPrev = row.hash;
+      expectedSeq += 1;
+      count += 1;
+    }
+    if (batch.length < PAGE_ROWS) return { ok: true, rows: count, lastHash: expectedPrev };
+  }
 }

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { SqliteDatabase } from '../database.js';
+import { isPostgres, type SqliteDatabase } from '../database.js';
 import { packagePath } from '../package-root.js';
 import { verifyChain, type VerifyResult } from './audit-log.js';
 
@@ -49,7 +49,8 @@ export async function verifyLog(db: SqliteDatabase, path: string, options: { thr
     options.threads !== undefined
       ? Math.min(options.threads, last)
       : Math.min(availableParallelism(), MAX_WORKERS, Math.floor(last / MIN_ROWS_PER_WORKER));
-  if (workers < 2 || path === ':memory:') return verifyChain(db);
+  // On PostgreSQL the server's own database does the reading; one pass, page by page.
+  if (workers < 2 || path === ':memory:' || isPostgres(db)) return verifyChain(db);
   const size = Math.ceil(last / workers);
   // The workers open the file the way the command did (by path, or as an immutable URI for a read-only folder).
   const name = db.name;

@@ -157,23 +157,6 @@ export async function dbCopy(from: string | undefined, to: DatabaseUrl | null, i
   }
 }
 
-/** `audit verify` on PostgreSQL: the hash chain, read page by page through the port. */
-export async function auditVerifyShared(database: DatabaseUrl, io: CommandOutput): Promise<number> {
-  const store = await openToRead(database, io);
-  try {
-    const result = await store.verify();
-    if (!result.ok) {
-      const bad = result.firstBad;
-      io.out(`Audit log BROKEN at row ${bad.seq}${bad.call_id ? ` (call ${bad.call_id})` : ''}: ${bad.problem}. ${result.rows} rows before it verified.`);
-      return 1;
-    }
-    io.out(`Audit log intact: ${result.rows} rows, hash chain verified (last hash ${result.lastHash}).`);
-    return 0;
-  } finally {
-    await store.close();
-  }
-}
-
 /** `audit export` on PostgreSQL. */
 export async function auditExportShared(database: DatabaseUrl, options: { format: string | undefined; out?: string | undefined }, io: CommandOutput, csvCell: (value: unknown) => string): Promise<number> {
   if (options.format !== 'jsonl' && options.format !== 'csv') throw new UsageError('--format must be jsonl or csv.');

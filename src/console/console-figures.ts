@@ -66,7 +66,7 @@ export function consoleFigures(db: SqliteDatabase, now: Date): Figures {
   const approvalWaits = days.map(() => 0);
   for (const row of db
     .prepare<[number], { day: string; waits: number; count: number }>(
-      "SELECT substr(at, 1, 10) AS day, reason IN ('approval_required', 'approval_pending') AS waits, count(*) AS count FROM audit_log INDEXED BY audit_denied WHERE kind = 'decision' AND decision = 'denied' AND seq >= ? GROUP BY day, waits",
+      "SELECT substr(at, 1, 10) AS day, CASE WHEN reason IN ('approval_required', 'approval_pending') THEN 1 ELSE 0 END AS waits, count(*) AS count FROM audit_log INDEXED BY audit_denied WHERE kind = 'decision' AND decision = 'denied' AND seq >= ? GROUP BY day, waits",
     )
     .all(from)) {
     const i = index.get(row.day);

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { openDatabase, type SqliteDatabase } from '../database.js';
+import { UsageError } from '../commands/output.js';
 import { VERSION } from '../version.js';
 import type { DatabaseUrl } from './database-url.js';
 import { PostgresDatabase } from './postgres/pg-database.js';
@@ -34,5 +35,11 @@ export function locationExists(location: string): boolean {
 export function openLocation(location: string): SqliteDatabase {
   const database = postgres.get(location);
   if (database === undefined) return openDatabase(location);
-  return new PostgresDatabase(database, { appVersion: VERSION, migrate: false }) as unknown as SqliteDatabase;
+  const db = new PostgresDatabase(database, { appVersion: VERSION, migrate: false });
+  const schema = db.prepare<[], { present: boolean }>("SELECT to_regclass('audit_log') IS NOT NULL AS present").get();
+  if (schema?.present !== true) {
+    db.close();
+    throw new UsageError(`There is no audit log in ${database.described}: its schema was never created. Run \`mollie-invoice-mcp db migrate\` (or start a server on it), or check MOLLIE_MCP_DATABASE_URL.`, false);
+  }
+  return db as unknown as SqliteDatabase;
 }

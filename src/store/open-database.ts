@@ -21,7 +21,4 @@ export function openServerDatabase(config: Pick<Config, 'dbPath' | 'databaseUrl'
   return { db: db as unknown as SqliteDatabase, name: config.databaseUrl.described, kind: 'postgres' };
 }
 
-/** Whether this connection is the PostgreSQL adapter (a few things differ: no sqlite_master, no file to name). */
-export function isPostgres(db: SqliteDatabase): boolean {
-  return (db as unknown as { dialect?: string }).dialect === 'postgres';
-}
+export { isPostgres } from '../database.js';

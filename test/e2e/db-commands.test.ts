@@ -99,7 +99,7 @@ describe('the shared store from the command line', () => {
     expect((await database.admin<{ n: number }>('SELECT count(*)::int AS n FROM audit_log')).rows[0]!.n).toBe(before.rows[0]!.n);
   });
 
-  it('refuses a store named twice, a wrong password without naming it, and commands not yet on PostgreSQL', async () => {
+  it('refuses a store named twice, a wrong password without naming it, and a stdio client entry on PostgreSQL', async () => {
     const both = await cli(['audit', 'verify'], { MOLLIE_MCP_DB: workspace.db, MOLLIE_MCP_DATABASE_URL: database.serverUrl });
     expect(both.code).toBe(1);
     expect(both.stderr).toContain('Both MOLLIE_MCP_DATABASE_URL (or --database-url) and MOLLIE_MCP_DB (or --db) are set');
@@ -112,10 +112,11 @@ describe('the shared store from the command line', () => {
     expect(refused.stderr).toMatch(/PostgreSQL at mim_server_\w+@127\.0\.0\.1:\d+\/mim_\w+ refused the login: .*Check the user and password in MOLLIE_MCP_DATABASE_URL/);
     expect(refused.stderr).not.toContain('not-the-password-0123');
 
-    const serve = await cli(['serve', '--simulator'], { ...withoutDb, MOLLIE_MCP_DATABASE_URL: database.serverUrl });
-    expect(serve.code).toBe(2);
-    expect(serve.stderr).toContain('`serve` keeps its records in a SQLite file only, in this version');
-    expect(serve.stderr).not.toContain(database.serverPassword);
+    // A client's own stdio server would need the database password in its configuration: refused, with what to do.
+    const entry = await cli(['client-config', '--client', 'claude-desktop'], { ...withoutDb, MOLLIE_MCP_DATABASE_URL: database.serverUrl });
+    expect(entry.code).toBe(2);
+    expect(entry.stderr).toContain('Connect clients to the HTTP replicas instead (client-config --url)');
+    expect(entry.stderr).not.toContain(database.serverPassword);
 
     const empty = await freshDatabase({ migrated: false });
     const nothing = await cli(['audit', 'verify'], { ...withoutDb, MOLLIE_MCP_DATABASE_URL: empty.ownerUrl });

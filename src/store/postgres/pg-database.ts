@@ -22,6 +22,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { packagePath } from '../../package-root.js';
 import type { DatabaseUrl } from '../database-url.js';
+import { explainPostgresError, StoreError } from './explain.js';
 import type { WorkerReply, WorkerRequest } from './pg-worker.js';
 
 const WORKER = packagePath('dist/src/store/postgres/pg-worker.js');
@@ -31,14 +32,7 @@ const ANSWER_DEADLINE_MS = 60_000;
 const CONNECT_DEADLINE_MS = 30_000;
 
 /** An error from PostgreSQL, with its SQLSTATE as `code` (55P03: a lock not free within lock_timeout). */
-export class PostgresError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
+export class PostgresError extends StoreError {}
 
 interface Translated {
   text: string;
@@ -86,6 +80,8 @@ export function translate(sql: string): Translated {
   }
   // SQLite's index hints; PostgreSQL's planner chooses for itself.
   text = text.replace(/\bNOT\s+INDEXED\b/gi, '').replace(/\bINDEXED\s+BY\s+\w+/gi, '');
+  // A JSON array parameter as a table of its values.
+  text = text.replace(/\bjson_each\((\$\d+)\)/gi, 'json_array_elements_text($1::json)');
   // SQLite's null-safe comparison with a parameter.
   text = text.replace(/\bIS\s+NOT\s+(\$\d+)/gi, 'IS DISTINCT FROM $1').replace(/\bIS\s+(\$\d+)/gi, 'IS NOT DISTINCT FROM $1');
   if (/^\s*INSERT\s+OR\s+IGNORE\s+INTO\b/i.test(text)) text = `${text.replace(/^\s*INSERT\s+OR\s+IGNORE\s+INTO\b/i, 'INSERT INTO')} ON CONFLICT DO NOTHING`;
@@ -177,7 +173,7 @@ export class PostgresDatabase {
     const ready = this.wait(CONNECT_DEADLINE_MS);
     if (!ready.ok) {
       void this.worker.terminate();
-      throw this.error(ready.error);
+      throw explainPostgresError(database, ready.error);
     }
   }
 
@@ -210,6 +206,10 @@ export class PostgresDatabase {
 
   /** The pragmas the server sets, in PostgreSQL's terms: busy_timeout is the write lock's lock_timeout. */
   pragma(source: string, options?: { simple?: boolean }): unknown {
+    const table = /^\s*table_info\((\w+)\)\s*$/i.exec(source);
+    if (table) {
+      return this.send({ op: 'query', text: 'SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position', values: [table[1]!.toLowerCase()], array: false }).rows;
+    }
     const [key, value] = source.split('=').map((part) => part.trim().toLowerCase());
     if (key === 'busy_timeout' && value !== undefined) {
       this.busyTimeoutMs = Number(value);

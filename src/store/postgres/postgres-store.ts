@@ -16,7 +16,10 @@ import pg from 'pg';
 import { AUDIT_COLUMNS, chainRow, GENESIS_HASH, rowHash, type AuditRow, type VerifyResult } from '../../audit/audit-log.js';
 import type { DatabaseUrl } from '../database-url.js';
 import type { ChainHead, Store, StoreTransaction } from '../store.js';
+import { explainPostgresError, StoreError } from './explain.js';
 import { migrate } from './schema.js';
+
+export { StoreError };
 
 /** How many times a transaction runs in all when PostgreSQL aborts it for a serialization failure or a deadlock. */
 export const TRANSACTION_ATTEMPTS = 5;
@@ -46,7 +49,6 @@ const types = {
 
 const INSERT_ROW = `INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`;
 
-export class StoreError extends Error {}
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -85,20 +87,11 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** A driver's error, with the password scrubbed and what to check next. */
+  /** A driver's error, with the password scrubbed and what to check next; the caller's own errors pass through. */
   explain(error: unknown): Error {
-    if (error instanceof StoreError) return error;
     const code = (error as { code?: string } | null)?.code ?? '';
-    // The caller's own errors (a refusal of db copy, say) pass through as they are.
-    if (error instanceof Error && !(error instanceof pg.DatabaseError) && code === '' && !/timeout|terminated|connect/i.test(error.message)) return error;
-    const message = this.database.scrub(error instanceof Error ? error.message : String(error));
-    const where = `PostgreSQL at ${this.described}`;
-    if (code === '28P01' || code === '28000') return new StoreError(`${where} refused the login: ${message}. Check the user and password in MOLLIE_MCP_DATABASE_URL.`);
-    if (code === '3D000') return new StoreError(`${where}: ${message}. Create the database first (createdb), then start again.`);
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || /timeout/i.test(message)) return new StoreError(`Could not reach ${where}: ${message}. Check the host and port, and that the server is running.`);
-    const wrapped = new StoreError(`${where}: ${message}`);
-    (wrapped as { code?: string }).code = code;
-    return wrapped;
+    if (error instanceof Error && !(error instanceof StoreError) && !(error instanceof pg.DatabaseError) && code === '' && !/timeout|terminated|connect/i.test(error.message)) return error;
+    return explainPostgresError(this.database, error);
   }
 
   private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
