@@ -271,12 +271,8 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
       if (sub === 'export') {
         const { values } = parse(rest, { format: string, out: string, db: string, 'database-url': string });
         const config = readConfig(env, storeFlags(values));
-        if (config.databaseUrl !== null) {
-          const [{ auditExportShared }, { csvCell }] = await Promise.all([import('./commands/db.js'), import('./commands/audit.js')]);
-          return auditExportShared(config.databaseUrl, { format: values.format as string | undefined, out: values.out as string | undefined }, io, csvCell);
-        }
         const { auditExport } = await import('./commands/audit.js');
-        return auditExport(config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
+        return auditExport(config.databaseUrl !== null ? postgresLocation(config.databaseUrl) : config.dbPath, { format: values.format as string | undefined, out: values.out as string | undefined }, io);
       }
       if (sub === 'verify') {
         const { values } = parse(rest, { db: string, threads: string, checkpoints: string, 'public-key': string, 'database-url': string });

@@ -211,9 +211,19 @@ export class AuditLog {
     return verifyChain(this.db);
   }
 
-  /** Every row in order, for export. */
+  /** Every row in order, for export; on PostgreSQL a page at a time, so the whole log is never held at once. */
   *rows(): IterableIterator<AuditRow> {
-    yield* this.db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_log ORDER BY seq`).iterate();
+    if (!isPostgres(this.db)) {
+      yield* this.db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_log ORDER BY seq`).iterate();
+      return;
+    }
+    const page = this.db.prepare<[number], AuditRow>(PAGE_SQL);
+    for (let next = 1; ; ) {
+      const rows = page.all(next);
+      yield* rows;
+      if (rows.length < PAGE_ROWS) return;
+      next = rows[rows.length - 1]!.seq + 1;
+    }
   }
 }
 

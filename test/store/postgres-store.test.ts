@@ -1,28 +1,33 @@
 /**
  * What only the PostgreSQL store has to prove: a log the server's role cannot rewrite, a chain that cannot fork,
- * migrations that replicas can race, retried deadlocks, and messages that never name the password.
+ * migrations that replicas can race, a write lock that gives way instead of holding the thread, and messages that
+ * never name the password.
  */
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { AuditLog, verifyChain } from '../../src/audit/audit-log.js';
+import { immediateWhenFree, type SqliteDatabase } from '../../src/database.js';
 import { parseDatabaseUrl } from '../../src/store/database-url.js';
-import { PostgresStore, TRANSACTION_ATTEMPTS } from '../../src/store/postgres/postgres-store.js';
+import { PostgresDatabase, translate } from '../../src/store/postgres/pg-database.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres/schema.js';
 import { adminQuery, freshDatabase } from '../support/postgres.js';
 
-const open = (url: string, migrate = true) => PostgresStore.open(parseDatabaseUrl(url), { appVersion: 'test', migrate });
+const open = (url: string, migrate = true): SqliteDatabase => new PostgresDatabase(parseDatabaseUrl(url), { appVersion: 'test', migrate }) as unknown as SqliteDatabase;
 
-async function withRows(url: string): Promise<PostgresStore> {
-  const store = await open(url);
-  await store.transaction(async (tx) => {
-    await tx.append({ call_id: 'c1', kind: 'decision', agent: 'refund-desk', decision: 'allowed' });
-    await tx.append({ call_id: 'c1', kind: 'outcome', outcome: 'ok' });
-  });
-  return store;
+function withRows(url: string): SqliteDatabase {
+  const db = open(url);
+  const audit = new AuditLog(db);
+  audit.append({ call_id: 'c1', kind: 'decision', agent: 'refund-desk', decision: 'allowed' });
+  audit.append({ call_id: 'c1', kind: 'outcome', outcome: 'ok' });
+  return db;
 }
+
+const DIST = new URL('../../dist/src/', import.meta.url).pathname;
 
 describe('the audit log on PostgreSQL', () => {
   it('cannot be changed, deleted, truncated or unguarded by the server role, which owns nothing', async () => {
     const database = await freshDatabase();
-    const store = await withRows(database.serverUrl);
+    const db = withRows(database.serverUrl);
     try {
       const asServer = (sql: string) => adminQuery(database.serverUrl, sql);
       await expect(asServer("UPDATE audit_log SET agent = 'someone-else' WHERE seq = 1")).rejects.toThrow(/permission denied/);
@@ -34,15 +39,15 @@ describe('the audit log on PostgreSQL', () => {
       await expect(adminQuery(database.ownerUrl, "UPDATE audit_log SET agent = 'x' WHERE seq = 1")).rejects.toThrow('the audit log is append-only: rows cannot be changed');
       await expect(database.admin('DELETE FROM audit_log')).rejects.toThrow('the audit log is append-only: rows cannot be deleted');
       await expect(database.admin('TRUNCATE audit_log')).rejects.toThrow('the audit log is append-only: rows cannot be truncated');
-      expect(await store.verify()).toMatchObject({ ok: true, rows: 2 });
+      expect(verifyChain(db)).toMatchObject({ ok: true, rows: 2 });
     } finally {
-      await store.close();
+      db.close();
     }
   });
 
   it('fails loudly on a fork: a second row 2, a row off the end or a wrong prev_hash is refused', async () => {
     const database = await freshDatabase();
-    const store = await withRows(database.serverUrl);
+    const db = withRows(database.serverUrl);
     try {
       const rows = (await database.admin<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq')).rows;
       const insert = (seq: number, prev: string, hash: string) =>
@@ -51,82 +56,102 @@ describe('the audit log on PostgreSQL', () => {
       await expect(insert(5, rows[1]!.hash, 'f'.repeat(64))).rejects.toThrow(/next seq \(3 expected, 5 given\)/);
       await expect(insert(3, rows[0]!.hash, 'f'.repeat(64))).rejects.toThrow(/prev_hash is the hash of the row before it/);
       await expect(insert(0, '0'.repeat(64), 'e'.repeat(64))).rejects.toThrow();
-      expect(await store.verify()).toMatchObject({ ok: true, rows: 2 });
+      expect(verifyChain(db)).toMatchObject({ ok: true, rows: 2 });
     } finally {
-      await store.close();
+      db.close();
     }
   });
 
-  it('lets replicas that start together on an empty database migrate it once', async () => {
+  it('lets four replicas that start at the same moment on an empty database migrate it once', async () => {
     const database = await freshDatabase({ migrated: false });
-    const stores = await Promise.all(Array.from({ length: 4 }, () => open(database.ownerUrl)));
-    try {
-      const versions = (await database.admin<{ version: number }>('SELECT version FROM schema_version ORDER BY version')).rows;
-      expect(versions.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
-      expect((await database.admin('SELECT * FROM audit_chain_head')).rowCount).toBe(1);
-      expect((await database.admin("SELECT * FROM store_meta WHERE key = 'database_id'")).rowCount).toBe(1);
-      await Promise.all(stores.map((store, i) => store.transaction((tx) => tx.append({ call_id: `start-${i}`, kind: 'event' }))));
-      expect(await stores[0]!.verify()).toMatchObject({ ok: true, rows: 4 });
-    } finally {
-      await Promise.all(stores.map((store) => store.close()));
-    }
-  });
+    const start = Date.now() + 1500;
+    const script = (n: number) => `
+      const { PostgresDatabase } = await import(${JSON.stringify(`${DIST}store/postgres/pg-database.js`)});
+      const { parseDatabaseUrl } = await import(${JSON.stringify(`${DIST}store/database-url.js`)});
+      const { AuditLog } = await import(${JSON.stringify(`${DIST}audit/audit-log.js`)});
+      while (Date.now() < ${start});
+      const db = new PostgresDatabase(parseDatabaseUrl(${JSON.stringify(database.ownerUrl)}), { appVersion: 'test' });
+      new AuditLog(db).append({ call_id: 'start-${n}', kind: 'event' });
+      db.close();
+    `;
+    const codes = await Promise.all([0, 1, 2, 3].map((n) => new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script(n)]);
+      let err = '';
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.on('exit', (code) => resolve(`${code}${err}`));
+    })));
+    expect(codes).toEqual(['0', '0', '0', '0']);
+    const versions = (await database.admin<{ version: number }>('SELECT version FROM schema_version ORDER BY version')).rows;
+    expect(versions.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    expect((await database.admin('SELECT * FROM audit_chain_head')).rowCount).toBe(1);
+    expect((await database.admin("SELECT * FROM store_meta WHERE key = 'database_id'")).rowCount).toBe(1);
+    const db = open(database.ownerUrl);
+    expect(verifyChain(db)).toMatchObject({ ok: true, rows: 4 });
+    db.close();
+  }, 30_000);
 
   it('tells a server role that may not create tables to run db migrate, and refuses a newer schema', async () => {
     const empty = await freshDatabase({ migrated: false });
-    await expect(open(empty.serverUrl)).rejects.toThrow(/needs 1, but its role may not create tables.*Run `mollie-invoice-mcp db migrate` with the owner's MOLLIE_MCP_DATABASE_URL first/);
+    expect(() => open(empty.serverUrl)).toThrow(/needs 1, but its role may not create tables.*Run `mollie-invoice-mcp db migrate` with the owner's MOLLIE_MCP_DATABASE_URL first/);
     const newer = await freshDatabase();
     await newer.admin("INSERT INTO schema_version (version, description, applied_by) VALUES (99, 'from the future', 'mollie-invoice-mcp 9.0.0')");
-    await expect(open(newer.serverUrl)).rejects.toThrow(/schema is at version 99, newer than this server's 1: .*Upgrade this one/);
+    expect(() => open(newer.serverUrl)).toThrow(/schema is at version 99, newer than this server's 1: .*Upgrade this one/);
   });
 
   it('names no password when the login is refused', async () => {
     const database = await freshDatabase();
     const wrong = new URL(database.serverUrl);
     wrong.password = `${database.serverPassword}x`;
-    const error = await open(wrong.toString()).then(() => null, (caught: Error) => caught);
+    let error: Error | null = null;
+    try {
+      open(wrong.toString());
+    } catch (caught) {
+      error = caught as Error;
+    }
     expect(error?.message).toMatch(new RegExp(`PostgreSQL at ${database.serverRole}@127\\.0\\.0\\.1:\\d+/${database.name} refused the login: .*password authentication failed.*Check the user and password in MOLLIE_MCP_DATABASE_URL`));
     expect(error?.message).not.toContain(database.serverPassword);
     expect(String(error?.stack)).not.toContain(database.serverPassword);
   });
 
-  it('runs a transaction again when PostgreSQL breaks a deadlock, and commits it once', async () => {
+  it('gives way while another replica holds the write lock, without holding the thread, then writes', async () => {
     const database = await freshDatabase();
-    const [one, two] = await Promise.all([open(database.serverUrl), open(database.serverUrl)]);
+    const db = open(database.serverUrl);
+    const other = await import('pg').then(({ default: pg }) => new pg.Client({ connectionString: database.serverUrl }));
+    await other.connect();
     try {
-      let runs = 0;
-      let bothHoldOne!: () => void;
-      const held = new Promise<void>((resolve) => (bothHoldOne = resolve));
-      let holding = 0;
-      // Two budgets locked in opposite orders: PostgreSQL aborts one transaction, which runs again and succeeds.
-      const crossing = (store: PostgresStore, first: string, second: string) =>
-        store.transaction(async (tx) => {
-          runs += 1;
-          await tx.lockBudget('a', 'refund', first);
-          if (++holding === 2) bothHoldOne();
-          await held;
-          await tx.lockBudget('a', 'refund', second);
-          await tx.append({ call_id: `deadlock-${first}`, kind: 'event' });
-        });
-      await Promise.all([crossing(one!, 'EUR', 'USD'), crossing(two!, 'USD', 'EUR')]);
-      expect(runs).toBe(3);
-      expect(await one!.verify()).toMatchObject({ ok: true, rows: 2 });
-      // A failure that is not a deadlock or serialization failure is not retried.
-      let tries = 0;
-      await expect(one!.transaction(async () => {
-        tries += 1;
-        throw Object.assign(new Error('unique'), { code: '23505' });
-      })).rejects.toThrow('unique');
-      expect(tries).toBe(1);
-      // A deadlock every time gives up after the bounded number of attempts, and says so.
+      // Another replica's write transaction holds the lock for 600 ms.
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM audit_chain_head FOR UPDATE');
+      const released = new Promise((resolve) => setTimeout(() => void other.query('COMMIT').then(resolve), 600));
+      let ticks = 0;
+      const timer = setInterval(() => (ticks += 1), 20);
+      const started = Date.now();
+      const row = await immediateWhenFree(db, () => new AuditLog(db).append({ call_id: 'waited', kind: 'event' }));
+      clearInterval(timer);
+      await released;
+      expect(row.seq).toBe(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+      // The event loop ran while it waited: timers fired (a blocked thread would fire none).
+      expect(ticks).toBeGreaterThan(10);
+      // A deadlock or serialization failure runs the transaction again, as a busy lock does.
       let attempts = 0;
-      await expect(one!.transaction(async () => {
+      await immediateWhenFree(db, () => {
         attempts += 1;
-        throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
-      })).rejects.toThrow(/deadlock detected/);
-      expect(attempts).toBe(TRANSACTION_ATTEMPTS);
+        if (attempts < 3) throw Object.assign(new Error('deadlock detected'), { code: attempts === 1 ? '40P01' : '40001' });
+      });
+      expect(attempts).toBe(3);
     } finally {
-      await Promise.all([one!.close(), two!.close()]);
+      await other.end();
+      db.close();
     }
+  });
+
+  it('turns the SQL written for SQLite into PostgreSQL\'s', () => {
+    expect(translate("SELECT * FROM t WHERE a = ? AND b = '?' AND c IS NOT ? AND d IS ?").text).toBe("SELECT * FROM t WHERE a = $1 AND b = '?' AND c IS DISTINCT FROM $2 AND d IS NOT DISTINCT FROM $3");
+    expect(translate('UPDATE t SET a = @a WHERE id = @id AND a IS NOT @a').text).toBe('UPDATE t SET a = $1 WHERE id = $2 AND a IS DISTINCT FROM $1');
+    expect(translate('INSERT OR IGNORE INTO call_times (agent, at_ms, call_id) VALUES (?, ?, ?)').text).toBe('INSERT INTO call_times (agent, at_ms, call_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING');
+    expect(translate('SELECT x FROM audit_log d INDEXED BY audit_call WHERE seq IN (SELECT value FROM json_each(@ids))').text).toBe('SELECT x FROM audit_log d  WHERE seq IN (SELECT value FROM json_array_elements_text($1::json))');
+    expect(translate('BEGIN IMMEDIATE').kind).toBe('begin');
+    expect(translate('PRAGMA busy_timeout = 25').kind).toBe('pragma');
   });
 });

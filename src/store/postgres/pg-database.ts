@@ -166,6 +166,8 @@ export class PostgresDatabase {
     this.worker = new Worker(WORKER, {
       workerData: { url: database.url, port: port2, signal: this.signal, appVersion: options.appVersion, migrate: options.migrate !== false },
       transferList: [port2],
+      // The worker is a module file: a parent started as `node --input-type=module -e ...` must not pass that on.
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
     });
     // The worker must not keep a finished command alive; the server's own handles keep it running while it serves.
     this.worker.unref();

@@ -63,7 +63,7 @@ function textInCollationC(sql: string): string {
 const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    description: 'audit log and chain head, reservations and budget locks, payments, links, invoice locks, approvals, instances',
+    description: 'audit log and chain head, reservations, payments, links, invoice locks, approvals, instances, simulator state',
     sql: textInCollationC(`
 CREATE TABLE audit_log (
   seq BIGINT PRIMARY KEY CHECK (seq >= 1),
@@ -102,8 +102,9 @@ CREATE INDEX audit_invoice ON audit_log (invoice_id) WHERE invoice_id IS NOT NUL
 CREATE INDEX audit_denied ON audit_log (seq) WHERE kind = 'decision' AND decision = 'denied';
 CREATE INDEX audit_unknown ON audit_log (seq) WHERE kind = 'outcome' AND outcome = 'unknown';
 
--- The chain's last row, one row in all: an append locks it FOR UPDATE, so appends from every replica queue here and
--- each reads the head its predecessor left (a waiting FOR UPDATE reads the newest version of the row it waited for).
+-- The chain's last row, one row in all. It is also the store's write lock: every write transaction (BEGIN IMMEDIATE in
+-- src/store/postgres/pg-database.ts) locks it FOR UPDATE first, so writers from every replica go one at a time and
+-- each reads what its predecessors committed, the budgets' reservations and the chain's head among them.
 CREATE TABLE audit_chain_head (
   only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
   seq BIGINT NOT NULL,
@@ -129,15 +130,6 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_usage ON reservations (agent, tool, currency, reserved_at);
 CREATE INDEX reservations_repeat ON reservations (repeat_key, reserved_at) WHERE repeat_key IS NOT NULL;
 CREATE INDEX reservations_open ON reservations (state) WHERE state = 'reserved';
-
--- One row per budget (agent, tool, currency): the caps check locks it FOR UPDATE before it sums the reservations, so
--- two replicas cannot both fit under the last euro of a cap.
-CREATE TABLE budget_locks (
-  agent TEXT NOT NULL,
-  tool TEXT NOT NULL,
-  currency TEXT NOT NULL,
-  PRIMARY KEY (agent, tool, currency)
-);
 
 CREATE TABLE open_reads (
   call_id TEXT PRIMARY KEY,
@@ -275,7 +267,7 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 const APPEND_ONLY = ['audit_log'];
 /** Tables the server's role reads and writes. */
 const WORKING = [
-  'audit_chain_head', 'reservations', 'budget_locks', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'store_meta',
+  'audit_chain_head', 'reservations', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'store_meta',
   'server_instances', 'approvals', 'approval_votes', 'simulator_payments', 'simulator_links', 'simulator_refunds', 'simulator_replies',
 ];
 
