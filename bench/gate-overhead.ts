@@ -109,17 +109,19 @@ function measureWrites(engine: Engine, iterations: number): WritesFloor {
   return { calls: iterations, latency: summarize(samples) };
 }
 
-export async function gateOverhead(iterations = 5000): Promise<{ results: OverheadResult[]; writes: WritesFloor }> {
+/** `extraEnv`: another store (MOLLIE_MCP_DATABASE_URL, benchmark 6); `only`: measure just these tools. */
+export async function gateOverhead(iterations = 5000, extraEnv: Record<string, string> = {}, only: string[] | null = null): Promise<{ results: OverheadResult[]; writes: WritesFloor }> {
   const workspace = createBenchWorkspace();
   // The real logger, writing to /dev/null: formatting a log line per call is part of the gate's cost.
   const logger = pino({ name: 'mollie-invoice-mcp', level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, pino.destination({ dest: '/dev/null', sync: true }));
-  const env = workspace.env();
+  const env = workspace.env(extraEnv);
   const engine = openEngine(readConfig(env, { simulator: true }), { logger, env, serving: true });
   try {
     const created = await engine.gate.call(ORIGIN, 'create_invoice_payment', { invoice_id: 'BENCH-1', amount: '10.00', kind: 'checkout' });
     const paymentId = String(created.structuredContent.payment_id);
     const results: OverheadResult[] = [];
     results.push(await measure(engine, 'get_payment_status', () => ({ payment_id: paymentId }), iterations));
+    if (only !== null) return { results, writes: { calls: 0, latency: summarize([0]) } };
     results.push(await measure(engine, 'create_invoice_payment', (i) => ({ invoice_id: `BENCH-C-${i}`, amount: '25.00' }), Math.round(iterations / 5)));
     return { results, writes: measureWrites(engine, iterations) };
   } finally {

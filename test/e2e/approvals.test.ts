@@ -10,7 +10,7 @@ import type { ElicitRequest, ElicitResult } from '@modelcontextprotocol/sdk/type
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { newToken, spawnHttpServer } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ElicitHandler, type ServerHandle, type Workspace } from '../support/stdio-server.js';
-import { openStoreForTest, storeEnv } from '../support/store-under-test.js';
+import { openStoreForTest, storeEnv, ON_POSTGRES } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const HTTP_DESK = newToken();
@@ -435,7 +435,8 @@ describe('what an auditor reads', () => {
 });
 
 describe('trying it on the simulator with the default database', () => {
-  it('`approve` finds the approval in the simulator\'s default database without MOLLIE_MCP_DB', async () => {
+  // The default SQLite files of a person trying the simulator; a PostgreSQL store is always named.
+  it.skipIf(ON_POSTGRES)('`approve` finds the approval in the simulator\'s default database without MOLLIE_MCP_DB', async () => {
     const token = newToken();
     const sandbox = createWorkspace({ shop: `agent: shop\ntoken_sha256: ${token.sha256}\ntools:\n  create_invoice_payment:\n    limits:\n      EUR: { per_call: "500.00" }\n  refund:\n    limits:\n      EUR: { per_call: "500.00", confirm_above: "10.00" }\n` });
     // No MOLLIE_MCP_DB: the server uses the simulator's default file under HOME.

@@ -18,7 +18,7 @@ import { CHROMIUM_LAUNCH } from '../setup/chromium.js';
 import { newToken, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { produced, secret } from '../support/leak-watch.js';
 import { CLI, createWorkspace, workspaceEnv, type Workspace } from '../support/stdio-server.js';
-import { storeArgs } from '../support/store-under-test.js';
+import { storeArgs, ON_POSTGRES, storeName } from '../support/store-under-test.js';
 
 const exec = promisify(execFile);
 const DESK = newToken();
@@ -497,10 +497,11 @@ describe('approving on the command line under a people file', () => {
     writeFileSync(join(plain, 'desk.yaml'), 'agent: desk\ntools:\n  refund:\n    limits:\n      EUR: { per_call: "500.00", confirm_above: "50.00" }\n');
     const started = await run(['serve', '--simulator'], { MOLLIE_MCP_PEOPLE: '', MOLLIE_MCP_AGENT: 'desk', MOLLIE_MCP_POLICIES: plain });
     expect(started.code).toBe(1);
-    expect(started.stderr).toContain(`Approvals on ${workspace.db} are made by named people (people file ${join(workspace.dir, 'people.yaml')}), and this server has no people file`);
+    expect(started.stderr).toContain(`Approvals on ${storeName(workspace)} are made by named people (people file ${join(workspace.dir, 'people.yaml')}), and this server has no people file`);
   });
 
-  it('a mistake in the people file stops serve with file:line, before any database exists', async () => {
+  // About a SQLite file that must not be created; on PostgreSQL the workspace names its database instead.
+  it.skipIf(ON_POSTGRES)('a mistake in the people file stops serve with file:line, before any database exists', async () => {
     const bad = join(workspace.dir, 'bad-people.yaml');
     writeFileSync(bad, `people:\n  - name: erin\n    roles: [approver, boss]\n    token_sha256: ${PEOPLE.alice.sha256}\n`);
     const db = join(workspace.dir, 'never.db');

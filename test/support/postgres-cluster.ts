@@ -56,7 +56,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startCluster(): Promise<Cluster> {
+/** `durable`: fsync on, as a real server runs (the benchmark); the tests turn it off. */
+export async function startCluster(options: { durable?: boolean } = {}): Promise<Cluster> {
   const bin = ensurePostgres();
   const root = process.getuid?.() === 0;
   const directory = mkdtempSync(join(tmpdir(), 'mim-postgres-'));
@@ -84,8 +85,9 @@ export async function startCluster(): Promise<Cluster> {
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     try {
-      // fsync off: a throwaway cluster, and the tests measure behaviour, not durability.
-      run('pg_ctl', ['-D', data, '-l', join(directory, 'log'), '-o', `-p ${port} -k ${directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`, '-w', 'start']);
+      // fsync off for the tests: a throwaway cluster, and they check behaviour, not durability.
+      const fsync = options.durable === true ? '' : ' -c fsync=off';
+      run('pg_ctl', ['-D', data, '-l', join(directory, 'log'), '-o', `-p ${port} -k ${directory} -c listen_addresses=127.0.0.1${fsync} -c max_connections=300`, '-w', 'start']);
       break;
     } catch (error) {
       if (attempt >= 3) throw error;

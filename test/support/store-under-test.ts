@@ -64,3 +64,8 @@ export function storeEnv(workspace: { db: string; databaseUrl: string | null }):
 export function storeArgs(workspace: { db: string; databaseUrl: string | null }): string[] {
   return workspace.databaseUrl !== null ? ['--database-url', workspace.databaseUrl] : ['--db', workspace.db];
 }
+
+/** The workspace's store as the server's messages name it: the file's path, or user@host:port/database. */
+export function storeName(workspace: { db: string; databaseUrl: string | null }): string {
+  return workspace.databaseUrl !== null ? parseDatabaseUrl(workspace.databaseUrl).described : workspace.db;
+}

@@ -1,0 +1,3 @@
+/** The suite of test/e2e/http-stateless.test.ts, with its servers and commands on a PostgreSQL database of its own. */
+process.env.MIM_TEST_STORE = 'postgres';
+await import('../http-stateless.test.js');
