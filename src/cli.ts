@@ -82,7 +82,7 @@ Every audit row, to stdout or FILE.`,
 
 Recomputes the hash chain; exit 0 if intact, 1 at the first bad row. Large logs are checked in ranges on N threads
 (by default one per core). With --checkpoints, also checks the log reaches every signed checkpoint. On PostgreSQL
-(--database-url or MOLLIE_MCP_DATABASE_URL) it checks the chain; budgets and checkpoints are checked on SQLite only.`,
+(MOLLIE_MCP_DATABASE_URL, or --database-url) the database reads the chain in one pass, and the budgets are checked.`,
   db: `Usage: mollie-invoice-mcp db migrate|copy [options] (see \`db <subcommand> --help\`)`,
   'db migrate': `Usage: mollie-invoice-mcp db migrate [--database-url URL] [--grant-to ROLE]
 

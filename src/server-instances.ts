@@ -56,7 +56,9 @@ export class ServerInstance {
 }
 
 function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+  // Callers ask about other instances only: one with this process's pid on this host is a predecessor that had the
+  // same pid (a container's server is often pid 1 after every restart), and it is gone.
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
   } catch (error) {

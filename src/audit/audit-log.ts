@@ -80,12 +80,17 @@ export function rowHash(row: Omit<AuditRow, 'hash'>): string {
 /**
  * SQLite stores text as UTF-8, where a lone surrogate (a client name decoded from "\ud800", say) becomes U+FFFD. Hashed
  * as given, such a row would no longer match its hash once stored, and `audit verify` would report it as changed. Text
- * is made well-formed first, so what is hashed is what is stored.
+ * is made well-formed first, so what is hashed is what is stored; NUL characters too (below).
  */
 function stored<T extends string | number | null>(value: T | undefined): T | null {
   if (value === undefined) return null;
-  if (typeof value === 'string' && !(value as unknown as WellFormedString).isWellFormed()) return (value as unknown as WellFormedString).toWellFormed() as T;
-  return value;
+  if (typeof value !== 'string') return value;
+  let text: string = value;
+  if (!(text as unknown as WellFormedString).isWellFormed()) text = (text as unknown as WellFormedString).toWellFormed();
+  // PostgreSQL text cannot hold U+0000 (a client may name itself "evil\u0000client"): it becomes U+FFFD on every store,
+  // before hashing, so the row is written, and hashes the same on both.
+  if (text.includes('\u0000')) text = text.replaceAll('\u0000', '\ufffd');
+  return text as T;
 }
 
 /** ES2024 string methods, in Node since 20; this project's TypeScript lib is ES2022. */

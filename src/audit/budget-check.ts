@@ -108,7 +108,7 @@ export function checkBudgets(db: SqliteDatabase): BudgetCheck {
     .prepare<[], LogRow>(
       `SELECT seq, call_id, kind, at, agent, tool, decision, amount_value, amount_currency, outcome, reason, action,
               CASE WHEN kind = 'decision' AND tool = 'refund' THEN arguments END, payment_id FROM audit_log NOT INDEXED
-       WHERE tool IN ('create_invoice_payment', 'refund') AND (kind != 'event' OR reason = 'settled')`,
+       WHERE tool IN ('create_invoice_payment', 'refund') AND (kind != 'event' OR reason = 'settled') ORDER BY seq`,
     )
     .raw();
   for (const [seq, callId, kind, at, agent, tool, decision, value, currency, outcome, reason, action, args, paymentId] of rows.iterate()) {

@@ -81,7 +81,8 @@ function copyRows(source: SqliteDatabase, target: PostgresDatabase, table: strin
 /**
  * Copies a SQLite store into an empty PostgreSQL one, in one transaction that holds the store's write lock: the log
  * row by row through the same triggers that guard every append (so the copy is a chain, or nothing), then the
- * budgets, payments, links, invoice locks, approvals and votes, and the database id that signed checkpoints name. The
+ * budgets, payments, links, invoice locks, approvals and votes, and the store's facts (its id, which signed checkpoints
+ * name; its kind, real account or simulator; whether named people approve on it). The
  * source is read in one snapshot and must verify first: a broken log is reported, not carried over.
  */
 export function dbCopy(from: string | undefined, to: DatabaseUrl | null, io: CommandOutput): number {
@@ -117,8 +118,10 @@ export function dbCopy(from: string | undefined, to: DatabaseUrl | null, io: Com
           const order = present.has('rowid') ? ' ORDER BY rowid' : '';
           copied[table] = columns.length === 0 ? 0 : copyRows(source, db, table, columns, `SELECT ${columns.join(', ')} FROM ${table}${order}`);
         }
-        const id = source.prepare<[], { value: string }>("SELECT value FROM store_meta WHERE key = 'database_id'").get();
-        if (id) db.prepare("UPDATE store_meta SET value = ? WHERE key = 'database_id'").run(id.value);
+        // The store's facts too: its id (which signed checkpoints name), whether its records are a real account's or the
+        // simulator's, and whether named people approve on it. Without the last two a server would start where it must not.
+        const upsert = db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+        for (const { key, value } of source.prepare<[], { key: string; value: string }>('SELECT key, value FROM store_meta').all()) upsert.run(key, value);
         db.exec('COMMIT');
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK');

@@ -99,7 +99,7 @@ describe('audit story', () => {
   it('has its own --help', async () => {
     const help = await cli(['audit', 'story', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^Usage: mollie-invoice-mcp audit story <tr_\.\.\.\|pl_\.\.\.\|invoice_id> \[--db FILE\]/);
+    expect(help.stdout).toMatch(/^Usage: mollie-invoice-mcp audit story <tr_\.\.\.\|pl_\.\.\.\|invoice_id> \[--db FILE \| --database-url URL\]/);
     expect((await cli(['--help'])).stdout).toContain('audit list|export|verify|story');
   });
 });

@@ -83,7 +83,9 @@ describe('the shared store from the command line', () => {
     const serverExport = await cli(['audit', 'export', '--format', 'jsonl', '--database-url', database.serverUrl], withoutDb);
     expect(serverExport.stdout.split('\n').length).toBeGreaterThan(8);
     expect(serverExport.stdout).toBe(fileExport.stdout);
-    // The copy keeps the database id the file's signed checkpoints name.
+    // The copy keeps the store's facts: its kind (a simulator's store stays one) and the database id checkpoints name.
+    const kind = await database.admin<{ value: string }>("SELECT value FROM store_meta WHERE key = 'mollie_kind'");
+    expect(kind.rows).toEqual([{ value: 'simulator' }]);
     const ids = await database.admin<{ value: string }>("SELECT value FROM store_meta WHERE key = 'database_id'");
     const { default: Database } = await import('better-sqlite3');
     const file = new Database(workspace.db, { readonly: true });

@@ -3,14 +3,14 @@
  * migrations that replicas can race, a write lock that gives way instead of holding the thread, and messages that
  * never name the password.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { AuditLog, verifyChain } from '../../src/audit/audit-log.js';
-import { immediateWhenFree, type SqliteDatabase } from '../../src/database.js';
+import { immediate, immediateWhenFree, type SqliteDatabase } from '../../src/database.js';
 import { parseDatabaseUrl } from '../../src/store/database-url.js';
 import { PostgresDatabase, translate } from '../../src/store/postgres/pg-database.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres/schema.js';
-import { adminQuery, freshDatabase } from '../support/postgres.js';
+import { adminQuery, adminUrl, freshDatabase } from '../support/postgres.js';
 
 const open = (url: string, migrate = true): SqliteDatabase => new PostgresDatabase(parseDatabaseUrl(url), { appVersion: 'test', migrate }) as unknown as SqliteDatabase;
 
@@ -142,6 +142,62 @@ describe('the audit log on PostgreSQL', () => {
       expect(attempts).toBe(3);
     } finally {
       await other.end();
+      db.close();
+    }
+  });
+
+  it('never takes a late answer for the next statement\'s: a statement given up on replaces the connection', async () => {
+    const database = await freshDatabase();
+    const db = new PostgresDatabase(parseDatabaseUrl(database.serverUrl), { appVersion: 'test', answerDeadlineMs: 700 });
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      expect(() => db.prepare('SELECT pg_sleep(1.5) AS slept, 1 AS late').get()).toThrow(/did not answer within 1 s/);
+      expect(db.inTransaction).toBe(false);
+      // The next statement gets its own answer, on a new connection, with the old transaction (and its lock) gone.
+      expect(db.prepare<[], { fresh: number }>('SELECT 2 AS fresh').get()).toEqual({ fresh: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect(db.prepare<[], { again: number }>('SELECT 3 AS again').get()).toEqual({ again: 3 });
+      const row = immediate(db as unknown as SqliteDatabase, () => new AuditLog(db as unknown as SqliteDatabase).append({ call_id: 'after', kind: 'event' }));
+      expect(row.seq).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('fails the rest of a transaction whose connection died, instead of going on without its lock', async () => {
+    const database = await freshDatabase();
+    const db = open(database.serverUrl);
+    try {
+      const audit = new AuditLog(db);
+      const pid = db.prepare<[], { pid: number }>('SELECT pg_backend_pid() AS pid').get()!.pid;
+      expect(() =>
+        immediate(db, () => {
+          audit.append({ call_id: 'before', kind: 'event' });
+          // Synchronously, as a superuser: the transaction's connection is gone before its next statement.
+          expect(execFileSync('psql', [adminUrl(), '-qAt', '-c', `SELECT pg_terminate_backend(${pid})`], { encoding: 'utf8' }).trim()).toBe('t');
+          audit.append({ call_id: 'after-1', kind: 'event' });
+          audit.append({ call_id: 'after-2', kind: 'event' });
+        }),
+      ).toThrow();
+      expect(db.inTransaction).toBe(false);
+      // Nothing of it was committed; the next transaction runs on a new connection.
+      expect(audit.append({ call_id: 'next', kind: 'event' }).seq).toBe(1);
+      expect(db.prepare<[], { call_id: string }>('SELECT call_id FROM audit_log ORDER BY seq').all()).toEqual([{ call_id: 'next' }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('commits with fsync whatever the database\'s default, and lowers it only for read-only calls', async () => {
+    const database = await freshDatabase();
+    await database.admin(`ALTER DATABASE ${database.name} SET synchronous_commit = off`);
+    const db = open(database.serverUrl);
+    try {
+      const setting = () => db.prepare<[], { synchronous_commit: string }>('SHOW synchronous_commit').get()!.synchronous_commit;
+      expect(immediate(db, setting, 'full')).toBe('on');
+      expect(immediate(db, setting, 'normal')).toBe('off');
+      expect(immediate(db, setting, 'full')).toBe('on');
+    } finally {
       db.close();
     }
   });

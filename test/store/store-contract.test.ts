@@ -118,6 +118,18 @@ describe.each(adapters)('the store on $name', (adapter) => {
     }
   });
 
+  it('stores a NUL in a client\'s name as U+FFFD on both, hashed as stored: the call is still recorded', async () => {
+    const db = (await adapter.create()).open();
+    try {
+      const row = new AuditLog(db).append({ call_id: 'nul', kind: 'decision', client_name: 'evil\u0000client', decision: 'denied' });
+      expect(row.client_name).toBe('evil\ufffdclient');
+      expect(db.prepare<[], { client_name: string }>("SELECT client_name FROM audit_log WHERE call_id = 'nul'").get()).toEqual({ client_name: 'evil\ufffdclient' });
+      expect(verifyChain(db)).toMatchObject({ ok: true, rows: 1 });
+    } finally {
+      db.close();
+    }
+  });
+
   it('rolls a failed transaction back whole: no row, no reservation', async () => {
     const db = (await adapter.create()).open();
     try {

@@ -23,12 +23,17 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { packagePath } from '../../package-root.js';
 import type { DatabaseUrl } from '../database-url.js';
 import { explainPostgresError, StoreError } from './explain.js';
-import type { WorkerReply, WorkerRequest } from './pg-worker.js';
+import type { WorkerCommand, WorkerReply } from './pg-worker.js';
 
 const WORKER = packagePath('dist/src/store/postgres/pg-worker.js');
 
-/** How long the server's thread waits for any one answer: a statement's own wait is bounded by lock_timeout first. */
-const ANSWER_DEADLINE_MS = 60_000;
+/**
+ * How long the server's thread waits for any one answer. A statement's own lock wait is bounded first (lock_timeout);
+ * this stays well under the 60 s after which other replicas take a replica that has not beaten for dead.
+ */
+const ANSWER_DEADLINE_MS = 20_000;
+/** A statement's lock wait inside a write transaction: the busy timeout of SQLite, 15 s. */
+const LOCK_TIMEOUT_MS = 15_000;
 const CONNECT_DEADLINE_MS = 30_000;
 
 /** An error from PostgreSQL, with its SQLSTATE as `code` (55P03: a lock not free within lock_timeout). */
@@ -111,6 +116,8 @@ function values(translated: Translated, params: Params): unknown[] {
 function normalize(value: unknown): unknown {
   if (value === undefined) return null;
   if (typeof value === 'boolean') return value ? 1 : 0;
+  // PostgreSQL text cannot hold U+0000; SQLite keeps it. (Audit rows have it replaced before they are hashed.)
+  if (typeof value === 'string' && value.includes('\u0000')) return value.replaceAll('\u0000', '\ufffd');
   return value;
 }
 
@@ -147,9 +154,11 @@ export class PostgresStatement<P extends unknown[] = unknown[], R = unknown> {
 export class PostgresDatabase {
   readonly dialect = 'postgres' as const;
   readonly name: string;
-  private readonly port: MessagePort;
+  private port!: MessagePort;
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
-  private readonly worker: Worker;
+  private worker!: Worker;
+  private nextId = 1;
+  private needsStart = false;
   private readonly statements = new Map<string, Translated>();
   private transaction = false;
   private busyTimeoutMs = 15_000;
@@ -158,13 +167,18 @@ export class PostgresDatabase {
 
   constructor(
     private readonly database: DatabaseUrl,
-    options: { appVersion: string; migrate?: boolean },
+    private readonly options: { appVersion: string; migrate?: boolean; answerDeadlineMs?: number },
   ) {
     this.name = database.described;
+    this.start(options.migrate !== false);
+  }
+
+  /** The worker and its connection; migrating first when asked. Waits until it is connected, or throws why not. */
+  private start(migrate: boolean): void {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
-      workerData: { url: database.url, port: port2, signal: this.signal, appVersion: options.appVersion, migrate: options.migrate !== false },
+      workerData: { url: this.database.url, port: port2, signal: this.signal, appVersion: this.options.appVersion, migrate },
       transferList: [port2],
       // The worker is a module file: a parent started as `node --input-type=module -e ...` must not pass that on.
       execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
@@ -172,10 +186,12 @@ export class PostgresDatabase {
     // The worker must not keep a finished command alive; the server's own handles keep it running while it serves.
     this.worker.unref();
     this.port.unref();
-    const ready = this.wait(CONNECT_DEADLINE_MS);
+    // The worker sets synchronous_commit on for every new connection, whatever the database's default.
+    this.synchronousCommit = 'on';
+    const ready = this.wait(0, CONNECT_DEADLINE_MS);
     if (!ready.ok) {
       void this.worker.terminate();
-      throw explainPostgresError(database, ready.error);
+      throw explainPostgresError(this.database, ready.error);
     }
   }
 
@@ -239,7 +255,9 @@ export class PostgresDatabase {
       if (this.transaction) throw new PostgresError('cannot start a transaction within a transaction', '25001');
       // One round trip: the transaction, how long to wait for the write lock, and the lock.
       try {
-        this.send({ op: 'simple', text: `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${Math.max(1, Math.round(this.busyTimeoutMs))}; SELECT 1 FROM audit_chain_head FOR UPDATE` });
+        // The short wait is for the write lock only: once it is held, a statement's own wait (a row an autocommit
+        // write of another replica holds for a moment) gets the full timeout, and never runs the work twice.
+        this.send({ op: 'simple', text: `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${Math.max(1, Math.round(this.busyTimeoutMs))}; SELECT 1 FROM audit_chain_head FOR UPDATE; SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}` });
       } catch (error) {
         this.send({ op: 'simple', text: 'ROLLBACK' });
         throw error;
@@ -259,22 +277,51 @@ export class PostgresDatabase {
     return result;
   }
 
-  private send(request: WorkerRequest): { rows: unknown[]; rowCount: number } {
+  private send(request: WorkerCommand): { rows: unknown[]; rowCount: number } {
     if (this.closed) throw new PostgresError('The database connection is closed.', undefined);
-    this.port.postMessage(request);
-    const reply = this.wait(ANSWER_DEADLINE_MS);
-    if (!reply.ok) throw this.error(reply.error);
+    if (this.needsStart) {
+      // Throws, saying why, while the database cannot be reached; the statement after tries again.
+      this.start(false);
+      this.needsStart = false;
+    }
+    const id = this.nextId++;
+    this.port.postMessage({ ...request, id, inTransaction: this.transaction });
+    const reply = this.wait(id, this.options.answerDeadlineMs ?? ANSWER_DEADLINE_MS);
+    if (!reply.ok) {
+      if (reply.error.code === 'ETIMEDOUT' && request.op !== 'end') this.restart();
+      throw this.error(reply.error);
+    }
     return reply;
   }
 
-  private wait(deadlineMs: number): WorkerReply {
-    const outcome = Atomics.wait(this.signal, 0, 0, deadlineMs);
-    Atomics.store(this.signal, 0, 0);
-    const message = receiveMessageOnPort(this.port)?.message as WorkerReply | undefined;
-    if (outcome === 'timed-out' || message === undefined) {
-      return { ok: false, error: { message: `PostgreSQL at ${this.name} did not answer within ${Math.round(deadlineMs / 1000)} s`, code: 'ETIMEDOUT', detail: undefined, constraint: undefined } };
+  /**
+   * The reply to request `id`. Replies to requests given up on earlier are read and dropped: a late answer is never
+   * taken for the answer to a later statement.
+   */
+  private wait(id: number, deadlineMs: number): WorkerReply {
+    const giveUp = Date.now() + deadlineMs;
+    for (;;) {
+      for (let message = receiveMessageOnPort(this.port); message !== undefined; message = receiveMessageOnPort(this.port)) {
+        if ((message.message as WorkerReply).id === id) return message.message as WorkerReply;
+      }
+      const left = giveUp - Date.now();
+      if (left <= 0) {
+        return { id, ok: false, error: { message: `PostgreSQL at ${this.name} did not answer within ${Math.round(deadlineMs / 1000)} s`, code: 'ETIMEDOUT', detail: undefined, constraint: undefined } };
+      }
+      Atomics.wait(this.signal, 0, 0, left);
+      Atomics.store(this.signal, 0, 0);
     }
-    return message;
+  }
+
+  /**
+   * After an answer that never came, the connection's state is unknown (a transaction may still be open on it): the
+   * worker and its connection are replaced, so the next statement starts clean. The old transaction ends with its
+   * connection, rolled back by the server.
+   */
+  private restart(): void {
+    void this.worker.terminate();
+    this.transaction = false;
+    this.needsStart = true;
   }
 
   private error(error: { message: string; code: string | undefined }): PostgresError {

@@ -15,21 +15,27 @@ export interface WorkerSetup {
   migrate: boolean;
 }
 
-export type WorkerRequest = { op: 'query'; text: string; values: unknown[]; array: boolean } | { op: 'simple'; text: string } | { op: 'end' };
+/** Every request carries an id, and its reply the same one: a late reply to a request given up on is told apart. */
+export type WorkerCommand = { op: 'query'; text: string; values: unknown[]; array: boolean } | { op: 'simple'; text: string } | { op: 'end' };
+/** inTransaction: the server's thread has a transaction open on this connection. */
+export type WorkerRequest = { id: number; inTransaction: boolean } & WorkerCommand;
 
-export type WorkerReply =
+export type WorkerReply = { id: number } & (
   | { ok: true; rows: unknown[]; rowCount: number }
-  | { ok: false; error: { message: string; code: string | undefined; detail: string | undefined; constraint: string | undefined } };
+  | { ok: false; error: { message: string; code: string | undefined; detail: string | undefined; constraint: string | undefined } }
+);
+
+type Answer = { ok: true; rows: unknown[]; rowCount: number } | { ok: false; error: { message: string; code: string | undefined; detail: string | undefined; constraint: string | undefined } };
 
 const { url, port, signal, appVersion, migrate: shouldMigrate } = workerData as WorkerSetup;
 
-function reply(message: WorkerReply): void {
-  port.postMessage(message);
+function reply(id: number, answer: Answer): void {
+  port.postMessage({ id, ...answer });
   Atomics.store(signal, 0, 1);
   Atomics.notify(signal, 0);
 }
 
-function failure(error: unknown): WorkerReply {
+function failure(error: unknown): Answer {
   const e = error as { message?: string; code?: string; detail?: string; constraint?: string };
   return { ok: false, error: { message: e.message ?? String(error), code: e.code, detail: e.detail, constraint: e.constraint } };
 }
@@ -44,6 +50,8 @@ async function connect(): Promise<pg.Client> {
     broken = true;
   });
   await fresh.connect();
+  // Every commit fsynced, whatever the database's or role's default; a transaction may lower it for itself.
+  await fresh.query('SET synchronous_commit = on');
   broken = false;
   return fresh;
 }
@@ -61,22 +69,32 @@ port.on('message', (request: WorkerRequest) => {
     if (request.op === 'end') {
       await client?.end().catch(() => undefined);
       client = null;
-      reply({ ok: true, rows: [], rowCount: 0 });
+      reply(request.id, { ok: true, rows: [], rowCount: 0 });
       port.close();
       return;
     }
     try {
+      if (broken && request.inTransaction) {
+        // The transaction died with its connection. Its statements must not go on, without its lock, on a new one:
+        // each fails until the server's thread rolls back (which there is nothing left to do for).
+        if (request.op === 'simple' && request.text === 'ROLLBACK') {
+          reply(request.id, { ok: true, rows: [], rowCount: 0 });
+          return;
+        }
+        reply(request.id, { ok: false, error: { message: 'the connection to PostgreSQL was lost in the middle of a transaction, which was rolled back', code: '08006', detail: undefined, constraint: undefined } });
+        return;
+      }
       const connection = await current();
       if (request.op === 'simple') {
         const results = await connection.query(request.text);
         const last = Array.isArray(results) ? results[results.length - 1] : results;
-        reply({ ok: true, rows: last?.rows ?? [], rowCount: last?.rowCount ?? 0 });
+        reply(request.id, { ok: true, rows: last?.rows ?? [], rowCount: last?.rowCount ?? 0 });
         return;
       }
       const result = await connection.query({ text: request.text, values: request.values, ...(request.array ? { rowMode: 'array' as const } : {}) });
-      reply({ ok: true, rows: result.rows, rowCount: result.rowCount ?? 0 });
+      reply(request.id, { ok: true, rows: result.rows, rowCount: result.rowCount ?? 0 });
     } catch (error) {
-      reply(failure(error));
+      reply(request.id, failure(error));
     }
   })();
 });
@@ -86,8 +104,8 @@ void (async () => {
   try {
     const connection = await current();
     if (shouldMigrate) await migrate(connection, appVersion);
-    reply({ ok: true, rows: [], rowCount: 0 });
+    reply(0, { ok: true, rows: [], rowCount: 0 });
   } catch (error) {
-    reply(failure(error));
+    reply(0, failure(error));
   }
 })();

@@ -1,3 +1,0 @@
-/** The suite of test/e2e/payment-links-faults.test.ts, with its servers and commands on a PostgreSQL database of its own. */
-process.env.MIM_TEST_STORE = 'postgres';
-await import('../payment-links-faults.test.js');
