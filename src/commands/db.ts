@@ -123,6 +123,8 @@ export function dbCopy(from: string | undefined, to: DatabaseUrl | null, io: Com
         const upsert = db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
         for (const { key, value } of source.prepare<[], { key: string; value: string }>('SELECT key, value FROM store_meta').all()) upsert.run(key, value);
         db.exec('COMMIT');
+        // Statistics for the planner at once: until autovacuum gets to it, a freshly filled table is planned as empty.
+        db.exec('ANALYZE');
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK');
         throw error;

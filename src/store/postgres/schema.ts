@@ -47,12 +47,15 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_log_in_order BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_in_order();
 
+-- The head moves once per INSERT statement, to its last row: one update of the head row for a call's row, and one
+-- per batch when db copy moves a log in (per row, a million updates of one row in one transaction would crawl).
 CREATE FUNCTION audit_chain_advance() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE audit_chain_head SET seq = NEW.seq, hash = NEW.hash, at = NEW.at;
+  UPDATE audit_chain_head SET (seq, hash, at) = (SELECT seq, hash, at FROM inserted ORDER BY seq DESC LIMIT 1)
+    WHERE EXISTS (SELECT 1 FROM inserted);
   RETURN NULL;
 END $$;
-CREATE TRIGGER audit_chain_advance AFTER INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_chain_advance();
+CREATE TRIGGER audit_chain_advance AFTER INSERT ON audit_log REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_advance();
 `;
 
 /** Text compares and sorts byte by byte, as in SQLite, whatever the database's own collation. */
