@@ -132,7 +132,7 @@ export function writeReport(report: Report): string {
     '',
     table(['filter', 'p50', 'p99'], postgres.log.queries.map((query) => [query.filter, ms(query.latency.p50), ms(query.latency.p99)])),
     '',
-    `\`audit verify --database-url\` of the whole chain and the budgets (the command, start-up included; one pass, 5,000 rows a page): ${postgres.log.verifySeconds.toFixed(1)} s for ${int(postgres.log.verifiedRows)} rows.`,
+    `\`audit verify\` (with MOLLIE_MCP_DATABASE_URL) of the whole chain and the budgets (the command, start-up included; one pass, 5,000 rows a page): ${postgres.log.verifySeconds.toFixed(1)} s for ${int(postgres.log.verifiedRows)} rows.`,
     '',
   );
   return lines.join('\n');

@@ -131,6 +131,23 @@ afterAll(async () => {
   workspace.remove();
 });
 
+describe('replicas starting at once on an empty database', () => {
+  it('both start, and the schema is made once', async () => {
+    // The one-role setup: the server's role owns the database, so the first replica to start makes the schema.
+    const empty = await freshDatabase({ migrated: false });
+    const env = { ...mollieDoubleEnv(double.url), MOLLIE_MCP_DB: '', MOLLIE_MCP_DATABASE_URL: empty.ownerUrl };
+    const pair = await Promise.all([0, 1].map(() => spawnHttpServer({ workspace, env, args: ['--stateless'] })));
+    try {
+      for (const replica of pair) expect(replica.stderr()).toContain('"msg":"Listening"');
+      const versions = await empty.admin<{ version: number }>('SELECT version FROM schema_version');
+      expect(versions.rows).toEqual([{ version: 1 }]);
+      expect((await empty.admin('SELECT * FROM audit_chain_head')).rowCount).toBe(1);
+    } finally {
+      await Promise.all(pair.map((replica) => replica.stop()));
+    }
+  }, 60_000);
+});
+
 describe('three stateless replicas on one PostgreSQL store', () => {
   it('start together', async () => {
     replicas = await Promise.all([startReplica(), startReplica(), startReplica()]);

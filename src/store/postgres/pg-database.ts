@@ -25,7 +25,8 @@ import type { DatabaseUrl } from '../database-url.js';
 import { explainPostgresError, StoreError } from './explain.js';
 import type { WorkerCommand, WorkerReply } from './pg-worker.js';
 
-const WORKER = packagePath('dist/src/store/postgres/pg-worker.js');
+/** Found when first needed: a server on SQLite never looks for it. */
+let workerFile: string | undefined;
 
 /**
  * How long the server's thread waits for any one answer. A statement's own lock wait is bounded first (lock_timeout);
@@ -177,7 +178,8 @@ export class PostgresDatabase {
   private start(migrate: boolean): void {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(WORKER, {
+    workerFile ??= packagePath('dist/src/store/postgres/pg-worker.js');
+    this.worker = new Worker(workerFile, {
       workerData: { url: this.database.url, port: port2, signal: this.signal, appVersion: this.options.appVersion, migrate },
       transferList: [port2],
       // The worker is a module file: a parent started as `node --input-type=module -e ...` must not pass that on.
