@@ -19,6 +19,9 @@ export interface InstanceRow {
   heartbeat_at: string;
 }
 
+/** The instances this process registered (more than one where engines share a process, as in tests). */
+const ours = new Set<string>();
+
 export class ServerInstance {
   private readonly timer: NodeJS.Timeout;
   private readonly beat;
@@ -31,6 +34,7 @@ export class ServerInstance {
   ) {
     const now = clock().toISOString();
     db.prepare('INSERT INTO server_instances (instance_id, pid, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)').run(instanceId, process.pid, hostname(), now, now);
+    ours.add(instanceId);
     this.beat = db.prepare('UPDATE server_instances SET heartbeat_at = ? WHERE instance_id = ?');
     this.remove = db.prepare('DELETE FROM server_instances WHERE instance_id = ?');
     this.timer = setInterval(() => {
@@ -47,6 +51,7 @@ export class ServerInstance {
 
   close(): void {
     clearInterval(this.timer);
+    ours.delete(this.instanceId);
     try {
       this.remove.run(this.instanceId);
     } catch {
@@ -55,10 +60,10 @@ export class ServerInstance {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  // Callers ask about other instances only: one with this process's pid on this host is a predecessor that had the
-  // same pid (a container's server is often pid 1 after every restart), and it is gone.
-  if (pid === process.pid) return false;
+function pidAlive(pid: number, instanceId: string): boolean {
+  // This process's pid on this host: alive if this process registered it; otherwise a predecessor that had the same
+  // pid (a container's server is often pid 1 after every restart), and it is gone.
+  if (pid === process.pid) return ours.has(instanceId);
   try {
     process.kill(pid, 0);
   } catch (error) {
@@ -89,6 +94,6 @@ function stillAServer(pid: number): boolean {
 export function instanceAlive(db: SqliteDatabase, instanceId: string, now: Date): boolean {
   const row = db.prepare<[string], InstanceRow>('SELECT * FROM server_instances WHERE instance_id = ?').get(instanceId);
   if (!row) return false;
-  if (row.host === hostname()) return pidAlive(row.pid);
+  if (row.host === hostname()) return pidAlive(row.pid, row.instance_id);
   return now.getTime() - Date.parse(row.heartbeat_at) <= STALE_MS;
 }

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/database.js';
-import { instanceAlive } from '../src/server-instances.js';
+import { instanceAlive, ServerInstance } from '../src/server-instances.js';
 
 describe('instanceAlive', () => {
   it('takes an instance of this host with this process\'s pid for a predecessor that is gone (a container restarted as pid 1)', () => {
@@ -16,6 +16,10 @@ describe('instanceAlive', () => {
     expect(instanceAlive(db, 'elsewhere-fresh', now)).toBe(true);
     expect(instanceAlive(db, 'elsewhere-silent', now)).toBe(false);
     expect(instanceAlive(db, 'never-registered', now)).toBe(false);
+    // One this process registered itself is alive (two engines in one process, as tests run them).
+    const mine = new ServerInstance(db, 'registered-here');
+    expect(instanceAlive(db, 'registered-here', now)).toBe(true);
+    mine.close();
     db.close();
   });
 });
