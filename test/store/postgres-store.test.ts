@@ -202,6 +202,24 @@ describe('the audit log on PostgreSQL', () => {
     }
   });
 
+  it('has every table and column the SQLite schema has, so the same statements run on both', async () => {
+    const { openDatabase } = await import('../../src/database.js');
+    const { SqliteSimulatorState } = await import('../../src/mollie/simulator-state.js');
+    const sqlite = openDatabase(':memory:');
+    new SqliteSimulatorState(sqlite);
+    const tables = sqlite.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all().map((row) => row.name);
+    const database = await freshDatabase();
+    const missing: string[] = [];
+    for (const table of tables) {
+      const wanted = (sqlite.pragma(`table_info(${table})`) as { name: string }[]).map((column) => column.name);
+      const present = new Set((await database.admin<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_name = $1', [table])).rows.map((row) => row.column_name));
+      for (const column of wanted) if (!present.has(column)) missing.push(`${table}.${column}`);
+    }
+    sqlite.close();
+    expect(tables.length).toBeGreaterThan(10);
+    expect(missing).toEqual([]);
+  });
+
   it('turns the SQL written for SQLite into PostgreSQL\'s', () => {
     expect(translate("SELECT * FROM t WHERE a = ? AND b = '?' AND c IS NOT ? AND d IS ?").text).toBe("SELECT * FROM t WHERE a = $1 AND b = '?' AND c IS DISTINCT FROM $2 AND d IS NOT DISTINCT FROM $3");
     expect(translate('UPDATE t SET a = @a WHERE id = @id AND a IS NOT @a').text).toBe('UPDATE t SET a = $1 WHERE id = $2 AND a IS DISTINCT FROM $1');
