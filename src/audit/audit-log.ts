@@ -222,13 +222,7 @@ export class AuditLog {
       yield* this.db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_log ORDER BY seq`).iterate();
       return;
     }
-    const page = this.db.prepare<[number], AuditRow>(PAGE_SQL);
-    for (let next = 1; ; ) {
-      const rows = page.all(next);
-      yield* rows;
-      if (rows.length < PAGE_ROWS) return;
-      next = rows[rows.length - 1]!.seq + 1;
-    }
+    yield* rowsInPages(this.db, 1);
   }
 }
 
@@ -276,26 +270,33 @@ export function verifyChain(db: SqliteDatabase, fromSeq = 1, expectedPrev = GENE
 const PAGE_ROWS = 5_000;
 const PAGE_SQL = `SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ${PAGE_ROWS}`;
 
+/** The log's rows from `fromSeq` in seq order, a page at a time: on PostgreSQL the whole log is never held at once. */
+function* rowsInPages(db: SqliteDatabase, fromSeq: number): IterableIterator<AuditRow> {
+  const page = db.prepare<[number], AuditRow>(PAGE_SQL);
+  for (let next = fromSeq; ; ) {
+    const rows = page.all(next);
+    yield* rows;
+    if (rows.length < PAGE_ROWS) return;
+    next = rows[rows.length - 1]!.seq + 1;
+  }
+}
+
 /**
  * verifyChain on PostgreSQL: each row's canonical JSON is made here (the database has no json_object of SQLite's
- * bytes), page by page in seq order, so the whole log is never held at once. seq is at least 1 by the table's check.
+ * bytes), in seq order. seq is at least 1 by the table's check.
  */
 function verifyChainInPages(db: SqliteDatabase, fromSeq: number, expectedPrev: string, rows: number): VerifyResult {
-  const page = db.prepare<[number], AuditRow>(PAGE_SQL);
   let expectedSeq = fromSeq;
   let count = 0;
-  for (;;) {
-    const batch = page.all(expectedSeq);
-    for (const row of batch) {
-      if (count >= rows) return { ok: true, rows: count, lastHash: expectedPrev };
-      const bad = (problem: string): VerifyResult => ({ ok: false, rows: count, firstBad: { seq: row.seq, call_id: row.call_id, problem } });
-      if (row.seq !== expectedSeq) return bad(`row ${expectedSeq} is missing: the next row is ${row.seq}`);
-      if (row.prev_hash !== expectedPrev) return bad('its prev_hash does not match the hash of the row before it');
-      if (rowHash(row) !== row.hash) return bad('its contents do not match its hash: the row was changed after it was written');
-      expectedPrev = row.hash;
-      expectedSeq += 1;
-      count += 1;
-    }
-    if (batch.length < PAGE_ROWS) return { ok: true, rows: count, lastHash: expectedPrev };
+  for (const row of rowsInPages(db, fromSeq)) {
+    if (count >= rows) break;
+    const bad = (problem: string): VerifyResult => ({ ok: false, rows: count, firstBad: { seq: row.seq, call_id: row.call_id, problem } });
+    if (row.seq !== expectedSeq) return bad(`row ${expectedSeq} is missing: the next row is ${row.seq}`);
+    if (row.prev_hash !== expectedPrev) return bad('its prev_hash does not match the hash of the row before it');
+    if (rowHash(row) !== row.hash) return bad('its contents do not match its hash: the row was changed after it was written');
+    expectedPrev = row.hash;
+    expectedSeq += 1;
+    count += 1;
   }
+  return { ok: true, rows: count, lastHash: expectedPrev };
 }

@@ -4,8 +4,7 @@
  * `simulate`, so every process on that file (two client entries, a client that starts a server per call, a restart)
  * sees one simulated Mollie, as they would share the real one.
  */
-import { immediate, type SqliteDatabase } from '../database.js';
-import { isPostgres } from '../store/open-database.js';
+import { immediate, isPostgres, type SqliteDatabase } from '../database.js';
 import type { Payment, PaymentLink, Refund } from './port.js';
 
 /** Mollie keeps an Idempotency-Key's answer this long, then treats the key as new. */

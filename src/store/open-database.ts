@@ -20,5 +20,3 @@ export function openServerDatabase(config: Pick<Config, 'dbPath' | 'databaseUrl'
   const db = new PostgresDatabase(config.databaseUrl, { appVersion: VERSION, migrate: options.migrate !== false });
   return { db: db as unknown as SqliteDatabase, name: config.databaseUrl.described, kind: 'postgres' };
 }
-
-export { isPostgres } from '../database.js';

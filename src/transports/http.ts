@@ -29,6 +29,9 @@ import { CONSOLE_PATH } from '../console/pages.js';
 import { TOOLS } from '../../tools/index.js';
 
 export const MCP_PATH = '/mcp';
+
+/** Who calls: the agent the bearer check found, handed over as the request's AuthInfo. */
+const callerOf = (authInfo: AuthInfo | undefined): { agent: string | null; token: string | null } => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null });
 export const WEBHOOK_PATH = '/webhooks/mollie';
 
 /** A tool call is a few hundred bytes; a megabyte leaves room for any honest request and none for a flood. */
@@ -195,7 +198,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   const startSession = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, agent: string, body: unknown): Promise<void> => {
     const server = createMcpServer({
       gate: engine.gate,
-      caller: (authInfo) => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null }),
+      caller: callerOf,
       transport: 'http',
       policiesChanged: engine.onPoliciesChanged,
     });
@@ -233,7 +236,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     if (!read.ok) return;
     const server = createMcpServer({
       gate: engine.gate,
-      caller: (authInfo) => ({ agent: authInfo?.clientId ?? null, token: authInfo?.token ?? null }),
+      caller: callerOf,
       transport: 'http',
       askInClient: false,
     });

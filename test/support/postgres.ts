@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { parseDatabaseUrl } from '../../src/store/database-url.js';
 import { grantStatements, migrate } from '../../src/store/postgres/schema.js';
 import { secret as recordSecret } from './leak-watch.js';
 
@@ -90,4 +89,3 @@ export async function freshDatabase(options: { migrated?: boolean } = {}): Promi
   };
 }
 
-export { parseDatabaseUrl };
