@@ -1,12 +1,5 @@
-/**
- * The transport's ceiling: a server on the same MCP SDK that lists the same tools and answers get_payment_status at
- * once with a fixed result of the same shape, with no gate, no Mollie and no database behind it. With
- * NOOP_OPEN_DATABASE set it first opens that file as the server does (better-sqlite3 and the schema): the cold-start
- * floor of any server built from these parts.
- */
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
+import { Server } from '@modelcontextprotocol/server';
 import { TOOLS } from '../tools/index.js';
 import { describeTool } from '../src/server.js';
 
@@ -32,8 +25,8 @@ const result = {
 };
 
 const server = new Server({ name: 'noop', version: '1.0.0' }, { capabilities: { tools: { listChanged: false } } });
-server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS.map(describeTool) }));
-server.setRequestHandler(CallToolRequestSchema, () => ({
+server.setRequestHandler('tools/list', () => ({ tools: TOOLS.map(describeTool) }));
+server.setRequestHandler('tools/call', () => ({
   content: [{ type: 'text', text: `Read the status of payment tr_noop1234.\n${JSON.stringify(result)}` }],
   structuredContent: result,
   isError: false,

@@ -5,8 +5,7 @@
  *   beside them: 16 SDK clients, each request to the next replica in turn;
  * - the log at scale on it: the SQLite log of benchmark 4 moved in with `db copy`, list_logs pages, and `audit verify`.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';

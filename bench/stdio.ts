@@ -2,8 +2,8 @@
  * 2. Stdio throughput: get_payment_status on the simulator through the SDK client, one call at a time and 16 in
  * flight; then the same client against the no-op server on the same SDK (the transport's ceiling).
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { Client } from '@modelcontextprotocol/client';
 import { drive, summarize, type Summary } from './stats.js';
 import { CLI, createBenchWorkspace } from './workspace.js';
 

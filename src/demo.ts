@@ -3,8 +3,7 @@
  * speak real MCP to the real gate (in-memory transport), under the example policies in policies/, with a fresh
  * audit log in a temporary directory; the simulated customer pays in between.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

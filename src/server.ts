@@ -2,11 +2,9 @@
  * The MCP server for one connection: tools/list shows the caller only what its policy allows, and tools/call goes
  * through the gate. Transports only wire a transport to this factory.
  */
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
-import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import { Server } from '@modelcontextprotocol/server';
+import type { AuthInfo, CallToolResult, Tool, jsonSchemaValidator } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { ConfirmInClient, Gate, TransportName } from './gate.js';
 import type { Caller } from './policy/decide.js';
@@ -93,8 +91,8 @@ export function createMcpServer(options: ConnectionOptions): Server {
   // What this client was last shown, and for whom: after a policy edit it is told only if its own list changed.
   let listed: { caller: Caller; names: string } | null = null;
   const namesFor = (caller: Caller): string => options.gate.toolsFor(caller).map((tool) => tool.name).join(',');
-  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {
-    const caller = options.caller(extra.authInfo);
+  server.setRequestHandler('tools/list', (_request, ctx) => {
+    const caller = options.caller(ctx.http?.authInfo);
     const tools = options.gate.toolsFor(caller);
     listed = { caller, names: tools.map((tool) => tool.name).join(',') };
     return { tools: tools.map(described) };
@@ -107,7 +105,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
     void server.sendToolListChanged().catch(() => undefined);
   });
   if (stopListening) server.onclose = stopListening;
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+  server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
     if (options.callsWaitFor) await options.callsWaitFor;
     // Elicitation goes out on this request's own stream (over HTTP: the POST's event stream), so the client sees the
     // question while it waits for the call.
@@ -124,7 +122,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
                   required: ['approve'],
                 },
               },
-              { relatedRequestId: extra.requestId, timeout: timeoutMs },
+              { relatedRequestId: ctx.mcpReq.id, timeout: timeoutMs },
             );
             if (answer.action === 'accept') return answer.content?.approve === true ? 'accepted' : 'declined';
             return answer.action === 'decline' ? 'declined' : 'canceled';
@@ -135,7 +133,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
         }
       : null;
     const reply = await options.gate.call(
-      { caller: options.caller(extra.authInfo), transport: options.transport, clientName: server.getClientVersion()?.name ?? null, confirm },
+      { caller: options.caller(ctx.http?.authInfo), transport: options.transport, clientName: server.getClientVersion()?.name ?? null, confirm },
       request.params.name,
       request.params.arguments,
     );

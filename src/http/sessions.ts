@@ -3,14 +3,14 @@
  * agent that opened it; no other agent's token can use it. Idle sessions are closed, and the number of open ones is
  * bounded so a client that never says goodbye cannot exhaust the server.
  */
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import type { Server } from '@modelcontextprotocol/server';
 
 export interface Session {
   id: string;
   agent: string;
   server: Server;
-  transport: StreamableHTTPServerTransport;
+  transport: NodeStreamableHTTPServerTransport;
   openedAt: number;
   lastSeenAt: number;
 }

@@ -1,5 +1,5 @@
 /** stdio: one agent per process, named by MOLLIE_MCP_AGENT; stdout carries only the protocol. */
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine.js';
 import type { Caller } from '../policy/decide.js';

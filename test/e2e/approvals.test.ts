@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ElicitRequest, ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import type { ElicitRequest, ElicitResult } from '@modelcontextprotocol/server';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
 import { newToken, spawnHttpServer } from '../support/http-server.js';
 import { CLI, createWorkspace, mollieDoubleEnv, spawnServer, type ElicitHandler, type ServerHandle, type Workspace } from '../support/stdio-server.js';

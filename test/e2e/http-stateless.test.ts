@@ -7,9 +7,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { CallToolResult } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { produced } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
@@ -63,8 +62,7 @@ async function roundRobinClient(token: string, elicit = false): Promise<{ client
   });
   const client = new Client({ name: 'round-robin', version: '1.0.0' }, { capabilities: elicit ? { elicitation: { form: {} } } : {} });
   if (elicit) {
-    const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
-    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { approve: true } }));
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { approve: true } }));
   }
   await client.connect(transport);
   await client.listTools();

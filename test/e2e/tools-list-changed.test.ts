@@ -3,8 +3,7 @@
  * notifications/tools/list_changed and list the tools again, over stdio and over an HTTP session. An edit that leaves
  * an agent's own list alone tells that agent's clients nothing.
  */
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newToken, spawnHttpServer, type HttpClientHandle, type HttpServerHandle } from '../support/http-server.js';
 import { createWorkspace, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
@@ -38,7 +37,7 @@ afterAll(async () => {
 
 function counter(client: Client): { count: number } {
   const seen = { count: 0 };
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+  client.setNotificationHandler('notifications/tools/list_changed', () => {
     seen.count += 1;
   });
   return seen;

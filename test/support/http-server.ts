@@ -2,9 +2,8 @@
  * Spawns the built server with `serve --transport http --port 0` and connects SDK Streamable HTTP clients to it, one
  * per agent token, as Claude Code or VS Code would with an `Authorization` header in their MCP configuration.
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Client, CallToolResult } from '@modelcontextprotocol/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { produced, secret } from './leak-watch.js';

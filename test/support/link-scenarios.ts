@@ -4,7 +4,7 @@
  * double, whose requests show exactly what reached Mollie and in which order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { POLICY } from './engine-world.js';
 import { startMollieApiDouble, type MollieApiDouble, type RecordedRequest } from './mollie-api-double.js';
 import { createWorkspace, type Workspace } from './stdio-server.js';

@@ -1,10 +1,6 @@
-/**
- * Spawns the built server (dist/src/cli.js serve) over stdio and connects the MCP SDK client to it, as Claude Desktop
- * or Cursor would. Policies are written to a temporary directory per test file; the database is a real SQLite file.
- */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { Client } from '@modelcontextprotocol/client';
+import type { CallToolResult, ElicitRequest, ElicitResult } from '@modelcontextprotocol/client';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +68,7 @@ export type ElicitHandler = (request: ElicitRequest) => Promise<ElicitResult>;
 /** An SDK client as Claude Code or VS Code would be: with elicitation when `elicit` is given, without otherwise. */
 export function newClient(name: string, elicit?: ElicitHandler): Client {
   const client = new Client({ name, version: '1.0.0' }, elicit ? { capabilities: { elicitation: {} } } : {});
-  if (elicit) client.setRequestHandler(ElicitRequestSchema, elicit);
+  if (elicit) client.setRequestHandler('elicitation/create', elicit);
   return client;
 }
 
