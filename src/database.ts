@@ -216,6 +216,22 @@ CREATE TABLE IF NOT EXISTS approval_votes (
   at TEXT NOT NULL,
   PRIMARY KEY (approval_id, person)
 ) WITHOUT ROWID;
+
+-- 0.8: a question put to the person at a 2026-07-28 client. The call ends asking it ("input required"); the client's
+-- repeat of the call carries the answer and this row's token, which counts once.
+CREATE TABLE IF NOT EXISTS client_confirmations (
+  token_sha256 TEXT PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  asked_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  audit_columns TEXT NOT NULL,
+  answer TEXT CHECK (answer IN ('accepted', 'declined', 'canceled', 'no_answer')),
+  answered_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS client_confirmations_open ON client_confirmations (expires_at) WHERE answered_at IS NULL;
 `;
 
 /** Columns added after 0.2.0: a database file written by an older version gains them when it is opened. */

@@ -147,6 +147,12 @@ export function openEngine(config: Config, options: EngineOptions): Engine {
   const reconcile = async (): Promise<ReconcileSummary> => {
     const summary = await reconcileInterrupted(reconcileDeps);
     await settleUnknownOutcomes(reconcileDeps, backoff);
+    // Questions put to 2026-07-28 clients that no repeat answered in time: closed as a prompt nobody answered.
+    try {
+      await gate.closeUnansweredQuestions();
+    } catch (error) {
+      options.logger.warn({ err: error }, 'Could not close the unanswered questions yet; trying again on the next pass');
+    }
     return summary;
   };
   const settler = options.serving ? new Settler(reconcile, options.logger) : null;

@@ -21,6 +21,7 @@ import { CallTimes } from './policy/call-times.js';
 import type { PolicySet, ToolPolicy } from './policy/policy.js';
 import type { Reservations } from './policy/reservations.js';
 import { OpenReads } from './open-reads.js';
+import { ClientConfirmations, type Claim } from './confirmations/client-confirmations.js';
 import { InvoiceLocks } from './payments/invoice-locks.js';
 import type { CallPlan, ServerSettings, ToolContext, ToolDefinition } from './tool-definition.js';
 import { normalizeFailure, type NormalizedFailure, type StructuredToolError } from './tool-error.js';
@@ -36,13 +37,28 @@ export type ConfirmationAnswer = 'accepted' | 'declined' | 'canceled' | 'no_answ
 /** Asks the person at the client a yes/no question; resolves 'no_answer' after `timeoutMs` or on any failure. */
 export type ConfirmInClient = (message: string, timeoutMs: number) => Promise<ConfirmationAnswer>;
 
+/** How the person at a client that can show a form is asked. */
+export type InClientConfirmation =
+  /** 2025-11-25 (stdio, an HTTP session): the server asks while the call waits (elicitation/create). */
+  | { kind: 'prompt'; ask: ConfirmInClient }
+  /**
+   * 2026-07-28: the call ends with the question ("input required"), and the client repeats it with the person's
+   * answer and the token it was given; `answer` is null on the first request.
+   */
+  | { kind: 'repeat'; answer: RepeatedAnswer | null };
+
+export interface RepeatedAnswer {
+  token: string;
+  answer: Exclude<ConfirmationAnswer, 'no_answer'>;
+}
+
 /** Where a call came from: the caller the transport established, never anything from the arguments. */
 export interface CallOrigin {
   caller: Caller;
   transport: TransportName;
   clientName: string | null;
   /** Present when the client declared it can show a form (elicitation); otherwise approvals go out of band. */
-  confirm?: ConfirmInClient | null;
+  confirm?: InClientConfirmation | null;
 }
 
 export interface ApprovalSettings {
@@ -58,6 +74,8 @@ export interface GateReply {
   isError: boolean;
   structuredContent: Record<string, unknown>;
   text: string;
+  /** The call waits for the person at a 2026-07-28 client: ask this, and expect the repeat with this token. */
+  inputRequired?: { question: string; token: string };
 }
 
 export interface GateOptions {
@@ -91,6 +109,7 @@ export class Gate {
   private readonly tools: ReadonlyMap<string, ToolDefinition>;
   private readonly clock: () => Date;
   private readonly openReads: OpenReads;
+  private readonly confirmations: ClientConfirmations;
   private readonly callLines: Logger;
   readonly locks: InvoiceLocks;
   private readonly callTimes: CallTimes;
@@ -120,6 +139,7 @@ export class Gate {
     }, options.logger);
     this.clock = options.clock ?? (() => new Date());
     this.openReads = new OpenReads(options.db);
+    this.confirmations = new ClientConfirmations(options.db);
     this.callTimes = new CallTimes(options.db);
     this.usage = {
       recentCalls: (agent, now) => this.callTimes.recentCalls(agent, now),
@@ -196,7 +216,23 @@ export class Gate {
   private async pass(origin: CallOrigin, name: string, rawArgs: unknown): Promise<GateReply> {
     // The global performance, not node:perf_hooks: Node loads it on first use, so a starting server does not.
     const started = performance.now();
-    const callId = randomUUID();
+    let callId = randomUUID();
+    // The repeat of a call that asked the person at a 2026-07-28 client goes on as that call, under its audit id.
+    let claimed: Extract<Claim, { ok: true }> | null = null;
+    let unclaimed: Extract<Claim, { ok: false }> | null = null;
+    const repeated = origin.confirm?.kind === 'repeat' ? origin.confirm.answer : null;
+    if (repeated) {
+      try {
+        const claim = await this.claimAnswer(origin, String(name), repeated);
+        if (claim.ok) {
+          claimed = claim;
+          callId = claim.question.callId;
+        } else unclaimed = claim;
+      } catch (error) {
+        this.options.logger.child({ audit_id: callId, agent: origin.caller.agent }).error({ err: error }, 'Could not record the answer a repeated call carries; denying the call');
+        return errorReply(callId, AUDIT_UNAVAILABLE);
+      }
+    }
     const elapsed = (): number => Math.round(performance.now() - started);
     const tool = this.tools.get(name);
     const base: Pick<AuditFields, 'call_id' | 'agent' | 'transport' | 'client_name' | 'tool'> = {
@@ -236,6 +272,16 @@ export class Gate {
       return errorReply(callId, error);
     };
 
+    if (unclaimed) {
+      const message =
+        unclaimed.why === 'used'
+          ? `The answer this call carries was already counted (call ${unclaimed.callId}): a yes in the client counts once. Nothing was sent to Mollie; call ${quoted(String(name), MAX_TOOL_NAME)} again to ask the person again.`
+          : `The answer this call carries is for no question this server asked this agent about ${quoted(String(name), MAX_TOOL_NAME)}. Nothing was sent to Mollie; call it again to ask the person.`;
+      return refuse(
+        { reason: 'confirmation_declined', reason_message: message, action: `call ${tool ? tool.name : quoted(String(name), MAX_TOOL_NAME)}`, arguments: redactArguments(rawArgs) },
+        { code: 'confirmation_declined', reason: unclaimed.why === 'used' ? 'answer_used' : 'answer_unknown', message, retryable: false },
+      );
+    }
     if (!tool) {
       const asked = quoted(String(name), MAX_TOOL_NAME);
       return refuse(
@@ -306,7 +352,7 @@ export class Gate {
             rule: `${tool.name}: what was asked cannot be done (${failure.error.code}), found before the policy's amount checks`,
           });
           finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
-          this.callTimes.record(agent, callId, this.clock());
+          if (!claimed) this.callTimes.record(agent, callId, this.clock());
         }, durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a call that could not be done');
@@ -358,8 +404,10 @@ export class Gate {
         const clientMayConfirm = agentPolicy.confirmInClient ?? origin.transport !== 'http';
         // A named approver, or more than one person, cannot answer a prompt in the agent's client.
         const peopleDecide = (this.options.namedApprovers?.() ?? false) || toolPolicy.approvalsNeeded > 1;
-        if (!origin.confirm || !this.options.approvalSettings.askInClient || !clientMayConfirm || peopleDecide) return this.askOutOfBand(request, origin, log, elapsed);
-        const answer = await this.askInClient(request, origin, origin.confirm, log);
+        const confirm = origin.confirm;
+        if (!confirm || !this.options.approvalSettings.askInClient || !clientMayConfirm || peopleDecide) return this.askOutOfBand(request, origin, log, elapsed);
+        if (confirm.kind === 'repeat' && claimed === null) return this.askForRepeat(request, origin, log);
+        const answer = confirm.kind === 'prompt' ? await this.askInClient(request, origin, confirm.ask, log) : await this.answeredInRepeat(request, origin, claimed!, log);
         if (answer.reply) return answer.reply;
         confirmedInClient = answer.note;
       }
@@ -411,7 +459,7 @@ export class Gate {
         }
         if (!decided.allowed) return refuseHere(decided);
         const decisionRow = this.options.audit.append({ ...base, ...columns, ...decisionColumns(decided), kind: 'decision' });
-        this.callTimes.record(agent, callId, now);
+        if (!claimed) this.callTimes.record(agent, callId, now);
         // A call that moves no money needs no budget, only a mark that it is in flight: one small row, not a
         // reservation and its indexes.
         if (tool.capabilities.movesMoney) {
@@ -528,11 +576,11 @@ export class Gate {
    * The client can show a form: ask the person there, yes or no, before anything is decided. The question and the
    * answer are audit events of this call. Anything but a clear yes stops the call.
    */
-  private async askInClient(request: ApprovalRequest, origin: CallOrigin, confirm: ConfirmInClient, log: CallLog): Promise<{ reply: GateReply; note?: never } | { reply?: never; note: string }> {
+  private async askInClient(request: ApprovalRequest, origin: CallOrigin, confirm: ConfirmInClient, log: CallLog): Promise<Answered> {
     const action = approvalAction(request);
-    const where = origin.clientName ? `the person at ${printable(origin.clientName.slice(0, 128))}` : 'the person at the client';
+    const where = whereAsked(origin);
     const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
-    const question = `Agent "${request.agent}" wants to ${action}. ${request.rule.message} Approve it?`;
+    const question = questionFor(request, action);
     const event = (reason: string, message: string): Promise<unknown> =>
       immediateWhenFree(this.options.db, () => this.options.audit.append({ ...request.base, ...request.planColumns, kind: 'event', reason, reason_message: message, rule: request.rule.rule, action }));
     try {
@@ -542,22 +590,109 @@ export class Gate {
       return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
     }
     const answer = await confirm(question, timeoutMs);
-    const said: Record<ConfirmationAnswer, string> = {
-      accepted: `${where} approved it`,
-      declined: `${where} declined it`,
-      canceled: `${where} dismissed the prompt without answering`,
-      no_answer: `${where} did not answer within ${Math.round(timeoutMs / 1000)} s`,
-    };
     try {
-      await event(`confirmation_${answer}`, `${said[answer]}: ${action}.`);
+      await event(`confirmation_${answer}`, `${said(where, answer, timeoutMs)}: ${action}.`);
     } catch (error) {
       log.error({ err: error }, 'Could not record the confirmation answer; denying the call');
       return { reply: errorReply(request.callId, AUDIT_UNAVAILABLE) };
     }
-    // The server sees only what the client sent back: the row says so, for an auditor weighing it.
-    if (answer === 'accepted') return { note: `Confirmed in the client (${said.accepted}, as the client reported: its word, not a person this server authenticated).` };
+    return this.afterAnswer(request, where, answer, log);
+  }
 
-    const message = `${request.rule.message} ${capitalize(said[answer])}, so nothing was sent to Mollie.`;
+  /**
+   * A 2026-07-28 client: the question is recorded (an audit event, and a row any replica can find by its token) and
+   * the call ends asking it. Nothing is decided and nothing reserved until the repeat brings the answer.
+   */
+  private async askForRepeat(request: ApprovalRequest, origin: CallOrigin, log: CallLog): Promise<GateReply> {
+    const action = approvalAction(request);
+    const question = questionFor(request, action);
+    const columns: Partial<AuditFields> = { ...request.base, ...request.planColumns, rule: request.rule.rule, action };
+    try {
+      const asked = await immediateWhenFree(this.options.db, () => {
+        const now = this.clock();
+        this.options.audit.append({ ...columns, call_id: request.callId, kind: 'event', reason: 'confirmation_asked', reason_message: `Asked ${whereAsked(origin)}: ${question}` });
+        // Counted towards the rate limit now, once: the repeat is the same call.
+        this.callTimes.record(request.agent, request.callId, now);
+        return this.confirmations.ask({ callId: request.callId, agent: request.agent, tool: request.tool.name, fingerprint: request.fingerprint, columns }, now, this.options.approvalSettings.confirmTimeoutMs);
+      });
+      log.info({ decision: 'asking', expires_at: asked.expiresAt }, 'Asked the person at the client; the call goes on when the client repeats it with the answer');
+      return { isError: false, structuredContent: {}, text: question, inputRequired: { question, token: asked.token } };
+    } catch (error) {
+      log.error({ err: error }, 'Could not record the confirmation prompt; denying the call');
+      return errorReply(request.callId, AUDIT_UNAVAILABLE);
+    }
+  }
+
+  /** The answer a repeat brought (already recorded by claimAnswer), for the call it was asked about and no other. */
+  private async answeredInRepeat(request: ApprovalRequest, origin: CallOrigin, claimed: Extract<Claim, { ok: true }>, log: CallLog): Promise<Answered> {
+    if (claimed.question.fingerprint !== request.fingerprint) {
+      const message = `${request.rule.message} The person at the client was asked about this call with other arguments or another amount than this repeat has, so nothing was sent to Mollie. Call ${request.tool.name} again to ask about this one.`;
+      try {
+        await this.options.audit.appendRefusalWhenFree(
+          request.base,
+          { ...request.planColumns, reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule },
+          { code: 'confirmation_declined', message },
+          Math.round(performance.now() - request.started),
+        );
+      } catch (error) {
+        log.error({ err: error }, 'Could not write the audit rows of a declined call');
+      }
+      log.info({ decision: 'denied', reason: 'confirmation_declined', answer: 'answer_mismatch' }, 'The repeat of the call does not match what the person was asked');
+      return { reply: errorReply(request.callId, { code: 'confirmation_declined', reason: 'answer_mismatch', message, retryable: false }) };
+    }
+    return this.afterAnswer(request, whereAsked(origin), claimed.answer, log);
+  }
+
+  /**
+   * Records the answer a repeat carries, once, as the event of the call that asked: before anything else of the
+   * repeat is looked at, so every later refusal closes that call.
+   */
+  private claimAnswer(origin: CallOrigin, tool: string, repeated: RepeatedAnswer): Promise<Claim> {
+    return immediateWhenFree(this.options.db, () => {
+      const claim = this.confirmations.claim(repeated.token, origin.caller.agent, tool, repeated.answer, this.clock());
+      if (claim.ok) {
+        const { columns, callId } = claim.question;
+        this.options.audit.append({
+          ...columns,
+          call_id: callId,
+          kind: 'event',
+          reason: `confirmation_${claim.answer}`,
+          reason_message: `${said(whereAsked(origin), claim.answer, this.options.approvalSettings.confirmTimeoutMs)}: ${columns.action ?? tool}.`,
+        });
+      }
+      return claim;
+    });
+  }
+
+  /**
+   * Closes the questions no repeat answered in time, as a prompt nobody answered is closed: the answer event, then the
+   * refusal. Any replica may do it; the guard in closeUnanswered lets one.
+   */
+  async closeUnansweredQuestions(): Promise<number> {
+    let closed = 0;
+    for (const { token, question } of this.confirmations.overdue(this.clock())) {
+      const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
+      const where = question.columns.client_name ? `the person at ${printable(question.columns.client_name)}` : 'the person at the client';
+      const message = `${capitalize(said(where, 'no_answer', timeoutMs))}: nobody repeated the call with an answer, so nothing was sent to Mollie.`;
+      const done = await immediateWhenFree(this.options.db, () => {
+        if (!this.confirmations.closeUnanswered(token, this.clock())) return false;
+        const call = { ...question.columns, call_id: question.callId };
+        this.options.audit.append({ ...call, kind: 'event', reason: 'confirmation_no_answer', reason_message: `${said(where, 'no_answer', timeoutMs)}: ${question.columns.action ?? question.tool}.` });
+        this.options.audit.append({ ...call, kind: 'decision', decision: 'denied', reason: 'confirmation_declined', reason_message: message });
+        this.options.audit.append({ call_id: question.callId, agent: question.agent, transport: question.columns.transport ?? null, client_name: question.columns.client_name ?? null, tool: question.tool, kind: 'outcome', outcome: 'error', error_code: 'confirmation_declined', error_message: message, duration_ms: null });
+        return true;
+      });
+      if (done) closed += 1;
+    }
+    return closed;
+  }
+
+  /** A clear yes lets the call go on to its decision; anything else ends it, with its refusal rows. */
+  private async afterAnswer(request: ApprovalRequest, where: string, answer: ConfirmationAnswer, log: CallLog): Promise<Answered> {
+    // The server sees only what the client sent back: the row says so, for an auditor weighing it.
+    if (answer === 'accepted') return { note: `Confirmed in the client (${said(where, 'accepted', 0)}, as the client reported: its word, not a person this server authenticated).` };
+
+    const message = `${request.rule.message} ${capitalize(said(where, answer, this.options.approvalSettings.confirmTimeoutMs))}, so nothing was sent to Mollie.`;
     try {
       await this.options.audit.appendRefusalWhenFree(
         request.base,
@@ -570,6 +705,29 @@ export class Gate {
     }
     log.info({ decision: 'denied', reason: 'confirmation_declined', answer }, 'The person at the client did not approve the call');
     return { reply: errorReply(request.callId, { code: 'confirmation_declined', reason: answer, message, retryable: false }) };
+  }
+}
+
+type Answered = { reply: GateReply; note?: never } | { reply?: never; note: string };
+
+function whereAsked(origin: CallOrigin): string {
+  return origin.clientName ? `the person at ${printable(origin.clientName.slice(0, 128))}` : 'the person at the client';
+}
+
+function questionFor(request: ApprovalRequest, action: string): string {
+  return `Agent "${request.agent}" wants to ${action}. ${request.rule.message} Approve it?`;
+}
+
+function said(where: string, answer: ConfirmationAnswer, timeoutMs: number): string {
+  switch (answer) {
+    case 'accepted':
+      return `${where} approved it`;
+    case 'declined':
+      return `${where} declined it`;
+    case 'canceled':
+      return `${where} dismissed the prompt without answering`;
+    case 'no_answer':
+      return `${where} did not answer within ${Math.round(timeoutMs / 1000)} s`;
   }
 }
 

@@ -3,10 +3,10 @@
  * through the gate. Transports only wire a transport to this factory.
  */
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
-import { Server } from '@modelcontextprotocol/server';
-import type { AuthInfo, CallToolResult, Tool, jsonSchemaValidator } from '@modelcontextprotocol/server';
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, inputRequired, inputResponse, Server } from '@modelcontextprotocol/server';
+import type { AuthInfo, CallToolResult, InputRequiredResult, ServerContext, Tool, jsonSchemaValidator } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { ConfirmInClient, Gate, TransportName } from './gate.js';
+import type { ConfirmInClient, Gate, InClientConfirmation, RepeatedAnswer, TransportName } from './gate.js';
 import type { Caller } from './policy/decide.js';
 import type { ToolDefinition } from './tool-definition.js';
 import { toolErrorSchema } from './tool-error.js';
@@ -56,6 +56,26 @@ export interface ConnectionOptions {
    * gone: the client's answer to a question would reach another server (or replica) that never asked it.
    */
   askInClient?: boolean;
+  /**
+   * The protocol generation this instance speaks: 'legacy' (2025-11-25: initialize, a connection or session, and the
+   * server may ask the client mid-call) or 'modern' (2026-07-28: every request stands alone; a question for the
+   * person is the call's result, "input required", and the client repeats the call with the answer).
+   */
+  era?: 'legacy' | 'modern';
+  /** Whether tools/list_changed is announced, when something other than policiesChanged sends it. */
+  listChanged?: boolean;
+}
+
+/** The one question a call may put to the person at the client: yes or no. */
+const APPROVE_FORM = {
+  type: 'object' as const,
+  properties: { approve: { type: 'boolean' as const, title: 'Approve', description: 'Yes lets the call go ahead; no stops it.' } },
+  required: ['approve'],
+};
+
+/** What a 2026-07-28 request says about its client (the per-request envelope), or undefined. */
+function fromEnvelope<T>(ctx: ServerContext, key: string): T | undefined {
+  return (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[key] as T | undefined;
 }
 
 /**
@@ -72,7 +92,7 @@ export function createMcpServer(options: ConnectionOptions): Server {
     { name: 'mollie-invoice-mcp', version: VERSION },
     {
       jsonSchemaValidator: validatorOnFirstUse(),
-      capabilities: { tools: { listChanged: options.policiesChanged !== undefined } },
+      capabilities: { tools: { listChanged: options.listChanged ?? options.policiesChanged !== undefined } },
       instructions:
         'Issue pay links for invoices, check whether they were paid, refund paid payments and read the audit log. ' +
         'Amounts are decimal strings ("120.00"). Every call is checked against this agent\'s policy and recorded.',
@@ -105,39 +125,59 @@ export function createMcpServer(options: ConnectionOptions): Server {
     void server.sendToolListChanged().catch(() => undefined);
   });
   if (stopListening) server.onclose = stopListening;
-  server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
+  server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult | InputRequiredResult> => {
     if (options.callsWaitFor) await options.callsWaitFor;
-    // Elicitation goes out on this request's own stream (over HTTP: the POST's event stream), so the client sees the
-    // question while it waits for the call.
-    const confirm: ConfirmInClient | null = options.askInClient !== false && server.getClientCapabilities()?.elicitation?.form
-      ? async (message, timeoutMs) => {
-          try {
-            const answer = await server.elicitInput(
-              {
-                mode: 'form',
-                message,
-                requestedSchema: {
-                  type: 'object',
-                  properties: { approve: { type: 'boolean', title: 'Approve', description: 'Yes lets the call go ahead; no stops it.' } },
-                  required: ['approve'],
-                },
-              },
-              { relatedRequestId: ctx.mcpReq.id, timeout: timeoutMs },
-            );
-            if (answer.action === 'accept') return answer.content?.approve === true ? 'accepted' : 'declined';
-            return answer.action === 'decline' ? 'declined' : 'canceled';
-          } catch {
-            // A timeout, a disconnected client or an answer that does not fit the form: no approval.
-            return 'no_answer';
-          }
-        }
-      : null;
+    const modern = options.era === 'modern';
+    const confirm = options.askInClient === false ? null : modern ? askWithRepeat(ctx) : askOnTheConnection(server, ctx);
+    const envelopeName = fromEnvelope<{ name?: unknown }>(ctx, CLIENT_INFO_META_KEY)?.name;
+    const clientName = modern ? (typeof envelopeName === 'string' ? envelopeName : null) : (server.getClientVersion()?.name ?? null);
     const reply = await options.gate.call(
-      { caller: options.caller(ctx.http?.authInfo), transport: options.transport, clientName: server.getClientVersion()?.name ?? null, confirm },
+      { caller: options.caller(ctx.http?.authInfo), transport: options.transport, clientName, confirm },
       request.params.name,
       request.params.arguments,
     );
+    if (reply.inputRequired) {
+      return inputRequired({
+        inputRequests: { approve: inputRequired.elicit({ mode: 'form', message: reply.inputRequired.question, requestedSchema: APPROVE_FORM }) },
+        requestState: reply.inputRequired.token,
+      });
+    }
     return { content: [{ type: 'text', text: reply.text }], structuredContent: reply.structuredContent, isError: reply.isError };
   });
   return server;
+}
+
+/**
+ * 2025-11-25: the question goes out on this request's own stream (over HTTP: the POST's event stream), so the client
+ * sees it while it waits for the call. Only when the client declared it can show a form.
+ */
+function askOnTheConnection(server: Server, ctx: ServerContext): InClientConfirmation | null {
+  if (!server.getClientCapabilities()?.elicitation?.form) return null;
+  const ask: ConfirmInClient = async (message, timeoutMs) => {
+    try {
+      const answer = await server.elicitInput({ mode: 'form', message, requestedSchema: APPROVE_FORM }, { relatedRequestId: ctx.mcpReq.id, timeout: timeoutMs });
+      if (answer.action === 'accept') return answer.content?.approve === true ? 'accepted' : 'declined';
+      return answer.action === 'decline' ? 'declined' : 'canceled';
+    } catch {
+      // A timeout, a disconnected client or an answer that does not fit the form: no approval.
+      return 'no_answer';
+    }
+  };
+  return { kind: 'prompt', ask };
+}
+
+/**
+ * 2026-07-28: the client declares on each request what it can do. A repeat carries the token it was given and the
+ * person's answer; anything but an accepted form with approve: true is no.
+ */
+function askWithRepeat(ctx: ServerContext): InClientConfirmation | null {
+  const elicitation = fromEnvelope<{ elicitation?: { form?: unknown; url?: unknown } }>(ctx, CLIENT_CAPABILITIES_META_KEY)?.elicitation;
+  // A bare `elicitation: {}` means forms, as in 2025-11-25.
+  const canShowForm = elicitation !== undefined && (elicitation.form !== undefined || elicitation.url === undefined);
+  const token = ctx.mcpReq.requestState();
+  if (typeof token !== 'string') return canShowForm ? { kind: 'repeat', answer: null } : null;
+  const response = inputResponse(ctx.mcpReq.inputResponses, 'approve');
+  const answer: RepeatedAnswer['answer'] =
+    response.kind !== 'elicit' ? 'canceled' : response.action === 'accept' ? (response.content?.approve === true ? 'accepted' : 'declined') : response.action === 'decline' ? 'declined' : 'canceled';
+  return { kind: 'repeat', answer: { token, answer } };
 }

@@ -49,7 +49,7 @@ export function dbMigrate(database: DatabaseUrl | null, grantTo: string | undefi
 }
 
 /** The tables `db copy` moves besides the log, in an order that keeps approvals before their votes. */
-const TABLES = ['reservations', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'approvals', 'approval_votes'];
+const TABLES = ['reservations', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'approvals', 'approval_votes', 'client_confirmations'];
 const BATCH_ROWS = 500;
 
 function columnsOf(db: SqliteDatabase | PostgresDatabase, table: string): string[] {

@@ -6,8 +6,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
-import { isInitializeRequest } from '@modelcontextprotocol/server';
+import { NodeStreamableHTTPServerTransport, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
+import { createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest } from '@modelcontextprotocol/server';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { HttpConfig } from '../config.js';
@@ -51,8 +51,9 @@ export interface HttpServeOptions extends HttpConfig {
   shutdownGraceMs: number;
   /**
    * No sessions: each POST gets a fresh MCP server and transport, used once (the SDK's stateless mode), so any replica
-   * can take any request. Nothing is held between requests, so there is no in-client confirmation (approvals go out
-   * of band), no standalone event stream (GET) and no tools/list_changed notification.
+   * can take any request. Nothing is held between requests, so a 2025-11-25 client gets no in-client confirmation
+   * (approvals go out of band), no standalone event stream (GET) and no tools/list_changed notification. 2026-07-28
+   * clients are served the same way in either mode (every request of theirs stands alone).
    */
   stateless?: boolean;
 }
@@ -173,6 +174,20 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     }
   };
 
+  /**
+   * 2026-07-28 clients: a fresh server for each request, with no session (the protocol has none). A question for the
+   * person is the call's "input required" result; the repeat may reach any replica (src/confirmations/).
+   */
+  const modern = createMcpHandler(
+    () => createMcpServer({ gate: engine.gate, caller: callerOf, transport: 'http', era: 'modern', listChanged: true }),
+    { legacy: 'reject', maxRequestBodySize: MAX_MCP_BODY, onerror: (error) => logger.debug({ err: error }, 'MCP request error (2026-07-28)') },
+  );
+  const answerModern = toNodeHandler(modern, { onerror: (error) => logger.warn({ err: error }, 'MCP request failed (2026-07-28)') });
+  // Their tools/list_changed arrives on the subscriptions/listen streams they opened.
+  const stopAnnouncing = engine.onPoliciesChanged(() => modern.notify.toolsChanged());
+  /** A request of the 2026-07-28 protocol (it carries the per-request envelope), as the SDK's own entry tells them. */
+  const isModern = async (req: IncomingMessage, body: unknown): Promise<boolean> => !(await isLegacyRequest(await toWebRequest(req, body), body, { maxRequestBodySize: MAX_MCP_BODY }));
+
   /** Sessions being opened (initialize answered but not yet registered), per agent, so a burst cannot pass the cap. */
   const opening = new Map<string, number>();
   const openSession = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, agent: string, body: unknown): Promise<void> => {
@@ -227,13 +242,11 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
    * One request, one server: built for it and closed when its answer is done. A server or transport reused across
    * requests would mix one client's answers into another's (CVE-2026-25536).
    */
-  const answerStateless = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse): Promise<void> => {
+  const answerStateless = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, body: unknown): Promise<void> => {
     if (req.method !== 'POST') {
       sendRpcError(res, 405, RPC_REFUSED, 'Method not allowed: this server is stateless (serve --stateless): it keeps no sessions and no event streams. POST each message to /mcp.', undefined, { Allow: 'POST' });
       return;
     }
-    const read = await readRpcBody(req, res);
-    if (!read.ok) return;
     const server = createMcpServer({
       gate: engine.gate,
       caller: callerOf,
@@ -246,7 +259,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       void server.close();
     });
     await server.connect(transport);
-    await transport.handleRequest(req, res, read.body);
+    await transport.handleRequest(req, res, body);
   };
 
   const handleMcp = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse): Promise<void> => {
@@ -265,8 +278,22 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       return;
     }
     req.auth = { token: presented.token, clientId: agent.agent, scopes: [] };
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readRpcBody(req, res);
+      if (!read.ok) return;
+      body = read.body;
+      if (await isModern(req, body)) {
+        if (!isJsonContentType(req.headers['content-type'] ?? '')) {
+          sendRpcError(res, 415, RPC_INVALID_REQUEST, 'Unsupported Media Type: POST /mcp with Content-Type: application/json.');
+          return;
+        }
+        await answerModern(req, res, body);
+        return;
+      }
+    }
     if (options.stateless === true) {
-      await answerStateless(req, res);
+      await answerStateless(req, res, body);
       return;
     }
 
@@ -282,12 +309,6 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         return;
       }
       sessions.touch(session);
-      let body: unknown;
-      if (req.method === 'POST') {
-        const read = await readRpcBody(req, res);
-        if (!read.ok) return;
-        body = read.body;
-      }
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -295,14 +316,12 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       sendRpcError(res, 400, RPC_REFUSED, 'Bad Request: an Mcp-Session-Id header is required; start a session with an initialize request first.');
       return;
     }
-    const read = await readRpcBody(req, res);
-    if (!read.ok) return;
-    const messages = Array.isArray(read.body) ? read.body : [read.body];
+    const messages = Array.isArray(body) ? body : [body];
     if (!messages.some((message) => isInitializeRequest(message))) {
-      sendRpcError(res, 400, RPC_REFUSED, 'Bad Request: an Mcp-Session-Id header is required; start a session with an initialize request first.');
+      sendRpcError(res, 400, RPC_REFUSED, 'Bad Request: an Mcp-Session-Id header is required; start a session with an initialize request (2025-11-25), or send each request with its _meta envelope (2026-07-28).');
       return;
     }
-    await openSession(req, res, agent.agent, read.body);
+    await openSession(req, res, agent.agent, body);
   };
 
   const handleWebhook = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -353,7 +372,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       if (req.method === 'OPTIONS' && req.headers.origin !== undefined) {
         res.writeHead(204, {
           'Access-Control-Allow-Methods': 'GET, POST, DELETE',
-          'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID',
+          'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID',
           'Access-Control-Max-Age': '600',
         }).end();
         return;
@@ -425,6 +444,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       }
       if (!finished) logger.warn('Calls still in flight at shutdown; their outcome rows are missing and show as pending.');
       await sessions.closeAll();
+      stopAnnouncing();
+      await modern.close();
       httpServer.closeAllConnections();
       await refusalLimit.close();
       await webhookLimit.close();

@@ -225,7 +225,7 @@ describe('four eyes under a people file', () => {
 
   it('a yes in the agent\'s own client never counts: the approval goes out of band', async () => {
     let asked = 0;
-    const reply = await w.gate.call({ ...origin, transport: 'stdio', confirm: async () => { asked += 1; return 'accepted'; } }, 'refund', { payment_id: w.paymentId, amount: '80.00' });
+    const reply = await w.gate.call({ ...origin, transport: 'stdio', confirm: { kind: 'prompt', ask: async () => { asked += 1; return 'accepted'; } } }, 'refund', { payment_id: w.paymentId, amount: '80.00' });
     expect(asked).toBe(0);
     expect(reply.structuredContent.error).toMatchObject({ code: 'approval_required' });
     expect(await w.simulator.listRefunds(w.paymentId)).toEqual([]);

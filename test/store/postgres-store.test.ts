@@ -45,6 +45,21 @@ describe('the audit log on PostgreSQL', () => {
     }
   });
 
+  it('upgrades a 0.7 database (schema 1) in place, and the role that served it may use the new table', async () => {
+    const database = await freshDatabase();
+    // What 0.7.0 left: schema 1, the server role granted on its tables; client_confirmations did not exist yet.
+    await adminQuery(database.ownerUrl, 'DROP TABLE client_confirmations');
+    await adminQuery(database.ownerUrl, 'DELETE FROM schema_version WHERE version >= 2');
+    await expect(adminQuery(database.serverUrl, 'SELECT 1 FROM client_confirmations')).rejects.toThrow(/does not exist/);
+    // The server's own role may not migrate; the owner's may, and the serving role is granted on the new table.
+    expect(() => open(database.serverUrl)).toThrow(/needs 2, but its role may not create tables/);
+    open(database.ownerUrl).close();
+    expect((await database.admin<{ version: number }>('SELECT max(version) AS version FROM schema_version')).rows[0]!.version).toBe(SCHEMA_VERSION);
+    await adminQuery(database.serverUrl, "INSERT INTO client_confirmations (token_sha256, call_id, agent, tool, fingerprint, asked_at, expires_at, audit_columns) VALUES ('t', 'c', 'a', 'refund', 'f', 'x', 'y', '{}')");
+    await adminQuery(database.serverUrl, "UPDATE client_confirmations SET answer = 'accepted', answered_at = 'z' WHERE token_sha256 = 't'");
+    open(database.serverUrl).close();
+  }, 30_000);
+
   it('fails loudly on a fork: a second row 2, a row off the end or a wrong prev_hash is refused', async () => {
     const database = await freshDatabase();
     const db = withRows(database.serverUrl);
@@ -92,10 +107,10 @@ describe('the audit log on PostgreSQL', () => {
 
   it('tells a server role that may not create tables to run db migrate, and refuses a newer schema', async () => {
     const empty = await freshDatabase({ migrated: false });
-    expect(() => open(empty.serverUrl)).toThrow(/needs 1, but its role may not create tables.*Run `mollie-invoice-mcp db migrate` with the owner's MOLLIE_MCP_DATABASE_URL first/);
+    expect(() => open(empty.serverUrl)).toThrow(new RegExp(`needs ${SCHEMA_VERSION}, but its role may not create tables.*Run \`mollie-invoice-mcp db migrate\` with the owner's MOLLIE_MCP_DATABASE_URL first`));
     const newer = await freshDatabase();
     await newer.admin("INSERT INTO schema_version (version, description, applied_by) VALUES (99, 'from the future', 'mollie-invoice-mcp 9.0.0')");
-    expect(() => open(newer.serverUrl)).toThrow(/schema is at version 99, newer than this server's 1: .*Upgrade this one/);
+    expect(() => open(newer.serverUrl)).toThrow(new RegExp(`schema is at version 99, newer than this server's ${SCHEMA_VERSION}: .*Upgrade this one`));
   });
 
   it('names no password when the login is refused', async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { produced, producedWorkspace, secret } from './leak-watch.js';
 import { createStoreDatabase, dropStoreDatabase, ON_POSTGRES } from './store-under-test.js';
+import { negotiation } from './protocol-under-test.js';
 
 export const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 export const EXAMPLE_POLICIES = new URL('../../policies/', import.meta.url).pathname;
@@ -61,13 +62,18 @@ export interface SpawnOptions {
   clientName?: string;
   /** Makes the client declare elicitation and answer confirmation prompts with this. */
   elicit?: ElicitHandler;
+  /** The protocol generation the client speaks; MIM_TEST_PROTOCOL's by default. */
+  protocol?: 'legacy' | 'modern';
 }
 
 export type ElicitHandler = (request: ElicitRequest) => Promise<ElicitResult>;
 
-/** An SDK client as Claude Code or VS Code would be: with elicitation when `elicit` is given, without otherwise. */
-export function newClient(name: string, elicit?: ElicitHandler): Client {
-  const client = new Client({ name, version: '1.0.0' }, elicit ? { capabilities: { elicitation: {} } } : {});
+/**
+ * An SDK client as Claude Code or VS Code would be: with elicitation when `elicit` is given, without otherwise; of the
+ * protocol generation under test (MIM_TEST_PROTOCOL) unless `protocol` says which.
+ */
+export function newClient(name: string, elicit?: ElicitHandler, protocol?: 'legacy' | 'modern'): Client {
+  const client = new Client({ name, version: '1.0.0' }, { ...(elicit ? { capabilities: { elicitation: {} } } : {}), ...negotiation(protocol) });
   if (elicit) client.setRequestHandler('elicitation/create', elicit);
   return client;
 }
@@ -93,7 +99,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> 
   transport.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  const client = newClient(options.clientName ?? 'e2e-test-client', options.elicit);
+  const client = newClient(options.clientName ?? 'e2e-test-client', options.elicit, options.protocol);
   await client.connect(transport);
   // Listing first lets the SDK client validate every structuredContent against the declared outputSchema.
   await client.listTools();

@@ -262,6 +262,32 @@ CREATE TABLE simulator_replies (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
 CREATE INDEX simulator_replies_at ON simulator_replies (at);
 `),
   },
+  {
+    version: 2,
+    description: 'questions put to the person at a 2026-07-28 client, answered by the repeat of the call (0.8)',
+    sql: textInCollationC(`
+CREATE TABLE client_confirmations (
+  token_sha256 TEXT PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  asked_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  audit_columns TEXT NOT NULL,
+  answer TEXT CHECK (answer IN ('accepted', 'declined', 'canceled', 'no_answer')),
+  answered_at TEXT
+);
+CREATE INDEX client_confirmations_open ON client_confirmations (expires_at) WHERE answered_at IS NULL;
+-- The roles that already serve from this database (granted by db migrate --grant-to) may use the new table too.
+DO $$ DECLARE serving record; BEGIN
+  FOR serving IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
+                 WHERE table_schema = 'public' AND table_name = 'audit_log' AND privilege_type = 'INSERT' AND grantee <> current_user LOOP
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON client_confirmations TO %I', serving.grantee);
+  END LOOP;
+END $$;
+`),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -271,7 +297,7 @@ const APPEND_ONLY = ['audit_log'];
 /** Tables the server's role reads and writes. */
 const WORKING = [
   'audit_chain_head', 'reservations', 'open_reads', 'payments', 'payment_links', 'invoice_locks', 'call_times', 'store_meta',
-  'server_instances', 'approvals', 'approval_votes', 'simulator_payments', 'simulator_links', 'simulator_refunds', 'simulator_replies',
+  'server_instances', 'approvals', 'approval_votes', 'client_confirmations', 'simulator_payments', 'simulator_links', 'simulator_refunds', 'simulator_replies',
 ];
 
 /**
