@@ -16,37 +16,34 @@ import { build } from 'esbuild';
 
 const BUNDLE = 'dist/src/cli.bundle.cjs';
 const CACHE = `${BUNDLE}.cache`;
-const SDK_AJV = /@modelcontextprotocol\/sdk\/dist\/esm\/validation\/ajv-provider\.js$/;
-
 /**
- * The MCP SDK imports its Ajv validator at load (Ajv, its formats and fast-uri: a fifth of the bundle) though a
- * server uses it only to check a person's answer to an elicitation. In the bundle its module is replaced by a wrapper
- * that loads the SDK's own CommonJS build of it, with Ajv from node_modules, on the first validation; behaviour is the
- * SDK's own, and Ajv is neither read nor held in memory by a server that never asks a person.
+ * The MCP SDK loads its Ajv validator at start (Ajv and its formats, bundled into the SDK: a fifth of the bundle),
+ * though a server uses it only to check a person's answer to an elicitation. In the bundle, the two ways it comes in
+ * (the server's default validator, `@modelcontextprotocol/server/_shims`, and the one src/server.ts names) are replaced
+ * by a wrapper that loads the SDK's own CommonJS build of it from node_modules on the first validation: behaviour is
+ * the SDK's own, and Ajv is neither read nor held in memory by a server that never asks a person.
  */
-const SDK_AJV_CJS = '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+const DEFERRED_AJV = /^@modelcontextprotocol\/server\/(_shims|validators\/ajv)$/;
 const deferAjv = {
   name: 'defer-ajv',
   setup(builder) {
-    builder.onResolve({ filter: /ajv-provider\.js$/ }, async (args) => {
-      if (args.namespace === 'deferred-ajv') return { path: args.path, external: true };
-      if (args.pluginData === 'real') return undefined;
-      const found = await builder.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
-      if (found.errors.length > 0 || !SDK_AJV.test(found.path.replaceAll('\\', '/'))) return undefined;
-      return { path: found.path, namespace: 'deferred-ajv' };
-    });
+    // The wrapper's own require() of the real thing stays a require() from node_modules.
+    builder.onResolve({ filter: DEFERRED_AJV }, (args) => (args.namespace === 'deferred-ajv' ? { path: args.path, external: true } : { path: args.path, namespace: 'deferred-ajv' }));
     builder.onLoad({ filter: /.*/, namespace: 'deferred-ajv' }, () => ({
       loader: 'js',
+      resolveDir: process.cwd(),
       contents: `
+        import process from 'node:process';
         let real;
         export class AjvJsonSchemaValidator {
           constructor(ajv) { this.ajv = ajv; this.inner = undefined; }
           getValidator(schema) {
-            real ??= require(${JSON.stringify(SDK_AJV_CJS)});
+            real ??= require('@modelcontextprotocol/server/validators/ajv');
             this.inner ??= new real.AjvJsonSchemaValidator(this.ajv);
             return this.inner.getValidator(schema);
           }
-        }`,
+        }
+        export { AjvJsonSchemaValidator as DefaultJsonSchemaValidator, process };`,
     }));
   },
 };
@@ -67,7 +64,9 @@ async function bundle(entry, outfile) {
     charset: 'ascii',
     sourcemap: true,
     // better-sqlite3's JavaScript is bundled too; its compiled addon is loaded by path (src/database.ts).
-    external: ['@mollie/api-client', 'pg', '*.node'],
+    // The SDK's client is only for `demo` (an in-process client): loaded from node_modules when the demo runs, it
+    // costs a starting server nothing.
+    external: ['@mollie/api-client', 'pg', '*.node', '@modelcontextprotocol/client'],
     // import('@mollie/api-client') becomes a require() of its CommonJS build: a script compiled from a code cache has
     // no dynamic-import callback on Node 20.
     supported: { 'dynamic-import': false },

@@ -200,6 +200,20 @@ export class Gate {
   /** Writes the counts of refused calls not yet summarised; before the database closes. */
   close(): void {
     this.refusals.closeNow();
+    for (const timer of this.questionTimers) clearTimeout(timer);
+    this.questionTimers.clear();
+  }
+
+  /** One timer per question this process asked: it is closed soon after it expires, not at the next settling pass. */
+  private readonly questionTimers = new Set<NodeJS.Timeout>();
+
+  private closeWhenExpired(expiresAt: string, log: CallLog): void {
+    const timer = setTimeout(() => {
+      this.questionTimers.delete(timer);
+      this.closeUnansweredQuestions().catch((error: unknown) => log.error({ err: error }, 'Could not close an unanswered question; the next settling pass will'));
+    }, Math.max(0, Date.parse(expiresAt) - this.clock().getTime()) + 1_000);
+    timer.unref();
+    this.questionTimers.add(timer);
   }
 
   /** Resolves when no call is in flight, or after `timeoutMs`; true if everything finished. */
@@ -616,6 +630,7 @@ export class Gate {
         return this.confirmations.ask({ callId: request.callId, agent: request.agent, tool: request.tool.name, fingerprint: request.fingerprint, columns }, now, this.options.approvalSettings.confirmTimeoutMs);
       });
       log.info({ decision: 'asking', expires_at: asked.expiresAt }, 'Asked the person at the client; the call goes on when the client repeats it with the answer');
+      this.closeWhenExpired(asked.expiresAt, log);
       return { isError: false, structuredContent: {}, text: question, inputRequired: { question, token: asked.token } };
     } catch (error) {
       log.error({ err: error }, 'Could not record the confirmation prompt; denying the call');

@@ -183,8 +183,15 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     { legacy: 'reject', maxRequestBodySize: MAX_MCP_BODY, onerror: (error) => logger.debug({ err: error }, 'MCP request error (2026-07-28)') },
   );
   const answerModern = toNodeHandler(modern, { onerror: (error) => logger.warn({ err: error }, 'MCP request failed (2026-07-28)') });
-  // Their tools/list_changed arrives on the subscriptions/listen streams they opened.
-  const stopAnnouncing = engine.onPoliciesChanged(() => modern.notify.toolsChanged());
+  // Their tools/list_changed arrives on the subscriptions/listen streams they opened, when an edit changed what some
+  // agent may list (a stream is not told apart by agent: each client lists again and sees its own).
+  let lists = toolLists(engine);
+  const stopAnnouncing = engine.onPoliciesChanged(() => {
+    const now = toolLists(engine);
+    if (now === lists) return;
+    lists = now;
+    modern.notify.toolsChanged();
+  });
   /** A request of the 2026-07-28 protocol (it carries the per-request envelope), as the SDK's own entry tells them. */
   const isModern = async (req: IncomingMessage, body: unknown): Promise<boolean> => !(await isLegacyRequest(await toWebRequest(req, body), body, { maxRequestBodySize: MAX_MCP_BODY }));
 
@@ -457,6 +464,14 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   return { url, close };
+}
+
+/** Which tools each agent may list in this mode, as one string to compare. */
+function toolLists(engine: Engine): string {
+  return [...engine.policies.agents.values()]
+    .map((agent) => `${agent.agent}:${agent.modes.includes(engine.mollie.mode) ? [...agent.tools.keys()].sort().join(',') : ''}`)
+    .sort()
+    .join(';');
 }
 
 /** The request's path without its query string, which is never logged or recorded. */

@@ -58,7 +58,7 @@ let double: MollieApiDouble;
 let workspace: Workspace;
 const servers: ServerHandle[] = [];
 
-async function stdio(agent: string, options: { elicit?: ElicitHandler; env?: Record<string, string> } = {}): Promise<ServerHandle> {
+async function stdio(agent: string, options: { elicit?: ElicitHandler; env?: Record<string, string>; protocol?: 'legacy' | 'modern' } = {}): Promise<ServerHandle> {
   const server = await spawnServer({
     agent,
     workspace,
@@ -67,6 +67,7 @@ async function stdio(agent: string, options: { elicit?: ElicitHandler; env?: Rec
     env: { ...mollieDoubleEnv(double.url), ...options.env },
     clientName: options.elicit ? 'prompting-client' : 'plain-client',
     ...(options.elicit ? { elicit: options.elicit } : {}),
+    ...(options.protocol ? { protocol: options.protocol } : {}),
   });
   servers.push(server);
   return server;
@@ -198,8 +199,8 @@ describe('in the client (elicitation)', () => {
     });
   }
 
-  it('no answer within the timeout is a refusal', async () => {
-    const desk = await stdio('desk', { elicit: () => new Promise<ElicitResult>(() => undefined), env: { MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS: '1' } });
+  it('no answer within the timeout is a refusal (2025-11-25: the server waits; see input-required.test.ts for 2026-07-28)', async () => {
+    const desk = await stdio('desk', { elicit: () => new Promise<ElicitResult>(() => undefined), env: { MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS: '1' }, protocol: 'legacy' });
     const payment = await paidPayment();
     const refused = await desk.call('refund', { payment_id: payment.id, amount: '250.00' });
     expect(errorOf(refused)).toMatchObject({ code: 'confirmation_declined', reason: 'no_answer' });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICY } from '../support/engine-world.js';
 import { produced } from '../support/leak-watch.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
+import { SCHEMA_VERSION } from '../../src/store/postgres/schema.js';
 import { CLI, createWorkspace, spawnServer, workspaceEnv, type Workspace } from '../support/stdio-server.js';
 
 const exec = promisify(execFile);
@@ -61,10 +62,10 @@ describe('the shared store from the command line', () => {
     database = await freshDatabase({ migrated: false });
     const first = await cli(['db', 'migrate', '--grant-to', database.serverRole], { ...withoutDb, MOLLIE_MCP_DATABASE_URL: database.ownerUrl });
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toContain(`migrated from version 0 to 1`);
+    expect(first.stdout).toContain(`migrated from version 0 to ${SCHEMA_VERSION}`);
     expect(first.stdout).toContain(`GRANT SELECT, INSERT ON audit_log TO "${database.serverRole}"`);
     const again = await cli(['db', 'migrate', '--database-url', database.ownerUrl], withoutDb);
-    expect(again.stdout).toMatch(/is current \(version 1\)/);
+    expect(again.stdout).toMatch(new RegExp(`is current \\(version ${SCHEMA_VERSION}\\)`));
   });
 
   it('copies the SQLite log into it with the chain intact: the same last hash on both, and the same export', async () => {

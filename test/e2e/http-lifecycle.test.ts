@@ -10,6 +10,8 @@ import { initializeBody, MCP_HEADERS, newToken, rawRequest, spawnHttpServer, typ
 import { CLI, createWorkspace, mollieDoubleEnv, type Workspace } from '../support/stdio-server.js';
 import { openStoreForTest, storeArgs } from '../support/store-under-test.js';
 
+/** Sessions, their caps and their expiry are of the 2025-11-25 protocol; 2026-07-28 has none. */
+const SESSIONS = { protocol: 'legacy' } as const;
 const CLERK = newToken();
 const OTHER = newToken();
 const POLICY = `agent: clerk
@@ -58,32 +60,32 @@ describe('serve --transport http', () => {
   it('caps the sessions one agent may hold, so it cannot lock every other agent out', async () => {
     const workspace = workspaceFor();
     const server = await serverFor(workspace, { MOLLIE_MCP_SESSIONS_PER_AGENT: '3' });
-    const opened = await Promise.all([1, 2, 3].map(() => server.connect(CLERK.token)));
+    const opened = await Promise.all([1, 2, 3].map(() => server.connect(CLERK.token, SESSIONS)));
     cleanup.push(async () => Promise.all(opened.map((client) => client.close().catch(() => undefined))));
     const fourth = await rawRequest(`${server.url}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, Authorization: `Bearer ${CLERK.token}` }, body: initializeBody() });
     expect(fourth.status).toBe(429);
     expect(fourth.headers['retry-after']).toBe('30');
     expect(JSON.parse(fourth.body).error.message).toMatch(/already has 3 open sessions, the most one agent may have \(MOLLIE_MCP_SESSIONS_PER_AGENT\)/);
     // Everyone else is unaffected, and the agent's own sessions keep working.
-    const other = await server.connect(OTHER.token);
+    const other = await server.connect(OTHER.token, SESSIONS);
     cleanup.push(() => other.close().catch(() => undefined));
     expect((await other.client.listTools()).tools.map((tool) => tool.name)).toEqual(['get_payment_status']);
     expect((await opened[0]!.client.listTools()).tools).toHaveLength(2);
     await opened[2]!.transport.terminateSession();
     await opened[2]!.close();
-    const again = await server.connect(CLERK.token);
+    const again = await server.connect(CLERK.token, SESSIONS);
     cleanup.push(() => again.close().catch(() => undefined));
   });
 
   it('closes an idle session; the client is told to start a new one', async () => {
     const workspace = workspaceFor();
     const server = await serverFor(workspace, { MOLLIE_MCP_SESSION_IDLE_SECONDS: '1' });
-    const client = await server.connect(CLERK.token);
+    const client = await server.connect(CLERK.token, SESSIONS);
     cleanup.push(() => client.close().catch(() => undefined));
     expect((await client.client.listTools()).tools).toHaveLength(2);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     await expect(client.client.listTools()).rejects.toThrow(/Session not found/);
-    const fresh = await server.connect(CLERK.token);
+    const fresh = await server.connect(CLERK.token, SESSIONS);
     cleanup.push(() => fresh.close().catch(() => undefined));
     expect((await fresh.client.listTools()).tools).toHaveLength(2);
   });
@@ -97,7 +99,7 @@ describe('SIGTERM with calls in flight', () => {
     cleanup.push(() => double.close());
     const workspace = workspaceFor();
     const server = await serverFor(workspace, mollieDoubleEnv(double.url));
-    const client = await server.connect(CLERK.token);
+    const client = await server.connect(CLERK.token, SESSIONS);
     // Mollie takes 1.5 s to answer each of these four pay links.
     double.inject({ fault: { kind: 'delay', ms: 1500 }, method: 'POST', path: /\/v2\/payment-links$/, times: 4 });
     const calls = [1, 2, 3, 4].map((n) => client.call('create_invoice_payment', { invoice_id: `TERM-${n}`, amount: '10.00', currency: 'EUR' }));
@@ -160,7 +162,7 @@ describe('junk webhooks behind a proxy (hostile pass, 0.5.0)', () => {
   it("do not crowd out Mollie's webhook about a payment this server made, though every sender shares one address", async () => {
     const workspace = workspaceFor();
     const server = await serverFor(workspace, { MOLLIE_MCP_WEBHOOK_URL: 'https://hooks.example.com/webhooks/mollie' });
-    const client = await server.connect(CLERK.token);
+    const client = await server.connect(CLERK.token, SESSIONS);
     cleanup.push(() => client.close().catch(() => undefined));
     const made = await client.call('create_invoice_payment', { invoice_id: 'WH-1', amount: '25.00', currency: 'EUR', kind: 'checkout' });
     const paymentId = String(made.structuredContent.payment_id);
@@ -186,7 +188,7 @@ describe('another process holding the database write lock', () => {
   it('does not freeze the server: health checks are answered while calls wait for the lock, and the calls then complete (finding 9)', async () => {
     const workspace = workspaceFor();
     const server = await serverFor(workspace);
-    const client = await server.connect(CLERK.token);
+    const client = await server.connect(CLERK.token, SESSIONS);
     cleanup.push(() => client.close().catch(() => undefined));
 
     // A second process (an operator's sqlite3 shell, another replica mid-transaction) takes the write lock and keeps it.

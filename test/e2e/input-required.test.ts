@@ -15,6 +15,7 @@ import { newToken, spawnHttpServer, type HttpServerHandle } from '../support/htt
 import { createWorkspace, mollieDoubleEnv, spawnServer, type ServerHandle, type Workspace } from '../support/stdio-server.js';
 import { negotiation } from '../support/protocol-under-test.js';
 import { openStoreForTest } from '../support/store-under-test.js';
+import { until } from '../support/waiting.js';
 
 const TRUSTED = newToken();
 const OTHER = newToken();
@@ -291,6 +292,53 @@ describe('the repeat is checked (a client driving the rounds itself, over HTTP)'
     // The agent that was asked still can: its question is open until it is answered or expires.
     expect((await repeat(trusted, args, requestState)).isError).toBe(false);
     expect(refundPosts(payment)).toBe(1);
+  });
+});
+
+describe('a question nobody answers (MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS=1)', () => {
+  let server: HttpServerHandle;
+
+  beforeAll(async () => {
+    server = await spawnHttpServer({ workspace, env: { ...mollieDoubleEnv(double.url), MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS: '1' } });
+    closers.push(() => server.stop());
+  });
+
+  async function firstRound(paymentId: string): Promise<{ client: Client; requestState: string; callId: string }> {
+    const client = modernClient('walked-away', yes, [], false);
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TRUSTED.token}` } } }));
+    closers.push(() => client.close());
+    const first = (await client.callTool({ name: 'refund', arguments: { payment_id: paymentId, amount: '300.00' } }, { allowInputRequired: true })) as unknown as { requestState: string };
+    const db = openStoreForTest(workspace);
+    const row = db.prepare("SELECT call_id FROM audit_log WHERE reason = 'confirmation_asked' AND agent = 'trusted' ORDER BY seq DESC LIMIT 1").get() as { call_id: string };
+    db.close();
+    return { client, requestState: first.requestState, callId: row.call_id };
+  }
+
+  it('is closed as a prompt nobody answered, by the server, without a repeat: the call does not stay open', async () => {
+    const payment = await paidPayment();
+    const { callId } = await firstRound(payment);
+    await until(() => rowsOf(callId).length === 4, 'the unanswered question to be closed', 10_000);
+    expect(rowsOf(callId).map((row) => [row.kind, row.reason ?? row.outcome])).toEqual([
+      ['event', 'confirmation_asked'],
+      ['event', 'confirmation_no_answer'],
+      ['decision', 'confirmation_declined'],
+      ['outcome', 'error'],
+    ]);
+    expect(String(rowsOf(callId)[1]!.reason_message)).toContain('did not answer within 1 s');
+    expect(refundPosts(payment)).toBe(0);
+  });
+
+  it('a yes that comes after the question expired does not count', async () => {
+    const payment = await paidPayment();
+    const { client, requestState, callId } = await firstRound(payment);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const late = (await client.callTool({ name: 'refund', arguments: { payment_id: payment, amount: '300.00' }, inputResponses: { approve: { action: 'accept', content: { approve: true } } }, requestState } as never)) as Result;
+    expect(errorOf(late)).toMatchObject({ code: 'confirmation_declined' });
+    // Either the repeat found the question expired (no_answer, closing the call), or the server had closed it first.
+    expect(['no_answer', 'answer_used']).toContain(errorOf(late).reason);
+    expect(refundPosts(payment)).toBe(0);
+    await until(() => rowsOf(callId).some((row) => row.kind === 'outcome'), 'the call to be closed', 10_000);
+    expect(rowsOf(callId).filter((row) => row.kind === 'outcome')).toHaveLength(1);
   });
 });
 

@@ -27,7 +27,7 @@ export interface HttpServerHandle {
   stderr(): string;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
-  connect(token: string, options?: { clientName?: string; headers?: Record<string, string>; elicit?: ElicitHandler; protocol?: 'legacy' | 'modern' }): Promise<HttpClientHandle>;
+  connect(token: string, options?: { clientName?: string; headers?: Record<string, string>; elicit?: ElicitHandler; protocol?: 'legacy' | 'modern'; onToolsChanged?: () => void }): Promise<HttpClientHandle>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -83,7 +83,7 @@ export async function spawnHttpServer(options: SpawnHttpOptions): Promise<HttpSe
       const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
         requestInit: { headers: { Authorization: `Bearer ${token}`, ...connectOptions.headers } },
       });
-      const client = newClient(connectOptions.clientName ?? 'e2e-http-client', connectOptions.elicit, connectOptions.protocol);
+      const client = newClient(connectOptions.clientName ?? 'e2e-http-client', connectOptions.elicit, connectOptions.protocol, connectOptions.onToolsChanged);
       await client.connect(transport);
       // Listing first lets the SDK client validate every structuredContent against the declared outputSchema.
       await client.listTools();

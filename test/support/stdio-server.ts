@@ -64,6 +64,8 @@ export interface SpawnOptions {
   elicit?: ElicitHandler;
   /** The protocol generation the client speaks; MIM_TEST_PROTOCOL's by default. */
   protocol?: 'legacy' | 'modern';
+  /** Told of every tools/list_changed notification. */
+  onToolsChanged?: () => void;
 }
 
 export type ElicitHandler = (request: ElicitRequest) => Promise<ElicitResult>;
@@ -72,8 +74,16 @@ export type ElicitHandler = (request: ElicitRequest) => Promise<ElicitResult>;
  * An SDK client as Claude Code or VS Code would be: with elicitation when `elicit` is given, without otherwise; of the
  * protocol generation under test (MIM_TEST_PROTOCOL) unless `protocol` says which.
  */
-export function newClient(name: string, elicit?: ElicitHandler, protocol?: 'legacy' | 'modern'): Client {
-  const client = new Client({ name, version: '1.0.0' }, { ...(elicit ? { capabilities: { elicitation: {} } } : {}), ...negotiation(protocol) });
+export function newClient(name: string, elicit?: ElicitHandler, protocol?: 'legacy' | 'modern', onToolsChanged?: () => void): Client {
+  const client = new Client(
+    { name, version: '1.0.0' },
+    {
+      ...(elicit ? { capabilities: { elicitation: {} } } : {}),
+      ...negotiation(protocol),
+      // On 2026-07-28 this is also what opens the subscriptions/listen stream the notifications come on.
+      ...(onToolsChanged ? { listChanged: { tools: { autoRefresh: false, debounceMs: 0, onChanged: () => onToolsChanged() } } } : {}),
+    },
+  );
   if (elicit) client.setRequestHandler('elicitation/create', elicit);
   return client;
 }
@@ -99,7 +109,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerHandle> 
   transport.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  const client = newClient(options.clientName ?? 'e2e-test-client', options.elicit, options.protocol);
+  const client = newClient(options.clientName ?? 'e2e-test-client', options.elicit, options.protocol, options.onToolsChanged);
   await client.connect(transport);
   // Listing first lets the SDK client validate every structuredContent against the declared outputSchema.
   await client.listTools();

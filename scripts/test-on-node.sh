@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the whole suite (`npm test`) on another Node.js major: `scripts/test-on-node.sh 22 [2026-07-28]`.
+# The Node binary comes from the npm registry's `node` package (npx -p node@MAJOR), with its headers, so
+# better-sqlite3 (a native addon) is built for that Node; the addon this checkout had is put back afterwards.
+# A second argument runs the end-to-end clients on that MCP protocol generation (MIM_TEST_PROTOCOL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+major="${1:?usage: scripts/test-on-node.sh MAJOR [PROTOCOL]}"
+protocol="${2:-}"
+
+node_bin=$(npx --yes -p "node@${major}" node -p 'process.execPath')
+node_home=$(dirname "$(dirname "$node_bin")")
+[ -f "$node_home/include/node/node_api.h" ] || { echo "no headers for node@${major} in $node_home"; exit 1; }
+echo "node $("$node_bin" --version) from the npm registry ($node_home)${protocol:+, MCP clients on $protocol}"
+
+addon=node_modules/better-sqlite3/build/Release/better_sqlite3.node
+saved=$(mktemp)
+cp "$addon" "$saved"
+restore() {
+  cp "$saved" "$addon"
+  rm -f "$saved"
+}
+trap restore EXIT
+
+# Built from source against that Node's own headers: prebuilt downloads are not reachable here.
+PATH="$(dirname "$node_bin"):$PATH" npm_config_build_from_source=true npm rebuild better-sqlite3 --nodedir="$node_home" --no-audit --no-fund >/dev/null
+PATH="$(dirname "$node_bin"):$PATH" node -e "new (require('better-sqlite3'))(':memory:').close()"
+
+status=0
+PATH="$(dirname "$node_bin"):$PATH" MIM_TEST_PROTOCOL="$protocol" npm test -- "${@:3}" || status=$?
+# dist/ (its code cache) was built by that Node: build it again for this checkout's, with its own addon back.
+restore
+trap - EXIT
+npm run build >/dev/null
+exit "$status"
