@@ -272,7 +272,8 @@ export class Gate {
     let durability: Durability = 'full';
     const refuse = async (decisionFields: Partial<AuditFields>, error: StructuredToolError): Promise<GateReply> => {
       const who = origin.caller.agent ?? '(no agent)';
-      if (!this.refusals.admit(who).record) {
+      // The repeat of a call that asked a person closes that call: its rows are always written.
+      if (!claimed && !this.refusals.admit(who).record) {
         this.refusals.note(who, String(decisionFields.reason ?? error.code));
         log.info({ decision: 'denied', reason: decisionFields.reason, code: error.code, summarised: true }, 'Call refused (counted in a summary)');
         return errorReply(callId, { ...error, message: `${error.message} (This agent is over ${this.options.refusedCallsPerMinute ?? 60} refused calls a minute: this one is counted in a summary event of the audit log, not written on its own.)` });
@@ -322,6 +323,9 @@ export class Gate {
     if (!authorized.decision.allowed || !authorized.agent || !authorized.tool) {
       return refuse({ ...decisionBase, ...askedColumns, ...decisionColumns(authorized.decision) }, policyDenied(authorized.decision));
     }
+    // The repeat of a call that asked a person was counted towards the rate limit when it asked (askForRepeat): it is
+    // the same call, so its own mark does not count against it.
+    const usage: UsageReader = claimed ? { ...this.usage, recentCalls: (who, now) => this.callTimes.recentCalls(who, now, callId) } : this.usage;
     const agentPolicy = authorized.agent;
     const toolPolicy = authorized.tool;
     const agent = agentPolicy.agent;
@@ -329,7 +333,7 @@ export class Gate {
     const paymentId = stringArg(args, 'payment_id');
     const capabilities = { name: tool.name, ...tool.capabilities };
     const early =
-      checkRate(agentPolicy, this.usage, this.clock()) ??
+      checkRate(agentPolicy, usage, this.clock()) ??
       checkPaymentScope(agentPolicy, tool.name, toolPolicy, capabilities, paymentId, paymentId !== null && this.options.payments.get(paymentId) !== null);
     if (early) return refuse({ ...decisionBase, ...askedColumns, payment_id: paymentId, ...decisionColumns(early) }, policyDenied(early));
 
@@ -397,13 +401,19 @@ export class Gate {
     };
 
     const demand = { money, redirectUrl: plan.redirectUrl, readsAgent: plan.readsAgent };
+    if (claimed) {
+      // What the person answered holds for the call they were asked about and no other, whatever this call needs now;
+      // and a no stays a no, even if the policy no longer asks.
+      const refused = await this.refuseUnlessConfirmed(claimed, tool, args as Record<string, unknown>, money, origin, base, planColumns, started, log);
+      if (refused) return refused;
+    }
     if (plan.refusal) {
       // Something else is wrong with the call too; an amount over the policy's caps is what the log says first.
-      const caps = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.usage, this.clock());
+      const caps = checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, usage, this.clock());
       if (!caps.allowed) return refuse({ ...planColumns, ...decisionColumns(caps) }, policyDenied(caps));
       return notPossible(normalizeFailure(plan.refusal), planColumns);
     }
-    const approvalRule = tool.capabilities.approvable ? approvalNeeded(agentPolicy, tool.name, toolPolicy, money, this.usage, this.clock()) : null;
+    const approvalRule = tool.capabilities.approvable ? approvalNeeded(agentPolicy, tool.name, toolPolicy, money, usage, this.clock()) : null;
     const fingerprint = tool.capabilities.approvable ? approvalFingerprint(tool.name, args as Record<string, unknown>, money) : null;
     const approvalId = approvalRule ? stringArg(args, 'approval_id') : null;
     /** Set once the person at the client said yes; written into the decision row. */
@@ -412,7 +422,7 @@ export class Gate {
     if (approvalRule && approvalId === null) {
       // Nobody is asked about a call the caps would deny anyway: then the decision below denies it with the real reason.
       const now = this.clock();
-      const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, this.usage, now);
+      const precheck = this.repeatCheck(plan, now) ?? checkCaps(agentPolicy, tool.name, capabilities, toolPolicy, demand, usage, now);
       if (precheck.allowed) {
         const request: ApprovalRequest = { callId, base, planColumns, rule: approvalRule, tool, toolPolicy, fingerprint: fingerprint!, plan, agent, started };
         const clientMayConfirm = agentPolicy.confirmInClient ?? origin.transport !== 'http';
@@ -421,7 +431,7 @@ export class Gate {
         const confirm = origin.confirm;
         if (!confirm || !this.options.approvalSettings.askInClient || !clientMayConfirm || peopleDecide) return this.askOutOfBand(request, origin, log, elapsed);
         if (confirm.kind === 'repeat' && claimed === null) return this.askForRepeat(request, origin, log);
-        const answer = confirm.kind === 'prompt' ? await this.askInClient(request, origin, confirm.ask, log) : await this.answeredInRepeat(request, origin, claimed!, log);
+        const answer = confirm.kind === 'prompt' ? await this.askInClient(request, origin, confirm.ask, log) : await this.afterAnswer(request, whereAsked(origin), claimed!.answer, log);
         if (answer.reply) return answer.reply;
         confirmedInClient = answer.note;
       }
@@ -447,7 +457,7 @@ export class Gate {
           return refused;
         };
         if (!current.decision.allowed || !current.agent || !current.tool) return refuseHere(current.decision);
-        const nowRule = tool.capabilities.approvable ? approvalNeeded(current.agent, tool.name, current.tool, money, this.usage, now) : null;
+        const nowRule = tool.capabilities.approvable ? approvalNeeded(current.agent, tool.name, current.tool, money, usage, now) : null;
         let approval: Approval | null = null;
         if (nowRule && approvalId !== null) {
           const checked = this.options.approvals.check(approvalId, agent, fingerprint!, origin.transport, { needed: current.tool.approvalsNeeded, approvers: current.tool.approvers });
@@ -457,7 +467,7 @@ export class Gate {
           }
           approval = checked.approval;
         }
-        let decided = checkCaps(current.agent, tool.name, capabilities, current.tool, demand, this.usage, now);
+        let decided = checkCaps(current.agent, tool.name, capabilities, current.tool, demand, usage, now);
         if (decided.allowed) decided = this.repeatCheck(plan, now) ?? decided;
         if (decided.allowed && nowRule && confirmedInClient !== null && approval === null && ((this.options.namedApprovers?.() ?? false) || current.tool.approvalsNeeded > 1)) {
           // The people file (or approvals_needed) arrived while the person at the client was being asked.
@@ -638,24 +648,37 @@ export class Gate {
     }
   }
 
-  /** The answer a repeat brought (already recorded by claimAnswer), for the call it was asked about and no other. */
-  private async answeredInRepeat(request: ApprovalRequest, origin: CallOrigin, claimed: Extract<Claim, { ok: true }>, log: CallLog): Promise<Answered> {
-    if (claimed.question.fingerprint !== request.fingerprint) {
-      const message = `${request.rule.message} The person at the client was asked about this call with other arguments or another amount than this repeat has, so nothing was sent to Mollie. Call ${request.tool.name} again to ask about this one.`;
-      try {
-        await this.options.audit.appendRefusalWhenFree(
-          request.base,
-          { ...request.planColumns, reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule },
-          { code: 'confirmation_declined', message },
-          Math.round(performance.now() - request.started),
-        );
-      } catch (error) {
-        log.error({ err: error }, 'Could not write the audit rows of a declined call');
-      }
-      log.info({ decision: 'denied', reason: 'confirmation_declined', answer: 'answer_mismatch' }, 'The repeat of the call does not match what the person was asked');
-      return { reply: errorReply(request.callId, { code: 'confirmation_declined', reason: 'answer_mismatch', message, retryable: false }) };
+  /**
+   * The repeat of a call that asked the person at a 2026-07-28 client: refused (with the call's rows, never summarised)
+   * unless the answer was a yes, given in time, about this very call: the same tool, arguments and amount.
+   */
+  private async refuseUnlessConfirmed(
+    claimed: Extract<Claim, { ok: true }>,
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    money: CallPlan['money'],
+    origin: CallOrigin,
+    base: ApprovalRequest['base'],
+    planColumns: Partial<AuditFields>,
+    started: number,
+    log: CallLog,
+  ): Promise<GateReply | null> {
+    const asked = claimed.question;
+    const mismatch = asked.fingerprint !== approvalFingerprint(tool.name, args, money);
+    if (!mismatch && claimed.answer === 'accepted') return null;
+    const rule = typeof asked.columns.rule === 'string' ? asked.columns.rule : null;
+    const timeoutMs = this.options.approvalSettings.confirmTimeoutMs;
+    const message = mismatch
+      ? `The person at the client was asked about this call with other arguments or another amount than this repeat has, so nothing was sent to Mollie. Call ${tool.name} again to ask about this one.`
+      : `${capitalize(said(whereAsked(origin), claimed.answer, timeoutMs))}, so nothing was sent to Mollie.`;
+    try {
+      await this.options.audit.appendRefusalWhenFree(base, { ...planColumns, reason: 'confirmation_declined', reason_message: message, rule }, { code: 'confirmation_declined', message }, Math.round(performance.now() - started));
+    } catch (error) {
+      log.error({ err: error }, 'Could not write the audit rows of a declined call');
     }
-    return this.afterAnswer(request, whereAsked(origin), claimed.answer, log);
+    const reason = mismatch ? 'answer_mismatch' : claimed.answer;
+    log.info({ decision: 'denied', reason: 'confirmation_declined', answer: reason }, mismatch ? 'The repeat of the call does not match what the person was asked' : 'The person at the client did not approve the call');
+    return errorReply(base.call_id, { code: 'confirmation_declined', reason, message, retryable: false });
   }
 
   /**
@@ -699,6 +722,7 @@ export class Gate {
       });
       if (done) closed += 1;
     }
+    await immediateWhenFree(this.options.db, () => this.confirmations.prune(this.clock()));
     return closed;
   }
 

@@ -1,2 +1,2 @@
 /** The package version, in one place: the MCP server info and the User-Agent Mollie sees both use it. */
-export const VERSION = '0.7.0';
+export const VERSION = '0.8.0';

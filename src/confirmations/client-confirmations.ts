@@ -62,6 +62,7 @@ export class ClientConfirmations {
   private readonly byHash;
   private readonly answer;
   private readonly overdueRows;
+  private readonly pruneRows;
 
   constructor(db: SqliteDatabase) {
     this.insert = db.prepare(
@@ -72,6 +73,7 @@ export class ClientConfirmations {
     // The guard on answered_at makes an answer count once, whichever replica two repeats reach.
     this.answer = db.prepare('UPDATE client_confirmations SET answer = ?, answered_at = ? WHERE token_sha256 = ? AND answered_at IS NULL');
     this.overdueRows = db.prepare<[string], Row>('SELECT * FROM client_confirmations WHERE answered_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT 100');
+    this.pruneRows = db.prepare('DELETE FROM client_confirmations WHERE answered_at IS NOT NULL AND answered_at < ?');
   }
 
   /** Records a question; returns the token the client must send back. Runs inside the caller's transaction. */
@@ -99,6 +101,14 @@ export class ClientConfirmations {
   /** Questions past their time that no repeat answered: each is closed as no_answer by closeOverdue's caller. */
   overdue(now: Date): { token: string; question: Question }[] {
     return this.overdueRows.all(now.toISOString()).map((row) => ({ token: row.token_sha256, question: fromRow(row) }));
+  }
+
+  /**
+   * Forgets questions answered (or closed) more than a day ago: their story is in the audit log, and a token that old
+   * is refused as unknown instead of used, which is as final.
+   */
+  prune(now: Date): void {
+    this.pruneRows.run(new Date(now.getTime() - 24 * 60 * 60 * 1000).toISOString());
   }
 
   /** Marks an overdue question answered no_answer; false if a repeat (or another replica) got there first. */

@@ -13,20 +13,23 @@ const PRUNE_EVERY = 256;
 
 export class CallTimes {
   private readonly countStatement;
+  private readonly ownStatement;
   private readonly insert;
   private readonly prune;
   private sincePrune = 0;
 
   constructor(db: SqliteDatabase) {
     this.countStatement = db.prepare<[string, number, number], { n: number }>('SELECT count(*) AS n FROM call_times WHERE agent = ? AND at_ms > ? AND at_ms <= ?');
+    this.ownStatement = db.prepare<[string, number, number, string], { n: number }>('SELECT count(*) AS n FROM call_times WHERE agent = ? AND at_ms > ? AND at_ms <= ? AND call_id = ?');
     this.insert = db.prepare<[string, number, string]>('INSERT OR IGNORE INTO call_times (agent, at_ms, call_id) VALUES (?, ?, ?)');
     this.prune = db.prepare<[number]>('DELETE FROM call_times WHERE at_ms < ?');
   }
 
-  /** Calls of this agent in the minute before `now`. */
-  recentCalls(agent: string, now: Date): number {
+  /** Calls of this agent in the minute before `now`, but for the call `except` (itself, asking again). */
+  recentCalls(agent: string, now: Date, except?: string): number {
     const at = now.getTime();
-    return this.countStatement.get(agent, at - WINDOW_MS, at)?.n ?? 0;
+    const all = this.countStatement.get(agent, at - WINDOW_MS, at)?.n ?? 0;
+    return except === undefined ? all : all - (this.ownStatement.get(agent, at - WINDOW_MS, at, except)?.n ?? 0);
   }
 
   /** Joins the caller's transaction: the call's decision. */

@@ -78,7 +78,10 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   });
   let stopping = false;
   /** POSTs being answered; shutdown waits for them (open GET event streams are not waited for). */
-  const answering = new Set<Promise<void>>();
+  const answering = new Map<Promise<void>, IncomingMessage>();
+  /** 2026-07-28 subscriptions/listen streams: open until the client or the server ends them, so never waited for. */
+  const listening = new WeakSet<IncomingMessage>();
+  const listeners = new Map<string, number>();
 
   /** Requests answered with 429 instead of their own rows, written as one event per source and minute. */
   const summarise = (event: SummaryEvent): Promise<unknown> =>
@@ -195,6 +198,33 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   /** A request of the 2026-07-28 protocol (it carries the per-request envelope), as the SDK's own entry tells them. */
   const isModern = async (req: IncomingMessage, body: unknown): Promise<boolean> => !(await isLegacyRequest(await toWebRequest(req, body), body, { maxRequestBodySize: MAX_MCP_BODY }));
 
+  /**
+   * A subscriptions/listen stream stays open like a session's event stream, so the same caps hold: at most
+   * MOLLIE_MCP_SESSIONS_PER_AGENT per agent and MAX_SESSIONS in all, so one agent cannot take every slot.
+   */
+  const admitListener = (req: IncomingMessage, res: ServerResponse, agent: string): boolean => {
+    const open = listeners.get(agent) ?? 0;
+    let total = 0;
+    for (const count of listeners.values()) total += count;
+    if (total >= MAX_SESSIONS) {
+      sendRpcError(res, 503, RPC_REFUSED, `This server already has ${MAX_SESSIONS} open subscription streams; close unused clients or try again later.`, undefined, { 'Retry-After': '30' });
+      return false;
+    }
+    if (open >= options.sessionsPerAgent) {
+      logger.warn({ session_agent: agent, streams: open }, 'Subscription stream refused: the agent has its maximum open');
+      sendRpcError(res, 429, RPC_REFUSED, `Agent "${agent}" already has ${options.sessionsPerAgent} open subscription streams, the most one agent may have (MOLLIE_MCP_SESSIONS_PER_AGENT); close unused clients.`, undefined, { 'Retry-After': '30' });
+      return false;
+    }
+    listeners.set(agent, open + 1);
+    listening.add(req);
+    res.once('close', () => {
+      const left = (listeners.get(agent) ?? 1) - 1;
+      if (left <= 0) listeners.delete(agent);
+      else listeners.set(agent, left);
+    });
+    return true;
+  };
+
   /** Sessions being opened (initialize answered but not yet registered), per agent, so a burst cannot pass the cap. */
   const opening = new Map<string, number>();
   const openSession = async (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, agent: string, body: unknown): Promise<void> => {
@@ -295,6 +325,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
           sendRpcError(res, 415, RPC_INVALID_REQUEST, 'Unsupported Media Type: POST /mcp with Content-Type: application/json.');
           return;
         }
+        if (isListenRequest(body) && !admitListener(req, res, agent.agent)) return;
         await answerModern(req, res, body);
         return;
       }
@@ -418,7 +449,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       else res.end();
     });
     if (req.method === 'POST') {
-      answering.add(handling);
+      answering.set(handling, req);
       void handling.finally(() => answering.delete(handling));
     }
   });
@@ -446,13 +477,15 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       const deadline = Date.now() + options.shutdownGraceMs;
       const finished = await engine.gate.settled(options.shutdownGraceMs);
       // The gate is done; give the answers time to reach their clients.
-      while (answering.size > 0 && Date.now() < deadline) {
-        await Promise.race([Promise.allSettled([...answering]), new Promise((resolve) => setTimeout(resolve, Math.max(1, deadline - Date.now())).unref())]);
+      const answers = (): Promise<void>[] => [...answering].filter(([, req]) => !listening.has(req)).map(([handling]) => handling);
+      while (answers().length > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled(answers()), new Promise((resolve) => setTimeout(resolve, Math.max(1, deadline - Date.now())).unref())]);
       }
       if (!finished) logger.warn('Calls still in flight at shutdown; their outcome rows are missing and show as pending.');
-      await sessions.closeAll();
       stopAnnouncing();
+      // Ends the 2026-07-28 listen streams (each gets its closing result) and anything of theirs still open.
       await modern.close();
+      await sessions.closeAll();
       httpServer.closeAllConnections();
       await refusalLimit.close();
       await webhookLimit.close();
@@ -464,6 +497,11 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   return { url, close };
+}
+
+function isListenRequest(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((message) => typeof message === 'object' && message !== null && (message as { method?: unknown }).method === 'subscriptions/listen');
 }
 
 /** Which tools each agent may list in this mode, as one string to compare. */

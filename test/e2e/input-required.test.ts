@@ -19,6 +19,7 @@ import { until } from '../support/waiting.js';
 
 const TRUSTED = newToken();
 const OTHER = newToken();
+const TIGHT = newToken();
 
 const LIMITS = `    limits:
       EUR: { per_call: "1000.00", per_day: "5000.00", confirm_above: "100.00" }`;
@@ -28,6 +29,15 @@ const POLICIES = {
 token_sha256: ${TRUSTED.sha256}
 confirm_in_client: true
 rate_limit: { per_minute: 1000 }
+tools:
+  refund:
+${LIMITS}
+`,
+  // One call a minute: the question and its repeat are one call.
+  tight: `agent: tight
+token_sha256: ${TIGHT.sha256}
+confirm_in_client: true
+rate_limit: { per_minute: 1 }
 tools:
   refund:
 ${LIMITS}
@@ -293,6 +303,76 @@ describe('the repeat is checked (a client driving the rounds itself, over HTTP)'
     expect((await repeat(trusted, args, requestState)).isError).toBe(false);
     expect(refundPosts(payment)).toBe(1);
   });
+});
+
+describe('found by a hostile review', () => {
+  let server: HttpServerHandle;
+
+  beforeAll(async () => {
+    server = await spawnHttpServer({ workspace, env: { ...mollieDoubleEnv(double.url), MOLLIE_MCP_REFUSED_CALLS_PER_MINUTE: '2', MOLLIE_MCP_SESSIONS_PER_AGENT: '2' } });
+    closers.push(() => server.stop());
+  });
+
+  async function client(token: string, autoFulfill = true): Promise<Client> {
+    const connected = modernClient('reviewed', yes, [], autoFulfill);
+    await connected.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    closers.push(() => connected.close());
+    return connected;
+  }
+
+  async function repeat(connected: Client, args: Record<string, unknown>, requestState: string): Promise<Result> {
+    return (await connected.callTool({ name: 'refund', arguments: args, inputResponses: { approve: { action: 'accept', content: { approve: true } } }, requestState } as never)) as Result;
+  }
+
+  it('under a rate limit of one call a minute, the question and its repeat count as the one call they are', async () => {
+    const tight = await client(TIGHT.token);
+    const payment = await paidPayment();
+    const refunded = await call(tight, 'refund', { payment_id: payment, amount: '300.00' }, 'http');
+    expect(refunded.isError).toBe(false);
+    expect(refundPosts(payment)).toBe(1);
+    // And the next call in that minute is over the limit.
+    expect(errorOf(await call(tight, 'refund', { payment_id: payment, amount: '20.00' }, 'http'))).toMatchObject({ code: 'policy_denied', reason: 'rate_limit_exceeded' });
+  });
+
+  it("a repeat that needs no yes any more (a smaller refund of another payment) is still refused: the yes was for the call asked about", async () => {
+    const manual = await client(TRUSTED.token, false);
+    const asked = await paidPayment();
+    const other = await paidPayment();
+    const first = (await manual.callTool({ name: 'refund', arguments: { payment_id: asked, amount: '300.00' } }, { allowInputRequired: true })) as unknown as { requestState: string };
+    const refused = await repeat(manual, { payment_id: other, amount: '20.00' }, first.requestState);
+    expect(errorOf(refused)).toMatchObject({ code: 'confirmation_declined', reason: 'answer_mismatch' });
+    expect(refundPosts(asked) + refundPosts(other)).toBe(0);
+  });
+
+  it('the repeat of an asked call writes its rows even when the agent is over its refused-calls budget', async () => {
+    const manual = await client(TRUSTED.token, false);
+    const payment = await paidPayment();
+    const first = (await manual.callTool({ name: 'refund', arguments: { payment_id: payment, amount: '300.00' } }, { allowInputRequired: true })) as unknown as { requestState: string };
+    for (let i = 0; i < 3; i++) await manual.callTool({ name: 'no_such_tool', arguments: {} });
+    const refused = await repeat(manual, { payment_id: payment, amount: 'abc' }, first.requestState);
+    expect(errorOf(refused)).toMatchObject({ code: 'invalid_input' });
+    const rows = rowsOf(String(refused.structuredContent.audit_id));
+    expect(rows.map((row) => row.kind)).toEqual(['event', 'event', 'decision', 'outcome']);
+  });
+
+  it('caps the subscription streams one agent may hold (MOLLIE_MCP_SESSIONS_PER_AGENT), and another agent still gets one', async () => {
+    const a = await client(TRUSTED.token);
+    const streams = [await a.listen({ toolsListChanged: true }), await a.listen({ toolsListChanged: true })];
+    await expect(a.listen({ toolsListChanged: true })).rejects.toThrow(/already has 2 open subscription streams/);
+    const b = await client(OTHER.token);
+    const theirs = await b.listen({ toolsListChanged: true });
+    for (const stream of [...streams, theirs]) await stream.close();
+  });
+});
+
+it('on SIGTERM, an open subscription stream is ended by the server (its closing result), and the server exits', async () => {
+  const server = await spawnHttpServer({ workspace, env: mollieDoubleEnv(double.url) });
+  const listener = modernClient('listener', yes, []);
+  await listener.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TRUSTED.token}` } } }));
+  const stream = await listener.listen({ toolsListChanged: true });
+  expect(await server.stop()).toBe(0);
+  expect(await stream.closed).toBe('graceful');
+  await listener.close();
 });
 
 describe('a question nobody answers (MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS=1)', () => {
