@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { CallToolResult } from '@modelcontextprotocol/client';
+import { negotiation } from '../support/protocol-under-test.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { produced } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
@@ -60,7 +61,7 @@ async function roundRobinClient(token: string, elicit = false): Promise<{ client
       return fetch(`${replicas[index]!.url}${url.pathname}`, init);
     },
   });
-  const client = new Client({ name: 'round-robin', version: '1.0.0' }, { capabilities: elicit ? { elicitation: { form: {} } } : {} });
+  const client = new Client({ name: 'round-robin', version: '1.0.0' }, { capabilities: elicit ? { elicitation: { form: {} } } : {}, ...negotiation() });
   if (elicit) {
     client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { approve: true } }));
   }
@@ -130,7 +131,8 @@ describe('stateless HTTP replicas', () => {
     answeredBy.length = 0;
     const asked = await desk.call('refund', { payment_id: payment, amount: '300.00' });
     const error = asked.structuredContent.error as { code: string; approval_id: string };
-    // The client declared elicitation and would say yes to anything: a stateless server never asks it.
+    // The client declared elicitation and would say yes to anything: a stateless server never asks a 2025-11-25 client,
+    // and desk's policy does not let its client confirm over HTTP.
     expect(error.code).toBe('approval_required');
     expect(error.approval_id).toMatch(/^ap_/);
     expect(await double.simulator.listRefunds(payment)).toEqual([]);

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { CallToolResult } from '@modelcontextprotocol/client';
+import { negotiation } from '../support/protocol-under-test.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { produced } from '../support/leak-watch.js';
 import { startMollieApiDouble, type MollieApiDouble } from '../support/mollie-api-double.js';
@@ -68,7 +69,7 @@ async function clientOver(order: number[], token = DESK.token): Promise<{ call(n
       return fetch(`${replica.url}${new URL(String(input instanceof Request ? input.url : input)).pathname}`, init);
     },
   });
-  const client = new Client({ name: 'round-robin', version: '1.0.0' });
+  const client = new Client({ name: 'round-robin', version: '1.0.0' }, negotiation());
   await client.connect(transport);
   return {
     call: async (name, args = {}) => {
