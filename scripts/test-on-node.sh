@@ -35,7 +35,8 @@ PATH="$(dirname "$node_bin"):$PATH" npm_config_build_from_source=true npm rebuil
 PATH="$(dirname "$node_bin"):$PATH" node -e "new (require('better-sqlite3'))(':memory:').close()"
 
 status=0
-PATH="$(dirname "$node_bin"):$PATH" MIM_TEST_PROTOCOL="$protocol" npm test -- "${@:3}" || status=$?
+# npm_config_nodedir: what the tests install themselves (the packed package) is built for that Node too.
+PATH="$(dirname "$node_bin"):$PATH" npm_config_nodedir="$node_home" MIM_TEST_PROTOCOL="$protocol" npm test -- "${@:3}" || status=$?
 # dist/ (its code cache) was built by that Node: build it again for this checkout's, with its own addon back.
 restore
 trap - EXIT

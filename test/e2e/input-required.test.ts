@@ -114,6 +114,11 @@ async function call(client: Client, name: string, args: Record<string, unknown>,
   return result;
 }
 
+/** The SDK's Streamable HTTP client transport to `server`, with an agent's bearer token. */
+function bearerTransport(server: HttpServerHandle, token: string): StreamableHTTPClientTransport {
+  return new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+}
+
 const yes: Answer = () => ({ action: 'accept', content: { approve: true } });
 
 /** What the audit log must show for a confirmed call: asked, the answer, allowed, done; one id, one client name. */
@@ -146,7 +151,7 @@ describe.each(['stdio', 'http'] as const)('over %s, a 2026-07-28 client', (trans
       closers.push(() => server.stop());
       connect = async (name, answer, questions, options = {}) => {
         const client = modernClient(name, answer, questions, options.autoFulfill ?? true);
-        await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${options.token ?? TRUSTED.token}` } } }));
+        await client.connect(bearerTransport(server, options.token ?? TRUSTED.token));
         closers.push(() => client.close());
         return client;
       };
@@ -211,7 +216,7 @@ describe('the repeat is checked (a client driving the rounds itself, over HTTP)'
 
   async function manual(token = TRUSTED.token): Promise<Client> {
     const client = modernClient('manual', yes, [], false);
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await client.connect(bearerTransport(server, token));
     closers.push(() => client.close());
     return client;
   }
@@ -315,7 +320,7 @@ describe('found by a hostile review', () => {
 
   async function client(token: string, autoFulfill = true): Promise<Client> {
     const connected = modernClient('reviewed', yes, [], autoFulfill);
-    await connected.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await connected.connect(bearerTransport(server, token));
     closers.push(() => connected.close());
     return connected;
   }
@@ -368,7 +373,7 @@ describe('found by a hostile review', () => {
 it('on SIGTERM, an open subscription stream is ended by the server (its closing result), and the server exits', async () => {
   const server = await spawnHttpServer({ workspace, env: mollieDoubleEnv(double.url) });
   const listener = modernClient('listener', yes, []);
-  await listener.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TRUSTED.token}` } } }));
+  await listener.connect(bearerTransport(server, TRUSTED.token));
   const stream = await listener.listen({ toolsListChanged: true });
   expect(await server.stop()).toBe(0);
   expect(await stream.closed).toBe('graceful');
@@ -385,7 +390,7 @@ describe('a question nobody answers (MOLLIE_MCP_CONFIRM_TIMEOUT_SECONDS=1)', () 
 
   async function firstRound(paymentId: string): Promise<{ client: Client; requestState: string; callId: string }> {
     const client = modernClient('walked-away', yes, [], false);
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TRUSTED.token}` } } }));
+    await client.connect(bearerTransport(server, TRUSTED.token));
     closers.push(() => client.close());
     const first = (await client.callTool({ name: 'refund', arguments: { payment_id: paymentId, amount: '300.00' } }, { allowInputRequired: true })) as unknown as { requestState: string };
     const db = openStoreForTest(workspace);
