@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NodeStreamableHTTPServerTransport, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
-import { createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest } from '@modelcontextprotocol/server';
+import { createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, PROTOCOL_VERSION_META_KEY } from '@modelcontextprotocol/server';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { HttpConfig } from '../config.js';
@@ -195,8 +195,13 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
     lists = now;
     modern.notify.toolsChanged();
   });
-  /** A request of the 2026-07-28 protocol (it carries the per-request envelope), as the SDK's own entry tells them. */
-  const isModern = async (req: IncomingMessage, body: unknown): Promise<boolean> => !(await isLegacyRequest(await toWebRequest(req, body), body, { maxRequestBodySize: MAX_MCP_BODY }));
+  /**
+   * A request of the 2026-07-28 protocol, as the SDK's own entry tells them. Only a request with a sign of it (the
+   * envelope in a message's _meta, or a protocol-version header that is not a 2024/2025 one) is handed to the SDK's
+   * classifier, which builds a web Request: every other request is a 2025-11-25 one, and skips that cost.
+   */
+  const isModern = async (req: IncomingMessage, body: unknown): Promise<boolean> =>
+    mayBeModern(req, body) && !(await isLegacyRequest(await toWebRequest(req, body), body, { maxRequestBodySize: MAX_MCP_BODY }));
 
   /**
    * A subscriptions/listen stream stays open like a session's event stream, so the same caps hold: at most
@@ -497,6 +502,16 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
   };
 
   return { url, close };
+}
+
+function mayBeModern(req: IncomingMessage, body: unknown): boolean {
+  const header = req.headers['mcp-protocol-version'];
+  if (header !== undefined && !/^202[45]-/.test(String(header))) return true;
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((message) => {
+    const meta = (message as { params?: { _meta?: unknown } } | null)?.params?._meta;
+    return typeof meta === 'object' && meta !== null && PROTOCOL_VERSION_META_KEY in meta;
+  });
 }
 
 function isListenRequest(body: unknown): boolean {
