@@ -370,7 +370,8 @@ export class Gate {
             rule: `${tool.name}: what was asked cannot be done (${failure.error.code}), found before the policy's amount checks`,
           });
           finish({ outcome: 'error', error_code: failure.error.code, error_message: failure.error.message, mollie_error: failure.mollie ? JSON.stringify(failure.mollie) : null });
-          if (!claimed) this.callTimes.record(agent, callId, this.clock());
+          if (claimed) this.callTimes.restamp(agent, callId, this.clock());
+          else this.callTimes.record(agent, callId, this.clock());
         }, durability);
       } catch (auditError) {
         log.error({ err: auditError }, 'Could not write the audit rows of a call that could not be done');
@@ -483,7 +484,8 @@ export class Gate {
         }
         if (!decided.allowed) return refuseHere(decided);
         const decisionRow = this.options.audit.append({ ...base, ...columns, ...decisionColumns(decided), kind: 'decision' });
-        if (!claimed) this.callTimes.record(agent, callId, now);
+        if (claimed) this.callTimes.restamp(agent, callId, now);
+        else this.callTimes.record(agent, callId, now);
         // A call that moves no money needs no budget, only a mark that it is in flight: one small row, not a
         // reservation and its indexes.
         if (tool.capabilities.movesMoney) {

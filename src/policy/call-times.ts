@@ -16,6 +16,7 @@ export class CallTimes {
   private readonly ownStatement;
   private readonly insert;
   private readonly prune;
+  private readonly forget;
   private sincePrune = 0;
 
   constructor(db: SqliteDatabase) {
@@ -23,6 +24,7 @@ export class CallTimes {
     this.ownStatement = db.prepare<[string, number, number, string], { n: number }>('SELECT count(*) AS n FROM call_times WHERE agent = ? AND at_ms > ? AND at_ms <= ? AND call_id = ?');
     this.insert = db.prepare<[string, number, string]>('INSERT OR IGNORE INTO call_times (agent, at_ms, call_id) VALUES (?, ?, ?)');
     this.prune = db.prepare<[number]>('DELETE FROM call_times WHERE at_ms < ?');
+    this.forget = db.prepare<[string, string]>('DELETE FROM call_times WHERE agent = ? AND call_id = ?');
   }
 
   /** Calls of this agent in the minute before `now`, but for the call `except` (itself, asking again). */
@@ -30,6 +32,15 @@ export class CallTimes {
     const at = now.getTime();
     const all = this.countStatement.get(agent, at - WINDOW_MS, at)?.n ?? 0;
     return except === undefined ? all : all - (this.ownStatement.get(agent, at - WINDOW_MS, at, except)?.n ?? 0);
+  }
+
+  /**
+   * A call that asked a person and now goes on (the repeat with the answer) counts when it is decided: its mark from
+   * the question moves to now. Joins the caller's transaction.
+   */
+  restamp(agent: string, callId: string, now: Date): void {
+    this.forget.run(agent, callId);
+    this.insert.run(agent, now.getTime(), callId);
   }
 
   /** Joins the caller's transaction: the call's decision. */

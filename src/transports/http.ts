@@ -208,6 +208,8 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
    * MOLLIE_MCP_SESSIONS_PER_AGENT per agent and MAX_SESSIONS in all, so one agent cannot take every slot.
    */
   const admitListener = (req: IncomingMessage, res: ServerResponse, agent: string): boolean => {
+    // Gone before it was admitted: its close event has already been, and it would never be counted off.
+    if (res.closed) return false;
     const open = listeners.get(agent) ?? 0;
     let total = 0;
     for (const count of listeners.values()) total += count;
@@ -320,8 +322,11 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       return;
     }
     req.auth = { token: presented.token, clientId: agent.agent, scopes: [] };
+    const sessionId = req.headers['mcp-session-id'];
+    // A session is a 2025-11-25 thing: its requests are checked against the session before their body is read.
+    const inSession = typeof sessionId === 'string' && options.stateless !== true;
     let body: unknown;
-    if (req.method === 'POST') {
+    if (req.method === 'POST' && !inSession) {
       const read = await readRpcBody(req, res);
       if (!read.ok) return;
       body = read.body;
@@ -340,8 +345,7 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
       return;
     }
 
-    const sessionId = req.headers['mcp-session-id'];
-    if (typeof sessionId === 'string') {
+    if (inSession) {
       const session: Session | undefined = sessions.get(sessionId);
       if (!session) {
         sendRpcError(res, 404, RPC_SESSION_NOT_FOUND, 'Session not found: it was closed, it expired after being idle, or the server restarted. Start a new session (initialize).');
@@ -352,6 +356,11 @@ export async function startHttpServer(engine: Engine, options: HttpServeOptions,
         return;
       }
       sessions.touch(session);
+      if (req.method === 'POST') {
+        const read = await readRpcBody(req, res);
+        if (!read.ok) return;
+        body = read.body;
+      }
       await session.transport.handleRequest(req, res, body);
       return;
     }

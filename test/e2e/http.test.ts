@@ -265,6 +265,23 @@ describe('one HTTP server, many agents', () => {
     expect(JSON.parse(answer.body).error.code).toBe(-32001);
   });
 
+  it('checks the session before reading the body: a stale session with a broken body still gets 404, and another agent\'s session 403', async () => {
+    const stale = await rawRequest(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${BILLING.token}`, 'mcp-session-id': 'made-up-session-id' },
+      body: '{"jsonrpc": "2.0", "method": ',
+    });
+    expect(stale.status).toBe(404);
+    const billing = await connect(BILLING.token, undefined, 'legacy');
+    const hijack = await rawRequest(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${DESK.token}`, 'mcp-session-id': billing.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' },
+      body: '{"jsonrpc": "2.0", "method": ',
+    });
+    expect(hijack.status).toBe(403);
+    expect(JSON.parse(hijack.body).error.data.reason).toBe('session_agent_mismatch');
+  });
+
   it('answers malformed JSON with a JSON-RPC parse error and an oversized body with 413, and keeps serving', async () => {
     const auth = { ...MCP_HEADERS, Authorization: `Bearer ${BILLING.token}` };
     const garbage = await rawRequest(`${server.url}/mcp`, { method: 'POST', headers: auth, body: '{"jsonrpc": "2.0", "method": ' });
