@@ -673,13 +673,17 @@ export class Gate {
     const message = mismatch
       ? `The person at the client was asked about this call with other arguments or another amount than this repeat has, so nothing was sent to Mollie. Call ${tool.name} again to ask about this one.`
       : `${capitalize(said(whereAsked(origin), claimed.answer, timeoutMs))}, so nothing was sent to Mollie.`;
+    return this.declined(base, { ...planColumns, rule }, mismatch ? 'answer_mismatch' : claimed.answer, message, started, log);
+  }
+
+  /** A call the person's answer (or its absence) ends: its refusal rows, its log line, its error. */
+  private async declined(base: ApprovalRequest['base'], columns: Partial<AuditFields>, reason: string, message: string, started: number, log: CallLog): Promise<GateReply> {
     try {
-      await this.options.audit.appendRefusalWhenFree(base, { ...planColumns, reason: 'confirmation_declined', reason_message: message, rule }, { code: 'confirmation_declined', message }, Math.round(performance.now() - started));
+      await this.options.audit.appendRefusalWhenFree(base, { ...columns, reason: 'confirmation_declined', reason_message: message }, { code: 'confirmation_declined', message }, Math.round(performance.now() - started));
     } catch (error) {
       log.error({ err: error }, 'Could not write the audit rows of a declined call');
     }
-    const reason = mismatch ? 'answer_mismatch' : claimed.answer;
-    log.info({ decision: 'denied', reason: 'confirmation_declined', answer: reason }, mismatch ? 'The repeat of the call does not match what the person was asked' : 'The person at the client did not approve the call');
+    log.info({ decision: 'denied', reason: 'confirmation_declined', answer: reason }, reason === 'answer_mismatch' ? 'The repeat of the call does not match what the person was asked' : 'The person at the client did not approve the call');
     return errorReply(base.call_id, { code: 'confirmation_declined', reason, message, retryable: false });
   }
 
@@ -734,18 +738,7 @@ export class Gate {
     if (answer === 'accepted') return { note: `Confirmed in the client (${said(where, 'accepted', 0)}, as the client reported: its word, not a person this server authenticated).` };
 
     const message = `${request.rule.message} ${capitalize(said(where, answer, this.options.approvalSettings.confirmTimeoutMs))}, so nothing was sent to Mollie.`;
-    try {
-      await this.options.audit.appendRefusalWhenFree(
-        request.base,
-        { ...request.planColumns, reason: 'confirmation_declined', reason_message: message, rule: request.rule.rule },
-        { code: 'confirmation_declined', message },
-        Math.round(performance.now() - request.started),
-      );
-    } catch (error) {
-      log.error({ err: error }, 'Could not write the audit rows of a declined call');
-    }
-    log.info({ decision: 'denied', reason: 'confirmation_declined', answer }, 'The person at the client did not approve the call');
-    return { reply: errorReply(request.callId, { code: 'confirmation_declined', reason: answer, message, retryable: false }) };
+    return { reply: await this.declined(request.base, { ...request.planColumns, rule: request.rule.rule }, answer, message, request.started, log) };
   }
 }
 
